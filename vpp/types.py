@@ -1,0 +1,609 @@
+"""Typed values for Apple's App and Book Management API (v2).
+
+Apple payloads become these frozen dataclasses at the edge of the client; the rest of the console never
+handles raw dicts. Every ``from_api`` classmethod tolerates unknown fields (ignored) and unknown enum values
+(the raw string is kept: Apple adds values such as ``UNLIMITED_ASSET`` or ``visionOS`` over time).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .errors import AppleError
+
+__all__ = [
+    "UNLIMITED_TOTAL_COUNT",
+    "AppMetadata",
+    "AppleUser",
+    "Asset",
+    "AssetRef",
+    "Assignment",
+    "ClientConfig",
+    "EventFailure",
+    "EventResponse",
+    "EventStatus",
+    "Limits",
+    "MdmInfo",
+    "Notification",
+    "RequestUser",
+    "ServiceConfig",
+    "parse_apple_datetime",
+    "parse_notification",
+]
+
+# Apple reports unlimited (free) assets with this totalCount when the `unlimited` filter is omitted.
+UNLIMITED_TOTAL_COUNT = 2147483647
+
+# Known enum values, for callers' convenience; fields keep whatever string Apple sent.
+EVENT_PENDING, EVENT_COMPLETE, EVENT_FAILED = "PENDING", "COMPLETE", "FAILED"
+USER_REGISTERED, USER_ASSOCIATED, USER_RETIRED, USER_DELETED = (
+    "Registered",
+    "Associated",
+    "Retired",
+    "Deleted",
+)
+NOTIFICATION_TYPES = (
+    "ASSET_MANAGEMENT",
+    "USER_MANAGEMENT",
+    "USER_ASSOCIATED",
+    "ASSET_COUNT",
+    "SUBSCRIPTION_MANAGEMENT",
+    "SUBSCRIPTION_COUNT",
+    "UNLIMITED_ASSET",
+    "TEST_NOTIFICATION",
+)
+
+_DATETIME_FORMATS = ("%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S.%f%z")
+
+
+def parse_apple_datetime(value: Any) -> datetime | None:
+    """Parse an Apple timestamp such as ``2030-11-08T22:33:22+0000`` into an aware UTC datetime.
+
+    Accepts ``+0000``, ``+00:00`` and ``Z`` offsets (with or without fractional seconds). Returns None for
+    None/empty values; raises ValueError for a non-empty value that is not such a timestamp (a naive value is
+    refused rather than guessed).
+    """
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise ValueError(f"not a date string: {value!r}")
+    text = value.strip()
+    for fmt in _DATETIME_FORMATS:
+        try:
+            return datetime.strptime(text, fmt).astimezone(UTC)
+        except ValueError:
+            continue
+    raise ValueError(f"not an ISO-8601 date with a UTC offset: {value!r}")
+
+
+def _lenient_datetime(value: Any) -> datetime | None:
+    """Like parse_apple_datetime, but a malformed value from Apple becomes None instead of failing a sync."""
+    try:
+        return parse_apple_datetime(value)
+    except ValueError:
+        return None
+
+
+def _lenient_date(value: Any) -> date | None:
+    if not isinstance(value, str) or len(value) < 10:
+        return None
+    try:
+        return date.fromisoformat(value[:10])
+    except ValueError:
+        return None
+
+
+def _str(value: Any) -> str | None:
+    """Apple ids are strings in v2, integers in some payloads; normalise to str, keep None."""
+    if value is None:
+        return None
+    return str(value)
+
+
+def _int(value: Any, default: int = 0) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return default
+
+
+def _strings(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list | tuple):
+        return ()
+    return tuple(str(v) for v in value)
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """``limits`` of ``GET service/config``; defaults are Apple's published example values."""
+
+    max_assets: int = 25
+    max_users: int = 100
+    max_notification_length: int = 512
+    max_client_user_ids: int = 1000
+    max_serial_numbers: int = 1000
+    max_revoke_client_user_ids: int = 100
+    max_revoke_serial_numbers: int = 100
+    max_request_per_second: int = 15
+    max_subscriptions: int = 25
+    max_subscription_client_user_ids: int = 1000
+    max_mdm_name_length: int = 100
+    max_mdm_metadata_length: int = 255
+    max_mdm_id_length: int = 100
+
+    _API_NAMES = {
+        "maxAssets": "max_assets",
+        "maxUsers": "max_users",
+        "maxNotificationLength": "max_notification_length",
+        "maxClientUserIds": "max_client_user_ids",
+        "maxSerialNumbers": "max_serial_numbers",
+        "maxRevokeClientUserIds": "max_revoke_client_user_ids",
+        "maxRevokeSerialNumbers": "max_revoke_serial_numbers",
+        "maxRequestPerSecond": "max_request_per_second",
+        "maxSubscriptions": "max_subscriptions",
+        "maxSubscriptionClientUserIds": "max_subscription_client_user_ids",
+        "maxMdmNameLength": "max_mdm_name_length",
+        "maxMdmMetadataLength": "max_mdm_metadata_length",
+        "maxMdmIdLength": "max_mdm_id_length",
+    }
+
+    @classmethod
+    def from_api(cls, data: Mapping[str, Any] | None) -> Limits:
+        """Build from Apple's ``limits``; missing, non-positive or non-integer values keep the default."""
+        values: dict[str, int] = {}
+        for api_name, attr in cls._API_NAMES.items():
+            number = _int(_dict(data).get(api_name), 0)
+            if number > 0:
+                values[attr] = number
+        return cls(**values)
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceConfig:
+    """``GET service/config``: request limits, endpoint URLs (camelCase names) and notification types."""
+
+    limits: Limits
+    urls: dict[str, str]
+    notification_types: tuple[str, ...] = ()
+    error_codes: dict[int, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_api(cls, data: Mapping[str, Any]) -> ServiceConfig:
+        urls = {str(k): str(v) for k, v in _dict(data.get("urls")).items() if isinstance(v, str)}
+        codes: dict[int, str] = {}
+        for item in data.get("errorCodes") or ():
+            if isinstance(item, dict) and item.get("errorNumber") is not None:
+                codes[_int(item["errorNumber"])] = str(item.get("errorMessage") or "")
+        return cls(
+            limits=Limits.from_api(_dict(data.get("limits"))),
+            urls=urls,
+            notification_types=_strings(data.get("notificationTypes")),
+            error_codes=codes,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class MdmInfo:
+    """The MDM that claims a location: ``mdmInfo`` {id, name, metadata}."""
+
+    id: str
+    name: str
+    metadata: str
+
+    @classmethod
+    def from_api(cls, data: Any) -> MdmInfo | None:
+        if not isinstance(data, dict):
+            return None
+        return cls(
+            id=str(data.get("id") or ""),
+            name=str(data.get("name") or ""),
+            metadata=str(data.get("metadata") or ""),
+        )
+
+    def to_api(self) -> dict[str, str]:
+        return {"id": self.id, "name": self.name, "metadata": self.metadata}
+
+
+@dataclass(frozen=True, slots=True)
+class ClientConfig:
+    """``GET/POST client/config``. ``notificationAuthToken`` (a secret Apple echoes back) is deliberately
+    dropped.
+    """
+
+    uid: str
+    location_name: str
+    country_code: str
+    default_platform: str
+    website_url: str
+    token_expiration: datetime | None
+    mdm_info: MdmInfo | None
+    notification_url: str | None
+    notification_types: tuple[str, ...]
+
+    @classmethod
+    def from_api(cls, data: Mapping[str, Any]) -> ClientConfig:
+        return cls(
+            uid=str(data.get("uId") or ""),
+            location_name=str(data.get("locationName") or ""),
+            country_code=str(data.get("countryISO2ACode") or ""),
+            default_platform=str(data.get("defaultPlatform") or ""),
+            website_url=str(data.get("websiteURL") or ""),
+            token_expiration=_lenient_datetime(data.get("tokenExpirationDate")),
+            mdm_info=MdmInfo.from_api(data.get("mdmInfo")),
+            notification_url=_str(data.get("notificationUrl")) or None,
+            notification_types=_strings(data.get("subscribedNotificationTypes")),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class AssetRef:
+    """An asset as written in requests: the pair (adamId, pricingParam)."""
+
+    adam_id: str
+    pricing_param: str = "STDQ"
+
+    def to_api(self) -> dict[str, str]:
+        return {"adamId": self.adam_id, "pricingParam": self.pricing_param}
+
+    @classmethod
+    def from_api(cls, data: Mapping[str, Any]) -> AssetRef:
+        return cls(
+            adam_id=str(data.get("adamId") or ""), pricing_param=str(data.get("pricingParam") or "STDQ")
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Asset:
+    """One ``ResponseAsset`` (or ``UnlimitedResponseAsset``, whose missing counts are 0 and ``unlimited``
+    True).
+    """
+
+    adam_id: str
+    pricing_param: str
+    product_type: str
+    assigned_count: int
+    available_count: int
+    retired_count: int
+    total_count: int
+    device_assignable: bool
+    revocable: bool
+    supported_platforms: tuple[str, ...]
+    unlimited: bool = False
+
+    @property
+    def ref(self) -> AssetRef:
+        return AssetRef(self.adam_id, self.pricing_param)
+
+    @classmethod
+    def from_api(cls, data: Mapping[str, Any], *, unlimited: bool = False) -> Asset:
+        total = _int(data.get("totalCount"))
+        return cls(
+            adam_id=str(data.get("adamId") or ""),
+            pricing_param=str(data.get("pricingParam") or "STDQ"),
+            product_type=str(data.get("productType") or ""),
+            assigned_count=_int(data.get("assignedCount")),
+            available_count=_int(data.get("availableCount")),
+            retired_count=_int(data.get("retiredCount")),
+            total_count=total,
+            device_assignable=bool(data.get("deviceAssignable", False)),
+            revocable=bool(data.get("revocable", False)),
+            supported_platforms=_strings(data.get("supportedPlatforms")),
+            unlimited=unlimited or total == UNLIMITED_TOTAL_COUNT,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Assignment:
+    """One license in use: an asset assigned to exactly one of a serial number or a clientUserId."""
+
+    adam_id: str
+    pricing_param: str
+    serial_number: str | None
+    client_user_id: str | None
+    user_status: str | None = None  # only with includeUserState=true
+    id_hash: str | None = None  # only with includeUserState=true
+
+    @classmethod
+    def from_api(cls, data: Mapping[str, Any]) -> Assignment:
+        return cls(
+            adam_id=str(data.get("adamId") or ""),
+            pricing_param=str(data.get("pricingParam") or "STDQ"),
+            serial_number=_str(data.get("serialNumber")),
+            client_user_id=_str(data.get("clientUserId")),
+            user_status=_str(data.get("userStatus")),
+            id_hash=_str(data.get("idHash")),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class AppleUser:
+    """One ``ResponseUser``. The same clientUserId may appear several times (retired copies + one active)."""
+
+    client_user_id: str
+    email: str | None
+    status: str
+    invite_code: str | None
+    id_hash: str | None
+    managed_apple_id: str | None
+
+    @classmethod
+    def from_api(cls, data: Mapping[str, Any]) -> AppleUser:
+        return cls(
+            client_user_id=str(data.get("clientUserId") or ""),
+            email=_str(data.get("email")),
+            status=str(data.get("status") or ""),
+            invite_code=_str(data.get("inviteCode")),
+            id_hash=_str(data.get("idHash")),
+            managed_apple_id=_str(data.get("managedAppleId")),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class RequestUser:
+    """A user as written to ``users/create`` and ``users/update`` (retire only uses ``client_user_id``)."""
+
+    client_user_id: str
+    email: str | None = None
+    managed_apple_id: str | None = None
+
+    def to_api(self) -> dict[str, str]:
+        body = {"clientUserId": self.client_user_id}
+        if self.email is not None:
+            body["email"] = self.email
+        if self.managed_apple_id is not None:
+            body["managedAppleId"] = self.managed_apple_id
+        return body
+
+
+@dataclass(frozen=True, slots=True)
+class EventResponse:
+    """The ``eventId`` of one asynchronous write request, with the chunk of the call that request covered."""
+
+    event_id: str
+    assets: tuple[AssetRef, ...] = ()
+    serial_numbers: tuple[str, ...] = ()
+    client_user_ids: tuple[str, ...] = ()
+    users: tuple[RequestUser, ...] = ()
+    uid: str | None = None
+    token_expiration: datetime | None = None
+    mdm_info: MdmInfo | None = None
+
+    @classmethod
+    def from_api(cls, data: Mapping[str, Any], **chunk: Any) -> EventResponse:
+        return cls(
+            event_id=str(data.get("eventId") or ""),
+            uid=_str(data.get("uId")),
+            token_expiration=_lenient_datetime(data.get("tokenExpirationDate")),
+            mdm_info=MdmInfo.from_api(data.get("mdmInfo")),
+            **chunk,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class EventFailure:
+    """One entry of ``StatusResponse.failures``: an error kind and the targets it hit."""
+
+    number: int | None
+    message: str
+    assets: tuple[AssetRef, ...] = ()
+    client_user_ids: tuple[str, ...] = ()
+    serial_numbers: tuple[str, ...] = ()
+
+    @classmethod
+    def from_api(cls, data: Mapping[str, Any]) -> EventFailure:
+        info = _dict(data.get("errorInfo"))
+        number = data.get("errorNumber")
+        return cls(
+            number=_int(number) if number is not None else None,
+            message=str(data.get("errorMessage") or ""),
+            assets=tuple(AssetRef.from_api(a) for a in info.get("assets") or () if isinstance(a, dict)),
+            client_user_ids=_strings(info.get("clientUserIds")),
+            serial_numbers=_strings(info.get("serialNumbers")),
+        )
+
+    def exception(self) -> AppleError:
+        """The typed ``AppleError`` of this failure (e.g. ``NotEnoughLicenses`` for 9709)."""
+        from .errors import error_for
+
+        info: dict[str, Any] = {
+            "assets": [a.to_api() for a in self.assets],
+            "clientUserIds": list(self.client_user_ids),
+            "serialNumbers": list(self.serial_numbers),
+        }
+        return error_for(self.number, self.message, error_info=info)
+
+
+@dataclass(frozen=True, slots=True)
+class EventStatus:
+    """``GET status?eventId=``: progress of an asynchronous write."""
+
+    status: str
+    event_type: str
+    num_requested: int
+    num_completed: int
+    failures: list[EventFailure]
+
+    @property
+    def is_pending(self) -> bool:
+        return self.status == EVENT_PENDING
+
+    @property
+    def is_complete(self) -> bool:
+        return self.status == EVENT_COMPLETE
+
+    @property
+    def is_failed(self) -> bool:
+        return self.status == EVENT_FAILED
+
+    @classmethod
+    def from_api(cls, data: Mapping[str, Any]) -> EventStatus:
+        return cls(
+            status=str(data.get("eventStatus") or ""),
+            event_type=str(data.get("eventType") or ""),
+            num_requested=_int(data.get("numRequested")),
+            num_completed=_int(data.get("numCompleted")),
+            failures=[EventFailure.from_api(f) for f in data.get("failures") or () if isinstance(f, dict)],
+        )
+
+
+_PLATFORM_BY_FAMILY = {
+    "iphone": "iOS",
+    "ipad": "iOS",
+    "ipod": "iOS",
+    "mac": "macOS",
+    "tvos": "tvOS",
+    "appletv": "tvOS",
+    "watch": "watchOS",
+    "realitydevice": "visionOS",
+    "vision": "visionOS",
+}
+_ICON_SIZE = 512
+
+
+def _icon_url(artwork: Any) -> str | None:
+    """Both shapes of §12.1: a list of {width, height, url} (take the largest) or one templated object."""
+    if isinstance(artwork, list):
+        candidates = [a for a in artwork if isinstance(a, dict) and a.get("url")]
+        if not candidates:
+            return None
+        best = max(candidates, key=lambda a: _int(a.get("width")) * _int(a.get("height")))
+        return str(best["url"])
+    if isinstance(artwork, dict) and artwork.get("url"):
+        url = str(artwork["url"])
+        width = min(_int(artwork.get("width"), _ICON_SIZE) or _ICON_SIZE, _ICON_SIZE)
+        height = min(_int(artwork.get("height"), _ICON_SIZE) or _ICON_SIZE, _ICON_SIZE)
+        return url.replace("{w}", str(width)).replace("{h}", str(height)).replace("{f}", "png")
+    return None
+
+
+def _version(offers: Any) -> str | None:
+    if isinstance(offers, list) and offers and isinstance(offers[0], dict):
+        version = _dict(offers[0].get("version"))
+        if version.get("display"):
+            return str(version["display"])
+    return None
+
+
+def _platforms(device_families: Iterable[str]) -> tuple[str, ...]:
+    seen: dict[str, None] = {}
+    for family in device_families:
+        seen[_PLATFORM_BY_FAMILY.get(family.lower(), family)] = None
+    return tuple(seen)
+
+
+@dataclass(frozen=True, slots=True)
+class AppMetadata:
+    """Store metadata of one app or book from ``contentMetadataLookup`` (``results[adamId]``)."""
+
+    adam_id: str
+    name: str
+    bundle_id: str | None
+    version: str | None
+    icon_url: str | None
+    store_url: str | None
+    platforms: tuple[str, ...]
+    is_custom_b2b: bool
+    device_licensing: bool
+    release_date: date | None
+    kind: str | None
+    raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @classmethod
+    def from_api(cls, adam_id: str, data: Mapping[str, Any]) -> AppMetadata:
+        families = _strings(data.get("deviceFamilies"))
+        release = data.get("releaseDate")
+        if release is None and isinstance(data.get("offers"), list) and data["offers"]:
+            release = _dict(data["offers"][0]).get("releaseDate")
+        return cls(
+            adam_id=str(data.get("id") or adam_id),
+            name=str(data.get("name") or ""),
+            bundle_id=_str(data.get("bundleId")),
+            version=_version(data.get("offers")),
+            icon_url=_icon_url(data.get("artwork")),
+            store_url=_str(data.get("url")),
+            platforms=_platforms(families),
+            is_custom_b2b=bool(data.get("isB2BCustomApp", False)),
+            device_licensing=bool(data.get("isVppDeviceBasedLicensingEnabled", False)),
+            release_date=_lenient_date(release),
+            kind=_str(data.get("kind")),
+            raw=dict(data),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Notification:
+    """An Apple notification envelope; ``payload`` is the inner ``notification`` object, unparsed."""
+
+    notification_id: str
+    notification_type: str
+    uid: str
+    payload: dict[str, Any]
+
+    @property
+    def event_id(self) -> str | None:
+        """``eventId`` of ASSET_MANAGEMENT / USER_MANAGEMENT / SUBSCRIPTION_MANAGEMENT notifications."""
+        return _str(self.payload.get("eventId"))
+
+    @property
+    def succeeded(self) -> bool | None:
+        """True/False for management notifications (``result``), None for types without a result."""
+        result = self.payload.get("result")
+        return None if result is None else result == "SUCCESS"
+
+    @property
+    def error(self) -> AppleError | None:
+        """The typed ``AppleError`` of a failed management notification, or None."""
+        from .errors import error_for
+
+        err = self.payload.get("error")
+        if not isinstance(err, dict):
+            return None
+        number = err.get("errorNumber")
+        return error_for(
+            _int(number) if number is not None else None,
+            _str(err.get("errorMessage")),
+            error_info=_dict(err.get("errorInfo")) or None,
+        )
+
+    @property
+    def assignments(self) -> list[Assignment]:
+        return [Assignment.from_api(a) for a in self.payload.get("assignments") or () if isinstance(a, dict)]
+
+    @property
+    def users(self) -> list[AppleUser]:
+        items = self.payload.get("users") or self.payload.get("associatedUsers") or ()
+        return [AppleUser.from_api(u) for u in items if isinstance(u, dict)]
+
+
+_ID_RE = re.compile(r"^[\w.:-]{1,200}$")
+
+
+def parse_notification(body: Any) -> Notification:
+    """Parse the JSON body Apple POSTs to the notification URL.
+
+    Unknown ``notificationType`` values are kept as they are. Raises ValueError if the body is not an object
+    or lacks a usable ``notificationId`` / ``notificationType`` (needed to de-duplicate and dispatch).
+    """
+    if not isinstance(body, dict):
+        raise ValueError("notification body is not a JSON object")
+    notification_id = _str(body.get("notificationId")) or ""
+    notification_type = _str(body.get("notificationType")) or ""
+    if not _ID_RE.match(notification_id):
+        raise ValueError("notification has no valid notificationId")
+    if not notification_type:
+        raise ValueError("notification has no notificationType")
+    return Notification(
+        notification_id=notification_id,
+        notification_type=notification_type,
+        uid=_str(body.get("uId")) or "",
+        payload=_dict(body.get("notification")),
+    )
