@@ -1,0 +1,64 @@
+# Two commands do all set-up: `make run` (the console with demo data) and `make test` (the whole suite).
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+# The first Python 3.12+ found: $PYTHON, python3.13, python3.12, python3, then pyenv's versions.
+FIND_PYTHON = for p in "$$PYTHON" python3.13 python3.12 python3 $$(ls -d $$HOME/.pyenv/versions/3.1[2-9]*/bin/python3 2>/dev/null); do \
+	  [ -n "$$p" ] && command -v "$$p" >/dev/null 2>&1 && "$$p" -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null && { echo "$$p"; break; }; \
+	done
+
+.PHONY: help install run test test-fast lint format bench migrate messages check clean
+
+help:
+	@echo "make run    start the console with demo data (web, Celery worker and beat, Apple simulator)"
+	@echo "make test   install what is missing and run the whole test suite"
+	@echo "make bench  run the benchmarks (figures in docs/benchmarks.md)"
+	@echo "make lint   ruff check"
+
+$(PY):
+	@py=$$($(FIND_PYTHON)); \
+	if [ -z "$$py" ]; then echo "Python 3.12 or newer is needed (set PYTHON=/path/to/python3.12)" >&2; exit 1; fi; \
+	echo "Creating $(VENV) with $$py"; "$$py" -m venv $(VENV)
+
+$(STAMP): $(PY) pyproject.toml requirements/constraints.txt
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -c requirements/constraints.txt ".[dev]"
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+run: install
+	$(PY) manage.py run_console
+
+test: install
+	$(PY) manage.py compilemessages --ignore=.venv -v 0
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+bench: install
+	$(PY) manage.py compilemessages --ignore=.venv -v 0
+	$(PY) -m pytest benchmarks -p no:cacheprovider --benchmark-only --benchmark-columns=min,median,max,rounds $(PYTEST_ARGS)
+
+migrate: install
+	$(PY) manage.py migrate
+
+messages: install
+	$(PY) manage.py makemessages -l zh_Hans --ignore=.venv --ignore=var --ignore=tests
+	$(PY) manage.py compilemessages --ignore=.venv
+
+check: install
+	$(PY) manage.py makemigrations --check --dry-run
+	$(PY) manage.py check
+
+clean:
+	rm -rf $(VENV) var/broker var/*.sqlite3

@@ -1,0 +1,174 @@
+"""Assignments of apps to groups, the licenses they produce, Apple users we created, and bulk license runs."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+
+class Assignment(models.Model):
+    """An app assigned to a group with an intent and a license type (S1)."""
+
+    class Intent(models.TextChoices):
+        AVAILABLE = "available", _("Available")
+        REQUIRED = "required", _("Required")
+        UNINSTALL = "uninstall", _("Uninstall")
+
+    class LicenseType(models.TextChoices):
+        DEVICE = "device", _("Device licensing")
+        USER = "user", _("User licensing")
+
+    app = models.ForeignKey("apps.App", related_name="assignments", on_delete=models.CASCADE)
+    group = models.ForeignKey("directory.Group", related_name="assignments", on_delete=models.CASCADE)
+    intent = models.CharField(_("intent"), max_length=16, choices=Intent.choices)
+    license_type = models.CharField(_("license type"), max_length=8, choices=LicenseType.choices)
+    uninstall_on_device_removal = models.BooleanField(_("uninstall on device removal"), default=True)
+    removable_by_user = models.BooleanField(_("removable by user"), default=True)
+    prevent_backup = models.BooleanField(_("prevent iCloud app backup"), default=False)
+    prevent_automatic_updates = models.BooleanField(_("prevent automatic app updates"), default=False)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["app", "group", "id"]
+        verbose_name = _("assignment")
+        verbose_name_plural = _("assignments")
+        constraints = [models.UniqueConstraint(fields=["app", "group"], name="one_assignment_per_app_group")]
+
+    def __str__(self) -> str:
+        return f"{self.app} → {self.group} ({self.get_intent_display()})"
+
+
+class VPPUser(models.Model):
+    """An Apple user this console created on a location (T9); `client_user_id` is ours and opaque."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending registration")
+        REGISTERED = "registered", _("Registered (invited)")
+        ASSOCIATED = "associated", _("Associated")
+        RETIRED = "retired", _("Retired")
+        FAILED = "failed", _("Failed")
+
+    vpp_token = models.ForeignKey("tokens.VPPToken", related_name="vpp_users", on_delete=models.CASCADE)
+    user = models.ForeignKey("directory.DirectoryUser", related_name="vpp_users", on_delete=models.CASCADE)
+    client_user_id = models.CharField(max_length=256, unique=True)
+    email = models.CharField(max_length=254, blank=True)
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.PENDING)
+    invite_code = models.CharField(max_length=64, blank=True)
+    id_hash = models.CharField(max_length=128, blank=True)
+    event_id = models.CharField(max_length=100, blank=True)
+    error_number = models.IntegerField(null=True, blank=True)
+    error = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["vpp_token", "user"], condition=~Q(status="retired"), name="one_active_vpp_user_per_token"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} @ {self.vpp_token}"
+
+
+class License(models.Model):
+    """One license of one app held (or wanted) by one user or one device."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        ASSIGNED = "assigned", _("Assigned")
+        FAILED = "failed", _("Failed")
+        REVOKING = "revoking", _("Revoking")
+        REVOKED = "revoked", _("Revoked")
+
+    HOLDING = (State.PENDING, State.ASSIGNED, State.REVOKING)
+
+    app = models.ForeignKey("apps.App", related_name="licenses", on_delete=models.CASCADE)
+    assignment = models.ForeignKey(
+        Assignment, related_name="licenses", null=True, blank=True, on_delete=models.SET_NULL
+    )
+    license_type = models.CharField(max_length=8, choices=Assignment.LicenseType.choices)
+    user = models.ForeignKey(
+        "directory.DirectoryUser", related_name="licenses", null=True, blank=True, on_delete=models.CASCADE
+    )
+    device = models.ForeignKey("directory.Device", related_name="licenses", null=True, blank=True, on_delete=models.CASCADE)
+    # For licenses found at Apple for targets we do not know (T9, B2).
+    untracked_target = models.CharField(max_length=256, blank=True)
+    state = models.CharField(_("state"), max_length=16, choices=State.choices, default=State.PENDING)
+    event_id = models.CharField(_("Apple event"), max_length=100, blank=True, db_index=True)
+    error_number = models.IntegerField(_("error number"), null=True, blank=True)
+    error = models.CharField(_("error"), max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("license")
+        verbose_name_plural = _("licenses")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["app", "device"],
+                condition=Q(device__isnull=False, state__in=["pending", "assigned", "revoking", "failed"]),
+                name="one_open_license_per_app_device",
+            ),
+            models.UniqueConstraint(
+                fields=["app", "user"],
+                condition=Q(user__isnull=False, state__in=["pending", "assigned", "revoking", "failed"]),
+                name="one_open_license_per_app_user",
+            ),
+        ]
+        indexes = [models.Index(fields=["app", "state"])]
+
+    def __str__(self) -> str:
+        return f"{self.app} / {self.user or self.device or self.untracked_target}"
+
+
+class LicenseRun(models.Model):
+    """A bulk license action (allocate, revoke all of a token/app/user/device, reclaim untracked, repair) (B8)."""
+
+    class Kind(models.TextChoices):
+        ALLOCATE = "allocate", _("Allocate licenses")
+        REVOKE_TOKEN = "revoke_token", _("Revoke all licenses of a token")
+        REVOKE_APP = "revoke_app", _("Revoke all licenses of an app")
+        REVOKE_USER = "revoke_user", _("Revoke all licenses of a user")
+        REVOKE_DEVICE = "revoke_device", _("Revoke all licenses of a device")
+        RECLAIM_UNTRACKED = "reclaim_untracked", _("Reclaim untracked licenses")
+        RECONCILE = "reconcile", _("Reconcile with Apple")
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Running")
+        COMPLETED = "completed", _("Completed")
+        FAILED = "failed", _("Failed")
+
+    kind = models.CharField(_("kind"), max_length=32, choices=Kind.choices)
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.QUEUED)
+    progress = models.PositiveSmallIntegerField(_("progress"), default=0)
+    vpp_token = models.ForeignKey("tokens.VPPToken", null=True, blank=True, on_delete=models.SET_NULL)
+    app = models.ForeignKey("apps.App", null=True, blank=True, on_delete=models.SET_NULL)
+    user = models.ForeignKey("directory.DirectoryUser", null=True, blank=True, on_delete=models.SET_NULL)
+    device = models.ForeignKey("directory.Device", null=True, blank=True, on_delete=models.SET_NULL)
+    assignment = models.ForeignKey(Assignment, null=True, blank=True, on_delete=models.SET_NULL)
+    total = models.PositiveIntegerField(_("total"), default=0)
+    succeeded = models.PositiveIntegerField(_("succeeded"), default=0)
+    failed = models.PositiveIntegerField(_("failed"), default=0)
+    summary = models.JSONField(default=dict, blank=True)
+    error_number = models.IntegerField(null=True, blank=True)
+    error = models.TextField(_("error"), blank=True)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("license run")
+        verbose_name_plural = _("license runs")
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} #{self.pk}"

@@ -1,0 +1,22 @@
+"""The test suite: SQLite unless DATABASE_URL is set (CI sets PostgreSQL and Redis)."""
+
+from .base import *  # noqa: F403
+from .base import env
+
+SECRET_KEY = "test-only-secret-key-not-for-production-use-0123456789"
+DEBUG = False
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+FIELD_ENCRYPTION_KEY = "Mf0S7t7C6gLk0dmKZr6Yq3u0sNLwq9W8w1ZQ3nM6bZs="
+# Tests start their own in-process simulator and pass its URL explicitly.
+APPLE_VPP_BASE_URL = "http://127.0.0.1:9/mdm/v2/"
+PUBLIC_BASE_URL = ""
+# Tasks go to an in-memory broker unless REDIS_URL is set; tests that need them run a real in-thread worker.
+CELERY_BROKER_URL = env("REDIS_URL", default="") or "memory://"
+CELERY_BROKER_TRANSPORT_OPTIONS = {}
+REQUIRE_SERVICES = env.bool("REQUIRE_SERVICES", default=False)
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.InMemoryStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+LOGGING = {"version": 1, "disable_existing_loggers": False, "root": {"level": "WARNING"}}

@@ -1,0 +1,56 @@
+"""Shared pieces of the REST API: pagination, error translation and the router every app registers with."""
+
+from __future__ import annotations
+
+import importlib
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from rest_framework import status
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.response import Response
+from rest_framework.routers import DefaultRouter
+from rest_framework.views import exception_handler as drf_exception_handler
+
+# Apps that expose API resources; each has an `api.py` with `register(router)`.
+API_APPS = ("console", "tokens", "apps", "directory", "assignments")
+
+
+class Pagination(PageNumberPagination):
+    """`{count, next, previous, results}` pages; `?page_size=` up to 500."""
+
+    page_size_query_param = "page_size"
+    max_page_size = 500
+
+
+def build_router() -> DefaultRouter:
+    router = DefaultRouter()
+    for app_label in API_APPS:
+        module = importlib.import_module(f"{app_label}.api")
+        module.register(router)
+    return router
+
+
+def exception_handler(exc, context):
+    """Services raise Django's ValidationError for bad input and vpp.errors.AppleError for Apple faults."""
+    if isinstance(exc, DjangoValidationError):
+        if hasattr(exc, "error_dict"):
+            data = {field: [str(m) for e in errors for m in e.messages] for field, errors in exc.error_dict.items()}
+            if "__all__" in data:
+                data["detail"] = " ".join(data.pop("__all__"))
+        else:
+            data = {"detail": " ".join(exc.messages)}
+        return Response(data, status=status.HTTP_400_BAD_REQUEST)
+    from vpp.errors import AppleError
+
+    if isinstance(exc, AppleError):
+        return Response(
+            {"detail": str(exc), "apple_error_number": exc.number},
+            status=status.HTTP_502_BAD_GATEWAY,
+        )
+    return drf_exception_handler(exc, context)
+
+
+def register(router) -> None:
+    from console.api_views import AuditEntryViewSet
+
+    router.register("audit-log", AuditEntryViewSet, basename="audit-log")

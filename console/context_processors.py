@@ -1,0 +1,65 @@
+"""The console shell: left navigation (Intune-style), role flags and token expiry banners."""
+
+from __future__ import annotations
+
+from django.urls import NoReverseMatch, reverse
+from django.utils.translation import gettext_lazy as _
+
+from console import roles
+
+# (label, url name, children). Entries whose page does not exist in this installation are left out.
+NAVIGATION = [
+    (_("Home"), "home", []),
+    (_("Apps"), "apps:list", [(_("All apps"), "apps:list"), (_("Books"), "apps:books")]),
+    (_("Users"), "directory:users", []),
+    (_("Devices"), "directory:devices", []),
+    (_("Groups"), "directory:groups", []),
+    (
+        _("Monitor"),
+        "assignments:licenses",
+        [
+            (_("Licenses"), "assignments:licenses"),
+            (_("Sync runs"), "tokens:sync-runs"),
+            (_("License runs"), "assignments:runs"),
+            (_("Reconciliation"), "assignments:reconciliation"),
+        ],
+    ),
+    (
+        _("Tenant administration"),
+        "tokens:list",
+        [(_("Connectors and tokens › Apple VPP tokens"), "tokens:list")],
+    ),
+    (_("Audit log"), "audit-log", []),
+]
+
+
+def _url(name: str) -> str | None:
+    try:
+        return reverse(name)
+    except NoReverseMatch:
+        return None
+
+
+def console(request):
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return {}
+    path = request.path
+    navigation = []
+    for label, name, children in NAVIGATION:
+        url = _url(name)
+        if url is None:
+            continue
+        items = [(child_label, u) for child_label, child in children if (u := _url(child))]
+        active = path == url if url == "/" else path.startswith(url) or any(path.startswith(u) for _l, u in items)
+        navigation.append({"label": label, "url": url, "children": items, "active": active})
+    context = {
+        "navigation": navigation,
+        "is_administrator": roles.is_administrator(user),
+        "is_help_desk": roles.is_help_desk(user),
+    }
+    if roles.can_view(user):
+        from tokens.alerts import token_banners
+
+        context["token_banners"] = token_banners()
+    return context

@@ -1,0 +1,171 @@
+"""Building blocks for console pages: the access mixin and the filtered, exportable list page.
+
+A list page is a FilterSet (the same one the API uses), a queryset and a few columns. It renders a table with
+pagination, answers htmx requests with just the table, and `?export=csv` with every filtered row as CSV.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from django.http import StreamingHttpResponse
+from django.utils.translation import gettext_lazy as _
+from django.views.generic import ListView
+
+from console.access import check_access
+from console.roles import can_change
+
+
+class ConsoleAccessMixin:
+    """Every console page: signed in, with a role; `write = True` pages need an administrator."""
+
+    write = False
+    breadcrumbs: list[tuple[str, str | None]] = []
+
+    def dispatch(self, request, *args, **kwargs):
+        if not request.user.is_authenticated:
+            from django.contrib.auth.views import redirect_to_login
+
+            return redirect_to_login(request.get_full_path())
+        check_access(request.user, write=self.write or request.method not in ("GET", "HEAD", "OPTIONS"))
+        return super().dispatch(request, *args, **kwargs)
+
+    def get_breadcrumbs(self) -> list[tuple[str, str | None]]:
+        return list(self.breadcrumbs)
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["breadcrumbs"] = self.get_breadcrumbs()
+        context["can_change"] = can_change(self.request.user)
+        return context
+
+
+@dataclass(frozen=True)
+class Column:
+    """One table column: a label, and how to read the cell from a row (dotted attribute path or a callable)."""
+
+    label: Any
+    value: str | Callable[[Any], Any]
+    link: Callable[[Any], str] | None = None
+    order_by: str | None = None
+    csv_only: bool = False
+    template: str | None = None
+
+    def read(self, obj) -> Any:
+        if callable(self.value):
+            return self.value(obj)
+        current = obj
+        for part in self.value.split("."):
+            current = getattr(current, part, None)
+            if current is None:
+                return ""
+            if callable(current) and not hasattr(current, "all"):
+                current = current()
+        return current
+
+
+class _Echo:
+    def write(self, value):
+        return value
+
+
+class FilteredListView(ConsoleAccessMixin, ListView):
+    """A filterable, sortable, paginated table page with CSV export of the filtered rows."""
+
+    filterset_class = None
+    columns: list[Column] = []
+    paginate_by = 50
+    template_name = "console/list.html"
+    table_template = "console/partials/table.html"
+    title: Any = ""
+    csv_filename = "export.csv"
+    default_ordering: tuple[str, ...] = ()
+    actions_template: str | None = None
+    filter_template = "console/partials/filters.html"
+
+    def get_base_queryset(self):
+        return super().get_queryset()
+
+    def get_queryset(self):
+        queryset = self.get_base_queryset()
+        self.filterset = None
+        if self.filterset_class is not None:
+            self.filterset = self.filterset_class(self.request.GET or None, queryset=queryset, request=self.request)
+            queryset = self.filterset.qs
+        ordering = self.request.GET.get("ordering", "")
+        allowed = {c.order_by for c in self.columns if c.order_by}
+        if ordering.lstrip("-") in allowed:
+            queryset = queryset.order_by(ordering, "pk")
+        elif self.default_ordering:
+            queryset = queryset.order_by(*self.default_ordering)
+        return queryset
+
+    def get(self, request, *args, **kwargs):
+        if request.GET.get("export") == "csv":
+            return self.export_csv()
+        return super().get(request, *args, **kwargs)
+
+    def get_template_names(self):
+        if getattr(self.request, "htmx", False) and not self.request.htmx.boosted:
+            return [self.table_template]
+        return [self.template_name]
+
+    def export_csv(self) -> StreamingHttpResponse:
+        columns = self.columns
+        writer = csv.writer(_Echo())
+
+        def rows():
+            yield writer.writerow([str(c.label) for c in columns])
+            for obj in self.get_queryset().iterator(chunk_size=2000):
+                yield writer.writerow([_csv_cell(c.read(obj)) for c in columns])
+
+        response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="{self.csv_filename}"'
+        return response
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        columns = [c for c in self.columns if not c.csv_only]
+        query = self.request.GET.copy()
+        query.pop("page", None)
+        query.pop("ordering", None)
+        context.update(
+            title=self.title,
+            filterset=self.filterset,
+            columns=columns,
+            rows=[
+                [
+                    (c.read(obj), c.link(obj) if c.link else None, c.template)
+                    for c in columns
+                ]
+                for obj in context["object_list"]
+            ],
+            objects_and_rows=None,
+            ordering=self.request.GET.get("ordering", ""),
+            querystring=query.urlencode(),
+            actions_template=self.actions_template,
+            table_template=self.table_template,
+            filter_template=self.filter_template,
+        )
+        context["objects_and_rows"] = list(zip(context["object_list"], context["rows"], strict=True))
+        return context
+
+
+def _csv_cell(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list | tuple):
+        return ", ".join(str(v) for v in value)
+    text = str(value)
+    # Neutralise spreadsheet formulas (CSV injection) in exported text.
+    if text[:1] in ("=", "+", "-", "@") and not text.lstrip("-").replace(".", "", 1).isdigit():
+        text = "'" + text
+    return text
+
+
+__all__ = ["Column", "ConsoleAccessMixin", "FilteredListView", "_"]

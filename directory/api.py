@@ -1,0 +1,5 @@
+"""REST API resources of the directory app."""
+
+
+def register(router) -> None:
+    """Add this app's viewsets to the /api/v1/ router."""

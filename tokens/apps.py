@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class TokensConfig(AppConfig):
+    name = "tokens"
+    verbose_name = _("Apple VPP tokens")

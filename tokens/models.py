@@ -1,0 +1,172 @@
+"""VPP tokens (one per Apple location), their sync runs and the Apple notifications they receive."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from console.fields import EncryptedTextField
+
+
+class VPPToken(models.Model):
+    """An uploaded location token (T1). Its contents and notification secret are encrypted at rest."""
+
+    class AccountType(models.TextChoices):
+        BUSINESS = "business", _("Business")
+        EDUCATION = "education", _("Education")
+
+    class State(models.TextChoices):
+        VALID = "valid", _("Valid")
+        EXPIRED = "expired", _("Expired")
+        INVALID = "invalid", _("Invalid")
+        REVOKED = "revoked", _("Revoked")
+        ASSIGNED_TO_EXTERNAL_MDM = "assigned_to_external_mdm", _("Assigned to external MDM")
+        DUPLICATE_LOCATION = "duplicate_location", _("Duplicate location")
+
+    class SyncStatus(models.TextChoices):
+        NONE = "none", _("Never synced")
+        IN_PROGRESS = "in_progress", _("In progress")
+        COMPLETED = "completed", _("Completed")
+        FAILED = "failed", _("Failed")
+
+    name = models.CharField(_("name"), max_length=200)
+    apple_id = models.CharField(_("Apple ID"), max_length=254)
+    country_or_region = models.CharField(_("country/region"), max_length=2)
+    account_type = models.CharField(_("account type"), max_length=16, choices=AccountType.choices)
+    automatic_app_updates = models.BooleanField(_("automatic app updates"), default=False)
+
+    token_content = EncryptedTextField(_("token"))
+    # sha256 of the file content: the same file uploaded twice is refused without decrypting every token.
+    token_sha256 = models.CharField(max_length=64, unique=True)
+    organization_name = models.CharField(_("organization"), max_length=200, blank=True)
+    location_name = models.CharField(_("location"), max_length=200, blank=True)
+    location_uid = models.CharField(_("Apple location id"), max_length=64, unique=True)
+    default_platform = models.CharField(max_length=32, blank=True)
+    website_url = models.URLField(blank=True)
+    # Our id in Apple's mdmInfo; a different id in client/config means another MDM took the token (T4, T8).
+    mdm_info_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    notification_secret = EncryptedTextField(blank=True, default="")
+
+    state = models.CharField(_("state"), max_length=32, choices=State.choices, default=State.VALID)
+    state_detail = models.CharField(_("state detail"), max_length=500, blank=True)
+    expires_at = models.DateTimeField(_("expires"))
+    token_uploaded_at = models.DateTimeField(_("last updated"), default=timezone.now)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+
+    last_sync_at = models.DateTimeField(_("last sync"), null=True, blank=True)
+    last_sync_status = models.CharField(
+        _("last sync status"), max_length=16, choices=SyncStatus.choices, default=SyncStatus.NONE
+    )
+    # Apple's versionId of the first page of the last full read, for incremental reads (sinceVersionId).
+    assignments_version_id = models.CharField(max_length=100, blank=True)
+    users_version_id = models.CharField(max_length=100, blank=True)
+    last_full_sync_at = models.DateTimeField(null=True, blank=True)
+    # The smallest expiry threshold (30/14/7/1 days) already emailed, so each alert goes out once.
+    expiry_alert_days = models.PositiveSmallIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+        verbose_name = _("VPP token")
+        verbose_name_plural = _("VPP tokens")
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def days_left(self) -> int:
+        return (self.expires_at - timezone.now()).days
+
+    @property
+    def is_usable(self) -> bool:
+        """Only a valid, unexpired token makes calls that change licenses (T5)."""
+        return self.state == self.State.VALID and self.expires_at > timezone.now()
+
+
+class SyncRun(models.Model):
+    """One sync of one token (B8): who or what started it, progress, counts, and Apple's error on failure."""
+
+    class Trigger(models.TextChoices):
+        SCHEDULE = "schedule", _("Schedule")
+        MANUAL = "manual", _("Manual")
+        NOTIFICATION = "notification", _("Notification")
+        UPLOAD = "upload", _("Token upload")
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Running")
+        COMPLETED = "completed", _("Completed")
+        FAILED = "failed", _("Failed")
+
+    ACTIVE = (Status.QUEUED, Status.RUNNING)
+
+    vpp_token = models.ForeignKey(VPPToken, related_name="sync_runs", on_delete=models.CASCADE)
+    trigger = models.CharField(_("trigger"), max_length=16, choices=Trigger.choices)
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.QUEUED)
+    progress = models.PositiveSmallIntegerField(_("progress"), default=0)
+    stage = models.CharField(_("stage"), max_length=100, blank=True)
+    full = models.BooleanField(_("full sync"), default=False)
+    # A notification-triggered run may re-sync one asset only.
+    adam_id = models.CharField(max_length=32, blank=True)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(_("requested"), auto_now_add=True)
+    started_at = models.DateTimeField(_("started"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+
+    assets_count = models.PositiveIntegerField(_("assets"), default=0)
+    apps_created = models.PositiveIntegerField(_("apps created"), default=0)
+    apps_updated = models.PositiveIntegerField(_("apps updated"), default=0)
+    apps_removed = models.PositiveIntegerField(_("apps removed"), default=0)
+    assignments_count = models.PositiveIntegerField(_("assignments"), default=0)
+    users_count = models.PositiveIntegerField(_("users"), default=0)
+    error_number = models.IntegerField(_("Apple error number"), null=True, blank=True)
+    error = models.TextField(_("error"), blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("sync run")
+        verbose_name_plural = _("sync runs")
+        constraints = [
+            # Two syncs of one token never run at once: at most one queued or running run per token.
+            models.UniqueConstraint(
+                fields=["vpp_token"],
+                condition=Q(status__in=["queued", "running"]),
+                name="one_active_sync_per_token",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.vpp_token} sync #{self.pk}"
+
+    @property
+    def duration(self):
+        if self.started_at and self.finished_at:
+            return self.finished_at - self.started_at
+        return None
+
+
+class NotificationReceipt(models.Model):
+    """An Apple notification received for a token; the unique notificationId makes duplicates harmless."""
+
+    vpp_token = models.ForeignKey(VPPToken, related_name="notifications", on_delete=models.CASCADE)
+    notification_id = models.CharField(max_length=100)
+    notification_type = models.CharField(max_length=50)
+    payload = models.JSONField()
+    received_at = models.DateTimeField(auto_now_add=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+    result = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["vpp_token", "notification_id"], name="unique_notification_per_token")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.notification_type} {self.notification_id}"
