@@ -1,0 +1,61 @@
+"""How the console talks to Apple for one token: the client factory and the token-state rules (T4, T5, T8).
+
+Every service and task that calls Apple for a token goes through `client_for`, and every Apple answer or error
+that says something about the token's state goes through `state_from_client_config` / `state_from_error`.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.utils import timezone
+
+from vpp.client import VPPClient
+from vpp.errors import AppleError, TokenExpired, TokenInvalid, TokenRevoked
+from vpp.types import ClientConfig, MdmInfo
+
+
+def client_for(token, **kwargs) -> VPPClient:
+    """A client for `token` (a VPPToken) against settings.APPLE_VPP_BASE_URL."""
+    return VPPClient(token.token_content, base_url=settings.APPLE_VPP_BASE_URL, **kwargs)
+
+
+def client_for_content(content: str, **kwargs) -> VPPClient:
+    """A client for a token file that is not saved yet (upload validation)."""
+    return VPPClient(content, base_url=settings.APPLE_VPP_BASE_URL, **kwargs)
+
+
+def our_mdm_info(token) -> MdmInfo:
+    """The mdmInfo this console writes when it claims a token; the id is per token and ours alone."""
+    metadata = settings.PUBLIC_BASE_URL or "vpp-console"
+    return MdmInfo(id=str(token.mdm_info_id), name=settings.VPP_MDM_NAME[:100], metadata=metadata[:255])
+
+
+def state_from_client_config(token, config: ClientConfig) -> tuple[str, str]:
+    """(state, detail) for a token given Apple's client/config answer.
+
+    Another MDM's mdmInfo (or none at all, once we claimed the token) means the token is no longer ours (T8).
+    """
+    from tokens.models import VPPToken
+
+    expires = config.token_expiration or token.expires_at
+    if expires and expires <= timezone.now():
+        return VPPToken.State.EXPIRED, ""
+    if config.mdm_info is None or config.mdm_info.id != str(token.mdm_info_id):
+        other = config.mdm_info
+        detail = f"{other.name} ({other.metadata})" if other else "no MDM"
+        return VPPToken.State.ASSIGNED_TO_EXTERNAL_MDM, f"Managed by another MDM: {detail}"
+    return VPPToken.State.VALID, ""
+
+
+def state_from_error(exc: AppleError) -> tuple[str, str] | None:
+    """The token state an Apple error implies, or None if the error says nothing about the token."""
+    from tokens.models import VPPToken
+
+    detail = f"Apple error {exc.number}: {exc.message}" if exc.number else str(exc)
+    if isinstance(exc, TokenExpired):
+        return VPPToken.State.EXPIRED, detail
+    if isinstance(exc, TokenRevoked):
+        return VPPToken.State.REVOKED, detail
+    if isinstance(exc, TokenInvalid):
+        return VPPToken.State.INVALID, detail
+    return None
