@@ -24,7 +24,7 @@ class UserFactory(factory.django.DjangoModelFactory):
     @factory.post_generation
     def role(self, create, extracted, **kwargs):
         if create and extracted:
-            self.groups.add(Group.objects.get(name=extracted))
+            self.groups.add(Group.objects.get_or_create(name=extracted)[0])
 
 
 class AdministratorFactory(UserFactory):
@@ -33,7 +33,7 @@ class AdministratorFactory(UserFactory):
     @factory.post_generation
     def role(self, create, extracted, **kwargs):
         if create:
-            self.groups.add(Group.objects.get(name=extracted or roles.ADMINISTRATORS))
+            self.groups.add(Group.objects.get_or_create(name=extracted or roles.ADMINISTRATORS)[0])
 
 
 class HelpDeskFactory(UserFactory):
@@ -42,7 +42,7 @@ class HelpDeskFactory(UserFactory):
     @factory.post_generation
     def role(self, create, extracted, **kwargs):
         if create:
-            self.groups.add(Group.objects.get(name=extracted or roles.HELP_DESK))
+            self.groups.add(Group.objects.get_or_create(name=extracted or roles.HELP_DESK)[0])
 
 
 class VPPTokenFactory(factory.django.DjangoModelFactory):

@@ -1,0 +1,142 @@
+"""`make run`: migrate, start the Apple simulator, the web server, a Celery worker and beat, load the demo.
+
+Everything runs in the foreground as child processes of this command; Ctrl-C stops them all.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from urllib.parse import urlparse
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand
+
+SIMULATOR_PORT = 8765
+
+
+def _wait_for(url: str, seconds: float = 60) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return True
+        except OSError:
+            time.sleep(0.3)
+    return False
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) != 0
+
+
+class Command(BaseCommand):
+    help = "Run the whole console for development: web, Celery worker and beat, Apple simulator, demo data."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+        parser.add_argument("--no-demo", action="store_true", help="do not load demo data")
+
+    def handle(self, *args, port: int, no_demo: bool, **options):
+        self.children: list[subprocess.Popen] = []
+        signal.signal(signal.SIGTERM, lambda *_: self._stop(0))
+        settings.VAR_DIR.mkdir(parents=True, exist_ok=True)
+        call_command("migrate", interactive=False, verbosity=0)
+        call_command("collectstatic", interactive=False, verbosity=0)
+        python = sys.executable
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", "DJANGO_SETTINGS_MODULE": os.environ.get(
+            "DJANGO_SETTINGS_MODULE", "config.settings.local")}
+
+        simulated = urlparse(settings.APPLE_VPP_BASE_URL).port == SIMULATOR_PORT
+        try:
+            if simulated:
+                if not _port_free(SIMULATOR_PORT):
+                    self.stderr.write(f"Port {SIMULATOR_PORT} is in use; is another `make run` running?")
+                    return
+                self._start(
+                    "apple-simulator",
+                    [python, "manage.py", "run_apple_simulator", "--port", str(SIMULATOR_PORT), "--fixture", "demo",
+                     "--allow-insecure-notification-urls", "--state", str(settings.VAR_DIR / "simulator-state.json")],
+                    env,
+                )
+                if not _wait_for(f"http://127.0.0.1:{SIMULATOR_PORT}/mdm/v2/service/config"):
+                    raise RuntimeError("the Apple simulator did not start")
+            if not _port_free(port):
+                self.stderr.write(f"Port {port} is in use; pass --port or set PORT.")
+                self._stop(1)
+            self._start("web", [python, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"], env)
+            self._start(
+                "worker",
+                [python, "-m", "celery", "-A", "config", "worker", "--loglevel", "INFO", "--concurrency", "2"],
+                env,
+            )
+            self._start(
+                "beat",
+                [python, "-m", "celery", "-A", "config", "beat", "--loglevel", "INFO",
+                 "--schedule", str(settings.VAR_DIR / "celerybeat-schedule")],
+                env,
+            )
+            if not _wait_for(f"http://127.0.0.1:{port}/healthz"):
+                raise RuntimeError("the web server did not start")
+            credentials = None
+            if not no_demo:
+                from console.demo import load_demo
+
+                credentials = load_demo(stdout=self.stdout)
+            self._banner(port, credentials, simulated)
+            while True:
+                for child in self.children:
+                    if child.poll() is not None:
+                        self.stderr.write(f"{child.args[2] if len(child.args) > 2 else child.args} exited "
+                                          f"with {child.returncode}; stopping.")
+                        self._stop(1)
+                time.sleep(1)
+        except KeyboardInterrupt:
+            self._stop(0)
+        except Exception:
+            self._stop(1, raise_=True)
+
+    def _start(self, name: str, argv: list[str], env: dict) -> None:
+        self.stdout.write(f"starting {name}: {' '.join(argv[1:])}")
+        self.children.append(subprocess.Popen(argv, env=env, start_new_session=True))
+
+    def _banner(self, port: int, credentials, simulated: bool) -> None:
+        lines = [
+            "",
+            "VPP Console is running.",
+            f"  Console:      http://127.0.0.1:{port}/",
+            f"  API docs:     http://127.0.0.1:{port}/api/v1/docs/",
+            f"  Health:       http://127.0.0.1:{port}/healthz",
+        ]
+        if simulated:
+            lines.append(f"  Apple (simulated): http://127.0.0.1:{SIMULATOR_PORT}/mdm/v2/")
+        if credentials:
+            for role, (username, password) in credentials.items():
+                lines.append(f"  {role}: {username} / {password}")
+        lines.append("Press Ctrl-C to stop everything.")
+        self.stdout.write(self.style.SUCCESS("\n".join(lines)))
+
+    def _stop(self, code: int, raise_: bool = False) -> None:
+        for child in reversed(self.children):
+            if child.poll() is None:
+                try:
+                    os.killpg(child.pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+        deadline = time.monotonic() + 10
+        for child in self.children:
+            try:
+                child.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                os.killpg(child.pid, signal.SIGKILL)
+        self.children = []
+        if raise_:
+            raise
+        raise SystemExit(code)
