@@ -6,6 +6,7 @@ import html
 import json
 import logging
 import re
+import socket
 import time
 from collections import deque
 from collections.abc import Callable
@@ -72,6 +73,12 @@ class SimulatorRequestHandler(BaseHTTPRequestHandler):
     server_version = "vpp-simulator/1.0"
 
     # -------------------------------------------------------------------------------- plumbing
+
+    def setup(self) -> None:
+        super().setup()
+        # Headers and body go out in separate writes; without TCP_NODELAY, Nagle + delayed ACK add ~40 ms
+        # to every keep-alive response.
+        self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def do_GET(self) -> None:
         self._dispatch("GET")

@@ -71,6 +71,8 @@ class SimulatorSettings:
                 raise ValueError("unknown_asset_error must be 'async' or 'sync'")
             if name == "page_size" and int(value) < 1:
                 raise ValueError("page_size must be >= 1")
+            if name == "key_file" and value is not None:
+                value = str(value)  # keep settings JSON-serialisable when given a Path
             if name == "limits":
                 self.limits.update({str(k): int(v) for k, v in dict(value).items()})
                 continue
