@@ -1,0 +1,524 @@
+"""State changes of the directory: users, devices, groups and memberships.
+
+Every function here is the one way in for its change (pages, API, CSV import and demo data call it), validates
+with clear messages (Django `ValidationError`, which the API answers as 400), records the audit log, and
+tells the assignments app about changes that affect licenses through `assignments.hooks` after commit.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from console import audit
+from directory.models import Device, DirectoryUser, Group, GroupMembership
+
+logger = logging.getLogger(__name__)
+
+USER_FIELDS = ("user_principal_name", "display_name", "email", "managed_apple_id")
+DEVICE_FIELDS = (
+    "serial_number",
+    "name",
+    "model",
+    "platform",
+    "os_version",
+    "ownership",
+    "supervised",
+    "kiosk_mode",
+    "dep_enrolled",
+    "primary_user",
+    "app_store_allowed",
+)
+GROUP_FIELDS = ("name", "group_type", "description")
+
+
+# --- hooks into the assignments app ------------------------------------------------------------------------
+def _notify_assignments(hook_name: str, **kwargs: Any) -> None:
+    """Call `assignments.hooks.<hook_name>(**kwargs)` after commit, if the assignments app provides it.
+
+    The directory does not know about licenses; the assignments app reclaims or hands them out (S11, B1, S6).
+    """
+    try:
+        spec = importlib.util.find_spec("assignments.hooks")
+    except (ImportError, ValueError):
+        spec = None
+    if spec is None:
+        return
+    module = importlib.import_module("assignments.hooks")
+    hook = getattr(module, hook_name, None)
+    if hook is None:
+        return
+    transaction.on_commit(lambda: hook(**kwargs), robust=True)
+
+
+def _actor_id(actor) -> int | None:
+    return actor.pk if actor is not None and getattr(actor, "is_authenticated", False) else None
+
+
+# --- validation helpers ------------------------------------------------------------------------------------
+def _clean_text(value: Any) -> str:
+    return (value or "").strip() if isinstance(value, str) or value is None else str(value).strip()
+
+
+def _validate_user(*, upn: str, display_name: str, managed_apple_id: str, exclude_pk: int | None) -> None:
+    errors: dict[str, list[str]] = {}
+    if not upn:
+        errors.setdefault("user_principal_name", []).append(_("The user principal name is required."))
+    if not display_name:
+        errors.setdefault("display_name", []).append(_("The display name is required."))
+    others = DirectoryUser.objects.exclude(pk=exclude_pk) if exclude_pk else DirectoryUser.objects.all()
+    if upn and others.filter(user_principal_name__iexact=upn).exists():
+        errors.setdefault("user_principal_name", []).append(
+            _("A user with the user principal name “%(upn)s” already exists.") % {"upn": upn}
+        )
+    if managed_apple_id:
+        holder = others.filter(managed_apple_id__iexact=managed_apple_id).first()
+        if holder is not None:
+            # A3: the pair (user, Apple ID) is unique, so one Apple ID belongs to one user.
+            errors.setdefault("managed_apple_id", []).append(
+                _("The Apple ID “%(apple_id)s” already belongs to %(user)s.")
+                % {"apple_id": managed_apple_id, "user": holder.user_principal_name}
+            )
+    if errors:
+        raise ValidationError(errors)
+
+
+def _validate_device(*, serial_number: str, primary_user, exclude_pk: int | None) -> None:
+    errors: dict[str, list[str]] = {}
+    if not serial_number:
+        errors["serial_number"] = [_("The serial number is required.")]
+    else:
+        others = Device.objects.exclude(pk=exclude_pk) if exclude_pk else Device.objects.all()
+        if others.filter(serial_number__iexact=serial_number).exists():
+            errors["serial_number"] = [
+                _("A device with the serial number “%(serial)s” already exists.") % {"serial": serial_number}
+            ]
+    if primary_user is not None and (
+        primary_user.pk is None or not DirectoryUser.objects.filter(pk=primary_user.pk).exists()
+    ):
+        errors["primary_user"] = [_("The primary user does not exist.")]
+    if errors:
+        raise ValidationError(errors)
+
+
+def _full_clean(obj, exclude: Iterable[str] = ()) -> None:
+    """Field-level checks (lengths, choices, email format); uniqueness is checked above with our messages."""
+    obj.full_clean(exclude=list(exclude), validate_unique=False, validate_constraints=False)
+
+
+# --- users -------------------------------------------------------------------------------------------------
+@transaction.atomic
+def user_create(
+    *,
+    user_principal_name: str,
+    display_name: str,
+    email: str = "",
+    managed_apple_id: str = "",
+    is_active: bool = True,
+    groups: Sequence[Group] = (),
+    actor,
+) -> DirectoryUser:
+    """Create a directory user (and add them to `groups`).
+
+    Raises ValidationError for a duplicate user principal name or Apple ID (A3).
+    """
+    upn = _clean_text(user_principal_name)
+    apple_id = _clean_text(managed_apple_id)
+    _validate_user(
+        upn=upn, display_name=_clean_text(display_name), managed_apple_id=apple_id, exclude_pk=None
+    )
+    user = DirectoryUser(
+        user_principal_name=upn,
+        display_name=_clean_text(display_name),
+        email=_clean_text(email),
+        managed_apple_id=apple_id,
+        is_active=is_active,
+        deactivated_at=None if is_active else timezone.now(),
+    )
+    _full_clean(user)
+    user.save()
+    audit.record(actor=actor, action="directory.user.create", obj=user, after=audit.snapshot(user))
+    for group in groups:
+        group_add_members(group=group, users=[user], actor=actor)
+    return user
+
+
+@transaction.atomic
+def user_update(*, user: DirectoryUser, data: Mapping[str, Any], actor) -> DirectoryUser:
+    """Change a user's properties; `is_active` in `data` deactivates or reactivates.
+
+    Raises ValidationError for a duplicate user principal name or Apple ID.
+    """
+    user = DirectoryUser.objects.select_for_update().get(pk=user.pk)
+    before = audit.snapshot(user)
+    for field in USER_FIELDS:
+        if field in data:
+            setattr(user, field, _clean_text(data[field]))
+    _validate_user(
+        upn=user.user_principal_name,
+        display_name=user.display_name,
+        managed_apple_id=user.managed_apple_id,
+        exclude_pk=user.pk,
+    )
+    _full_clean(user)
+    user.save()
+    old, new = audit.changed(before, audit.snapshot(user))
+    if new:
+        audit.record(actor=actor, action="directory.user.update", obj=user, before=old, after=new)
+    if "is_active" in data and bool(data["is_active"]) != user.is_active:
+        user = (
+            user_deactivate(user=user, actor=actor)
+            if user.is_active
+            else user_reactivate(user=user, actor=actor)
+        )
+    return user
+
+
+@transaction.atomic
+def user_deactivate(*, user: DirectoryUser, actor) -> DirectoryUser:
+    """Deactivate a user (they left the organisation). Their user licenses are reclaimed (S11, B1).
+
+    The user stays in their groups, so reactivating restores the assignments; inactive users are no targets.
+    Deactivating an inactive user changes nothing.
+    """
+    user = DirectoryUser.objects.select_for_update().get(pk=user.pk)
+    if not user.is_active:
+        return user
+    user.is_active = False
+    user.deactivated_at = timezone.now()
+    user.save(update_fields=["is_active", "deactivated_at", "updated_at"])
+    audit.record(
+        actor=actor,
+        action="directory.user.deactivate",
+        obj=user,
+        before={"is_active": True},
+        after={"is_active": False, "deactivated_at": user.deactivated_at},
+    )
+    _notify_assignments("on_user_deactivated", user_id=user.pk, actor_id=_actor_id(actor))
+    return user
+
+
+@transaction.atomic
+def user_reactivate(*, user: DirectoryUser, actor) -> DirectoryUser:
+    """Make a deactivated user active again; they become a target of their groups' assignments again."""
+    user = DirectoryUser.objects.select_for_update().get(pk=user.pk)
+    if user.is_active:
+        return user
+    user.is_active = True
+    user.deactivated_at = None
+    user.save(update_fields=["is_active", "deactivated_at", "updated_at"])
+    audit.record(
+        actor=actor,
+        action="directory.user.reactivate",
+        obj=user,
+        before={"is_active": False},
+        after={"is_active": True},
+    )
+    member_groups = Group.objects.filter(memberships__user=user).values_list("pk", flat=True)
+    for group_id in member_groups:
+        _notify_assignments(
+            "on_members_added",
+            group_id=group_id,
+            user_ids=[user.pk],
+            device_ids=[],
+            actor_id=_actor_id(actor),
+        )
+    return user
+
+
+# --- devices -----------------------------------------------------------------------------------------------
+def _normalise_serial(value: Any) -> str:
+    return _clean_text(value).upper()
+
+
+@transaction.atomic
+def device_create(
+    *,
+    serial_number: str,
+    name: str = "",
+    model: str = "",
+    platform: str = Device.Platform.IOS,
+    os_version: str = "",
+    ownership: str = Device.Ownership.CORPORATE,
+    supervised: bool = False,
+    kiosk_mode: bool = False,
+    dep_enrolled: bool = False,
+    primary_user: DirectoryUser | None = None,
+    app_store_allowed: bool = True,
+    groups: Sequence[Group] = (),
+    actor,
+) -> Device:
+    """Register a device (and add it to `groups`). Raises ValidationError for a duplicate serial number or an
+    unknown primary user."""
+    serial = _normalise_serial(serial_number)
+    _validate_device(serial_number=serial, primary_user=primary_user, exclude_pk=None)
+    device = Device(
+        serial_number=serial,
+        name=_clean_text(name),
+        model=_clean_text(model),
+        platform=platform,
+        os_version=_clean_text(os_version),
+        ownership=ownership,
+        supervised=supervised,
+        kiosk_mode=kiosk_mode,
+        dep_enrolled=dep_enrolled,
+        primary_user=primary_user,
+        app_store_allowed=app_store_allowed,
+    )
+    _full_clean(device, exclude=["primary_user"])
+    device.save()
+    audit.record(actor=actor, action="directory.device.create", obj=device, after=audit.snapshot(device))
+    for group in groups:
+        group_add_members(group=group, devices=[device], actor=actor)
+    return device
+
+
+@transaction.atomic
+def device_update(*, device: Device, data: Mapping[str, Any], actor) -> Device:
+    """Change a device's properties.
+
+    Raises ValidationError for a duplicate serial number or an unknown primary user.
+    """
+    device = Device.objects.select_for_update().get(pk=device.pk)
+    before = audit.snapshot(device)
+    for field in DEVICE_FIELDS:
+        if field not in data:
+            continue
+        value = data[field]
+        if field == "serial_number":
+            value = _normalise_serial(value)
+        elif field in ("name", "model", "os_version"):
+            value = _clean_text(value)
+        setattr(device, field, value)
+    _validate_device(
+        serial_number=device.serial_number, primary_user=device.primary_user, exclude_pk=device.pk
+    )
+    _full_clean(device, exclude=["primary_user"])
+    device.save()
+    old, new = audit.changed(before, audit.snapshot(device))
+    if new:
+        audit.record(actor=actor, action="directory.device.update", obj=device, before=old, after=new)
+    return device
+
+
+@transaction.atomic
+def device_retire(*, device: Device, actor) -> Device:
+    """Retire a device: it is no longer managed and its device licenses are reclaimed (B1).
+
+    The row and its group memberships are kept for history; retired devices are no targets. Retiring a retired
+    device changes nothing.
+    """
+    device = Device.objects.select_for_update().get(pk=device.pk)
+    if not device.is_active:
+        return device
+    device.is_active = False
+    device.retired_at = timezone.now()
+    device.save(update_fields=["is_active", "retired_at", "updated_at"])
+    audit.record(
+        actor=actor,
+        action="directory.device.retire",
+        obj=device,
+        before={"is_active": True},
+        after={"is_active": False, "retired_at": device.retired_at},
+    )
+    _notify_assignments("on_device_retired", device_id=device.pk, actor_id=_actor_id(actor))
+    return device
+
+
+# --- groups ------------------------------------------------------------------------------------------------
+def _validate_group_name(name: str, exclude_pk: int | None) -> None:
+    if not name:
+        raise ValidationError({"name": [_("The group name is required.")]})
+    others = Group.objects.exclude(pk=exclude_pk) if exclude_pk else Group.objects.all()
+    if others.filter(name__iexact=name).exists():
+        raise ValidationError({"name": [_("A group named “%(name)s” already exists.") % {"name": name}]})
+
+
+@transaction.atomic
+def group_create(*, name: str, group_type: str, description: str = "", actor) -> Group:
+    """Create a user group or a device group.
+
+    Raises ValidationError for a duplicate name or an unknown type.
+    """
+    name = _clean_text(name)
+    _validate_group_name(name, None)
+    group = Group(name=name, group_type=group_type, description=_clean_text(description))
+    _full_clean(group)
+    group.save()
+    audit.record(actor=actor, action="directory.group.create", obj=group, after=audit.snapshot(group))
+    return group
+
+
+@transaction.atomic
+def group_update(*, group: Group, data: Mapping[str, Any], actor) -> Group:
+    """Rename or describe a group; its type can change only while it has no members."""
+    group = Group.objects.select_for_update().get(pk=group.pk)
+    before = audit.snapshot(group)
+    if "name" in data:
+        group.name = _clean_text(data["name"])
+        _validate_group_name(group.name, group.pk)
+    if "description" in data:
+        group.description = _clean_text(data["description"])
+    if "group_type" in data and data["group_type"] != group.group_type:
+        if group.memberships.exists():
+            raise ValidationError(
+                {
+                    "group_type": [
+                        _("The type of a group with members cannot change; remove the members first.")
+                    ]
+                }
+            )
+        group.group_type = data["group_type"]
+    _full_clean(group)
+    group.save()
+    old, new = audit.changed(before, audit.snapshot(group))
+    if new:
+        audit.record(actor=actor, action="directory.group.update", obj=group, before=old, after=new)
+    return group
+
+
+@transaction.atomic
+def group_delete(*, group: Group, actor) -> None:
+    """Delete a group and its memberships.
+
+    Refused (ValidationError) while apps are assigned to it: deleting the assignments with the group would
+    leave their licenses assigned at Apple with nothing here to reclaim them.
+    """
+    group = Group.objects.select_for_update().get(pk=group.pk)
+    assignment_count = group.assignments.count()
+    if assignment_count:
+        raise ValidationError(
+            _(
+                "The group “%(name)s” has %(count)d app assignment(s). Remove them first, so their "
+                "licenses are reclaimed."
+            )
+            % {"name": group.name, "count": assignment_count}
+        )
+    before = {**audit.snapshot(group), "member_count": group.memberships.count()}
+    audit.record(actor=actor, action="directory.group.delete", obj=group, before=before)
+    group.delete()
+
+
+def _unique(items: Iterable) -> list:
+    seen: set = set()
+    result = []
+    for item in items:
+        if item.pk not in seen:
+            seen.add(item.pk)
+            result.append(item)
+    return result
+
+
+def _check_member_types(group: Group, users: Sequence[DirectoryUser], devices: Sequence[Device]) -> None:
+    if group.group_type == Group.GroupType.USER and devices:
+        raise ValidationError(
+            _("“%(group)s” is a user group: it accepts users only, not devices.") % {"group": group.name}
+        )
+    if group.group_type == Group.GroupType.DEVICE and users:
+        raise ValidationError(
+            _("“%(group)s” is a device group: it accepts devices only, not users.") % {"group": group.name}
+        )
+
+
+@transaction.atomic
+def group_add_members(
+    *, group: Group, users: Sequence[DirectoryUser] = (), devices: Sequence[Device] = (), actor
+) -> list[GroupMembership]:
+    """Add users (to a user group) or devices (to a device group), in the order given.
+
+    Members keep the order in which they joined (`joined_at`, then id): that order decides who gets licenses
+    first when there are not enough (S6). Adding an existing member is a no-op. Deactivated users and retired
+    devices are refused. Raises ValidationError for the wrong kind of member. Returns the new memberships.
+    """
+    group = Group.objects.select_for_update().get(pk=group.pk)
+    users, devices = _unique(users), _unique(devices)
+    _check_member_types(group, users, devices)
+    inactive = [u.user_principal_name for u in users if not u.is_active] + [
+        d.serial_number for d in devices if not d.is_active
+    ]
+    if inactive:
+        raise ValidationError(
+            _("Deactivated users and retired devices cannot join a group: %(members)s.")
+            % {"members": ", ".join(inactive)}
+        )
+    existing_users = (
+        set(group.memberships.filter(user__in=users).values_list("user_id", flat=True)) if users else set()
+    )
+    existing_devices = (
+        set(group.memberships.filter(device__in=devices).values_list("device_id", flat=True))
+        if devices
+        else set()
+    )
+    new_users = [u for u in users if u.pk not in existing_users]
+    new_devices = [d for d in devices if d.pk not in existing_devices]
+    if not new_users and not new_devices:
+        return []
+    # Inserted in list order: ids and `joined_at` (set per row on insert) follow the caller's order.
+    created = GroupMembership.objects.bulk_create(
+        [GroupMembership(group=group, user=u) for u in new_users]
+        + [GroupMembership(group=group, device=d) for d in new_devices],
+        batch_size=1000,
+    )
+    audit.record(
+        actor=actor,
+        action="directory.group.add_members",
+        obj=group,
+        after={"users": [u.pk for u in new_users], "devices": [d.pk for d in new_devices]},
+    )
+    _notify_assignments(
+        "on_members_added",
+        group_id=group.pk,
+        user_ids=[u.pk for u in new_users],
+        device_ids=[d.pk for d in new_devices],
+        actor_id=_actor_id(actor),
+    )
+    return created
+
+
+@transaction.atomic
+def group_remove_members(
+    *, group: Group, users: Sequence[DirectoryUser] = (), devices: Sequence[Device] = (), actor
+) -> int:
+    """Remove users or devices from a group; those not in it are ignored. Their licenses that came from this
+    group's assignments are reclaimed by the assignments app (S11). Returns how many members were removed."""
+    group = Group.objects.select_for_update().get(pk=group.pk)
+    users, devices = _unique(users), _unique(devices)
+    _check_member_types(group, users, devices)
+    removed_users = (
+        list(group.memberships.filter(user__in=users).values_list("user_id", flat=True)) if users else []
+    )
+    removed_devices = (
+        list(group.memberships.filter(device__in=devices).values_list("device_id", flat=True))
+        if devices
+        else []
+    )
+    if not removed_users and not removed_devices:
+        return 0
+    count, _deleted = (
+        group.memberships.filter(user_id__in=removed_users).delete() if removed_users else (0, {})
+    )
+    device_count, _deleted = (
+        group.memberships.filter(device_id__in=removed_devices).delete() if removed_devices else (0, {})
+    )
+    audit.record(
+        actor=actor,
+        action="directory.group.remove_members",
+        obj=group,
+        before={"users": removed_users, "devices": removed_devices},
+    )
+    _notify_assignments(
+        "on_members_removed",
+        group_id=group.pk,
+        user_ids=removed_users,
+        device_ids=removed_devices,
+        actor_id=_actor_id(actor),
+    )
+    return count + device_count
