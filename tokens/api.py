@@ -1,5 +1,119 @@
-"""REST API resources of the tokens app."""
+"""REST API resources of the tokens app: `vpp-tokens/` and `sync-runs/` (product.md §5)."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.response import Response
+
+from tokens import selectors, services
+from tokens.filters import SyncRunFilter, VPPTokenFilter
+from tokens.models import SyncRun
+from tokens.serializers import (
+    LicenseRunSummarySerializer,
+    SyncRunSerializer,
+    VPPTokenCreateSerializer,
+    VPPTokenRenewSerializer,
+    VPPTokenSerializer,
+    VPPTokenUpdateSerializer,
+)
+
+
+class VPPTokenViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
+):
+    """VPP tokens: upload (multipart), edit, renew, sync, revoke all licenses, delete (T1-T15)."""
+
+    serializer_class = VPPTokenSerializer
+    filterset_class = VPPTokenFilter
+    ordering_fields = ["name", "expires_at", "last_sync_at", "state"]
+    parser_classes = [MultiPartParser, FormParser, JSONParser]
+    write_actions = ("sync", "revoke_licenses", "sync_all", "renew")
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+
+    def get_queryset(self):
+        return selectors.token_list()
+
+    def _read(self, token) -> dict:
+        return VPPTokenSerializer(selectors.token_get(pk=token.pk)).data
+
+    @extend_schema(request=VPPTokenCreateSerializer, responses={201: VPPTokenSerializer})
+    def create(self, request):
+        serializer = VPPTokenCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        token = services.token_create(
+            file=services.read_token_upload(data.pop("token_file")), actor=request.user, **data
+        )
+        return Response(self._read(token), status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=VPPTokenUpdateSerializer, responses={200: VPPTokenSerializer})
+    def partial_update(self, request, pk=None):
+        token = self.get_object()
+        serializer = VPPTokenUpdateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        token = services.token_update(token=token, actor=request.user, **serializer.validated_data)
+        return Response(self._read(token))
+
+    def perform_destroy(self, instance):
+        services.token_delete(token=instance, actor=self.request.user)
+
+    @extend_schema(request=VPPTokenRenewSerializer, responses={200: VPPTokenSerializer})
+    @action(detail=True, methods=["post"])
+    def renew(self, request, pk=None):
+        """A new token file for the same location (T15): apps and assignments are kept."""
+        token = self.get_object()
+        serializer = VPPTokenRenewSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        file = services.read_token_upload(serializer.validated_data["token_file"])
+        token = services.token_renew(token=token, file=file, actor=request.user)
+        return Response(self._read(token))
+
+    @extend_schema(request=None, responses={202: SyncRunSerializer})
+    @action(detail=True, methods=["post"])
+    def sync(self, request, pk=None):
+        """Sync now (T6): 202 with the queued run, or with the run already in progress."""
+        from tokens.sync import request_sync
+
+        token = self.get_object()
+        run, _created = request_sync(token=token, trigger=SyncRun.Trigger.MANUAL, actor=request.user)
+        return Response(SyncRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(request=None, responses={202: SyncRunSerializer(many=True)})
+    @action(detail=False, methods=["post"], url_path="sync-all")
+    def sync_all(self, request):
+        """Sync every valid token now; 202 with their runs."""
+        runs = services.token_sync_all(actor=request.user)
+        return Response(SyncRunSerializer(runs, many=True).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(request=None, responses={202: LicenseRunSummarySerializer})
+    @action(detail=True, methods=["post"], url_path="revoke-licenses")
+    def revoke_licenses(self, request, pk=None):
+        """Revoke all licenses of the token (T14); 202 with the license run."""
+        from assignments.revocation import revoke_token_licenses
+
+        token = self.get_object()
+        run = revoke_token_licenses(token=token, actor=request.user)
+        return Response(LicenseRunSummarySerializer(run).data, status=status.HTTP_202_ACCEPTED)
+
+
+class SyncRunViewSet(viewsets.ReadOnlyModelViewSet):
+    """Sync runs (B8), newest first; filter by token, status and trigger."""
+
+    serializer_class = SyncRunSerializer
+    filterset_class = SyncRunFilter
+    ordering_fields = ["created_at", "started_at", "finished_at"]
+
+    def get_queryset(self):
+        return selectors.sync_run_list()
 
 
 def register(router) -> None:
     """Add this app's viewsets to the /api/v1/ router."""
+    router.register("vpp-tokens", VPPTokenViewSet, basename="vpp-token")
+    router.register("sync-runs", SyncRunViewSet, basename="sync-run")

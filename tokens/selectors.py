@@ -1,0 +1,27 @@
+"""Reads of tokens and sync runs shared by the pages and the API (one query per list page)."""
+
+from __future__ import annotations
+
+from django.db.models import Count, QuerySet
+
+from tokens.models import SyncRun, VPPToken
+
+
+def token_list() -> QuerySet[VPPToken]:
+    """Tokens with `app_count` (apps and books synced for the token)."""
+    return VPPToken.objects.annotate(app_count=Count("apps", distinct=True))
+
+
+def token_get(*, pk) -> VPPToken:
+    """One token with `app_count`; raises VPPToken.DoesNotExist."""
+    return token_list().get(pk=pk)
+
+
+def sync_run_list() -> QuerySet[SyncRun]:
+    """Sync runs, newest first, with their token loaded."""
+    return SyncRun.objects.select_related("vpp_token", "requested_by")
+
+
+def active_sync_run(*, token: VPPToken) -> SyncRun | None:
+    """The queued or running sync of `token`, if any (there is at most one)."""
+    return SyncRun.objects.filter(vpp_token=token, status__in=SyncRun.ACTIVE).first()

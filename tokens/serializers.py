@@ -1,0 +1,102 @@
+"""API shapes of tokens and sync runs (product.md §5). Token contents and secrets never appear."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from tokens.models import SyncRun, VPPToken
+
+
+class VPPTokenSerializer(serializers.ModelSerializer):
+    app_count = serializers.IntegerField(read_only=True)
+    days_left = serializers.IntegerField(read_only=True)
+
+    class Meta:
+        model = VPPToken
+        fields = [
+            "id",
+            "name",
+            "organization_name",
+            "location_name",
+            "apple_id",
+            "account_type",
+            "country_or_region",
+            "state",
+            "state_detail",
+            "expires_at",
+            "days_left",
+            "token_uploaded_at",
+            "last_sync_at",
+            "last_sync_status",
+            "automatic_app_updates",
+            "app_count",
+        ]
+        read_only_fields = fields
+
+
+class VPPTokenCreateSerializer(serializers.Serializer):
+    """Multipart input of `POST vpp-tokens/`; the rules are checked by tokens.services.token_create."""
+
+    token_file = serializers.FileField()
+    name = serializers.CharField(max_length=200)
+    apple_id = serializers.CharField(max_length=254)
+    country_or_region = serializers.CharField(max_length=8)
+    account_type = serializers.ChoiceField(choices=VPPToken.AccountType.choices)
+    automatic_app_updates = serializers.BooleanField(default=False)
+    acknowledge_single_mdm = serializers.BooleanField(
+        default=False, help_text="Must be true: the T2 warning (one console per token, no change of account)."
+    )
+    take_control_from_external_mdm = serializers.BooleanField(default=False)
+
+
+class VPPTokenUpdateSerializer(serializers.Serializer):
+    """`PATCH vpp-tokens/{id}/`: only these fields can change without a new token file."""
+
+    name = serializers.CharField(max_length=200, required=False)
+    apple_id = serializers.CharField(max_length=254, required=False)
+    country_or_region = serializers.CharField(max_length=8, required=False)
+    automatic_app_updates = serializers.BooleanField(required=False)
+
+
+class VPPTokenRenewSerializer(serializers.Serializer):
+    token_file = serializers.FileField()
+
+
+class SyncRunSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = SyncRun
+        fields = [
+            "id",
+            "vpp_token",
+            "trigger",
+            "status",
+            "progress",
+            "stage",
+            "full",
+            "created_at",
+            "started_at",
+            "finished_at",
+            "error",
+            "error_number",
+            "assets_count",
+            "apps_created",
+            "apps_updated",
+            "apps_removed",
+            "assignments_count",
+            "users_count",
+        ]
+        read_only_fields = fields
+
+
+class LicenseRunSummarySerializer(serializers.Serializer):
+    """The license run started by `revoke-licenses` (the assignments app owns the full resource)."""
+
+    id = serializers.IntegerField()
+    kind = serializers.CharField()
+    status = serializers.CharField()
+    progress = serializers.IntegerField()
+    vpp_token = serializers.IntegerField(source="vpp_token_id")
+    total = serializers.IntegerField()
+    succeeded = serializers.IntegerField()
+    failed = serializers.IntegerField()
+    created_at = serializers.DateTimeField()

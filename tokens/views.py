@@ -1,0 +1,338 @@
+"""Console pages: Tenant administration > Connectors and tokens > Apple VPP tokens; Monitor > Sync runs."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.urls import reverse, reverse_lazy
+from django.utils.translation import gettext as _t
+from django.utils.translation import gettext_lazy as _
+from django.views import View
+from django.views.decorators.csrf import csrf_exempt
+from django.views.generic import DetailView, FormView, TemplateView
+
+from console.views_base import Column, ConsoleAccessMixin, FilteredListView
+from tokens import selectors, services
+from tokens.filters import SyncRunFilter, VPPTokenFilter
+from tokens.forms import TokenCreateForm, TokenEditForm
+from tokens.models import SyncRun, VPPToken
+
+LIST_CRUMBS = [
+    (_("Home"), reverse_lazy("home")),
+    (_("Tenant administration"), None),
+    (_("Connectors and tokens"), None),
+    (_("Apple VPP tokens"), reverse_lazy("tokens:list")),
+]
+RUN_CRUMBS = [
+    (_("Home"), reverse_lazy("home")),
+    (_("Monitor"), None),
+    (_("Sync runs"), reverse_lazy("tokens:sync-runs")),
+]
+
+
+def _token_link(token: VPPToken) -> str:
+    return reverse("tokens:detail", kwargs={"pk": token.pk})
+
+
+def _expiry(token: VPPToken) -> str:
+    days = token.days_left
+    if token.expires_at and days < 0:
+        return _t("%(date)s (expired)") % {"date": token.expires_at.date().isoformat()}
+    return _t("%(date)s (%(days)d days left)") % {"date": token.expires_at.date().isoformat(), "days": days}
+
+
+class TokenListView(FilteredListView):
+    model = VPPToken
+    filterset_class = VPPTokenFilter
+    title = _("Apple VPP tokens")
+    breadcrumbs = [*LIST_CRUMBS[:-1], (_("Apple VPP tokens"), None)]
+    csv_filename = "vpp-tokens.csv"
+    actions_template = "tokens/partials/list_actions.html"
+    default_ordering = ("name", "pk")
+    columns = [
+        Column(_("Name"), "name", link=_token_link, order_by="name"),
+        Column(_("Organization"), "organization_name", order_by="organization_name"),
+        Column(_("Location"), "location_name", order_by="location_name"),
+        Column(_("Apple ID"), "apple_id", order_by="apple_id"),
+        Column(_("Account type"), "get_account_type_display", order_by="account_type"),
+        Column(_("Country/region"), "country_or_region", order_by="country_or_region"),
+        Column(_("State"), "state", template="tokens/cells/state.html", order_by="state"),
+        Column(_("Expires"), _expiry, order_by="expires_at"),
+        Column(_("Last updated"), "token_uploaded_at", order_by="token_uploaded_at"),
+        Column(_("Last sync"), "last_sync_at", order_by="last_sync_at"),
+        Column(_("Last sync result"), "last_sync_status", template="tokens/cells/sync_status.html"),
+        Column(_("Apps"), "app_count", order_by="app_count"),
+    ]
+
+    def get_base_queryset(self):
+        return selectors.token_list()
+
+
+class TokenDetailView(ConsoleAccessMixin, DetailView):
+    template_name = "tokens/detail.html"
+    context_object_name = "token"
+
+    def get_queryset(self):
+        return selectors.token_list()
+
+    def get_breadcrumbs(self):
+        return [*LIST_CRUMBS, (self.object.name, None)]
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        token = self.object
+        runs = list(token.sync_runs.all()[:10])
+        context.update(
+            title=token.name,
+            runs=runs,
+            active_run=next((r for r in runs if r.status in SyncRun.ACTIVE), None),
+            days_left=token.days_left,
+            expiring=token.days_left < 30,
+        )
+        return context
+
+
+class _TokenFormView(ConsoleAccessMixin, FormView):
+    write = True
+    template_name = "tokens/form.html"
+
+    def form_invalid_with(self, form, error: ValidationError):
+        form.apply_errors(error)
+        return self.form_invalid(form)
+
+
+class TokenCreateView(_TokenFormView):
+    form_class = TokenCreateForm
+    breadcrumbs = [*LIST_CRUMBS, (_("Create"), None)]
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(title=_("Create VPP token"), create=True, **kwargs)
+
+    def form_valid(self, form):
+        data = form.cleaned_data
+        try:
+            token = services.token_create(
+                file=services.read_token_upload(data["token_file"]),
+                name=data["name"],
+                apple_id=data["apple_id"],
+                country_or_region=data["country_or_region"],
+                account_type=data["account_type"],
+                automatic_app_updates=data["automatic_app_updates"],
+                acknowledge_single_mdm=data["acknowledge_single_mdm"],
+                take_control_from_external_mdm=data["take_control_from_external_mdm"],
+                actor=self.request.user,
+            )
+        except ValidationError as error:
+            return self.form_invalid_with(form, error)
+        messages.success(
+            self.request,
+            _t("The VPP token “%(name)s” was created; its first sync has started.") % {"name": token.name},
+        )
+        return HttpResponseRedirect(_token_link(token))
+
+
+class _TokenObjectMixin:
+    def get_token(self) -> VPPToken:
+        if not hasattr(self, "_token"):
+            self._token = get_object_or_404(VPPToken, pk=self.kwargs["pk"])
+        return self._token
+
+
+class TokenEditView(_TokenObjectMixin, _TokenFormView):
+    form_class = TokenEditForm
+
+    def get_breadcrumbs(self):
+        token = self.get_token()
+        return [*LIST_CRUMBS, (token.name, _token_link(token)), (_("Edit / Renew"), None)]
+
+    def get_initial(self):
+        token = self.get_token()
+        return {
+            "name": token.name,
+            "apple_id": token.apple_id,
+            "country_or_region": token.country_or_region,
+            "automatic_app_updates": "true" if token.automatic_app_updates else "false",
+        }
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(title=_("Edit / Renew VPP token"), token=self.get_token(), **kwargs)
+
+    def form_valid(self, form):
+        data = form.cleaned_data
+        token = self.get_token()
+        try:
+            if data.get("token_file"):
+                token = services.token_renew(
+                    token=token, file=services.read_token_upload(data["token_file"]), actor=self.request.user
+                )
+            services.token_update(
+                token=token,
+                actor=self.request.user,
+                name=data["name"],
+                apple_id=data["apple_id"],
+                country_or_region=data["country_or_region"],
+                automatic_app_updates=data["automatic_app_updates"],
+            )
+        except ValidationError as error:
+            return self.form_invalid_with(form, error)
+        messages.success(self.request, _t("The VPP token was saved."))
+        return HttpResponseRedirect(_token_link(token))
+
+
+class _ConfirmView(_TokenObjectMixin, ConsoleAccessMixin, TemplateView):
+    """A confirmation page (GET) and the action (POST); administrators only."""
+
+    write = True
+    template_name = "tokens/confirm.html"
+    crumb = ""
+
+    def get_breadcrumbs(self):
+        token = self.get_token()
+        return [*LIST_CRUMBS, (token.name, _token_link(token)), (self.crumb, None)]
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(token=self.get_token(), **kwargs)
+
+
+class TokenDeleteView(_ConfirmView):
+    crumb = _("Delete")
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(title=_("Delete VPP token"), action="delete", **kwargs)
+
+    def post(self, request, *args, **kwargs):
+        token = self.get_token()
+        name = token.name
+        services.token_delete(token=token, actor=request.user)
+        messages.success(request, _t("The VPP token “%(name)s” was deleted.") % {"name": name})
+        return HttpResponseRedirect(reverse("tokens:list"))
+
+
+class TokenRevokeView(_ConfirmView):
+    crumb = _("Revoke all licenses")
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(title=_("Revoke all licenses"), action="revoke", **kwargs)
+
+    def post(self, request, *args, **kwargs):
+        token = self.get_token()
+        try:
+            from assignments.revocation import revoke_token_licenses
+        except ImportError:
+            messages.error(request, _t("Revoking licenses is not available in this installation."))
+            return HttpResponseRedirect(_token_link(token))
+        try:
+            run = revoke_token_licenses(token=token, actor=request.user)
+        except ValidationError as error:
+            messages.error(request, " ".join(error.messages))
+            return HttpResponseRedirect(_token_link(token))
+        messages.success(
+            request,
+            _t("Revoking all licenses of “%(name)s” (run #%(run)s).") % {"name": token.name, "run": run.pk},
+        )
+        return HttpResponseRedirect(_token_link(token))
+
+
+class TokenSyncView(_TokenObjectMixin, ConsoleAccessMixin, View):
+    """Sync now (T6): POST only; an already running sync is shown instead of starting a second one."""
+
+    write = True
+    http_method_names = ["post"]
+
+    def post(self, request, *args, **kwargs):
+        from tokens.sync import request_sync
+
+        token = self.get_token()
+        _run, created = request_sync(token=token, trigger=SyncRun.Trigger.MANUAL, actor=request.user)
+        if created:
+            messages.success(request, _t("Sync of “%(name)s” requested.") % {"name": token.name})
+        else:
+            messages.info(request, _t("A sync of “%(name)s” is already running.") % {"name": token.name})
+        return HttpResponseRedirect(_token_link(token))
+
+
+class TokenSyncAllView(ConsoleAccessMixin, View):
+    write = True
+    http_method_names = ["post"]
+
+    def post(self, request, *args, **kwargs):
+        runs = services.token_sync_all(actor=request.user)
+        messages.success(request, _t("Sync requested for %(count)d token(s).") % {"count": len(runs)})
+        return HttpResponseRedirect(reverse("tokens:sync-runs"))
+
+
+# --- sync runs --------------------------------------------------------------------------------------------
+
+
+def _run_link(run: SyncRun) -> str:
+    return reverse("tokens:sync-run", kwargs={"pk": run.pk})
+
+
+class SyncRunListView(FilteredListView):
+    model = SyncRun
+    filterset_class = SyncRunFilter
+    title = _("Sync runs")
+    breadcrumbs = [*RUN_CRUMBS[:-1], (_("Sync runs"), None)]
+    csv_filename = "sync-runs.csv"
+    default_ordering = ("-created_at", "-pk")
+    columns = [
+        Column(_("Run"), "pk", link=_run_link, order_by="id"),
+        Column(
+            _("Token"),
+            "vpp_token.name",
+            link=lambda run: _token_link(run.vpp_token),
+            order_by="vpp_token__name",
+        ),
+        Column(_("Trigger"), "get_trigger_display", order_by="trigger"),
+        Column(_("Status"), "status", template="tokens/cells/run_status.html", order_by="status"),
+        Column(_("Progress"), "progress"),
+        Column(_("Requested"), "created_at", order_by="created_at"),
+        Column(_("Started"), "started_at", order_by="started_at"),
+        Column(_("Finished"), "finished_at", order_by="finished_at"),
+        Column(_("Duration"), "duration"),
+        Column(_("Assets"), "assets_count"),
+        Column(_("Apps created"), "apps_created"),
+        Column(_("Apps updated"), "apps_updated"),
+        Column(_("Apps removed"), "apps_removed"),
+        Column(_("Assignments"), "assignments_count"),
+        Column(_("Users"), "users_count"),
+        Column(_("Apple error number"), "error_number"),
+        Column(_("Error"), "error"),
+    ]
+
+    def get_base_queryset(self):
+        return selectors.sync_run_list()
+
+
+class SyncRunDetailView(ConsoleAccessMixin, DetailView):
+    template_name = "tokens/sync_run_detail.html"
+    context_object_name = "run"
+
+    def get_queryset(self):
+        return selectors.sync_run_list()
+
+    def get_breadcrumbs(self):
+        return [*RUN_CRUMBS, (_t("Run #%(id)s") % {"id": self.object.pk}, None)]
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(title=_t("Sync run #%(id)s") % {"id": self.object.pk}, **kwargs)
+
+
+class RunProgressView(ConsoleAccessMixin, DetailView):
+    """The live progress of one sync run: an htmx partial that re-polls every 2 s while the run is active."""
+
+    template_name = "tokens/partials/run_progress.html"
+    context_object_name = "run"
+
+    def get_queryset(self):
+        return selectors.sync_run_list()
+
+
+@csrf_exempt
+def notify(request, mdm_info_id):
+    """Apple's notifications for one token; served by the sync engine (tokens.notifications)."""
+    from tokens.notifications import notify_view
+
+    return notify_view(request, mdm_info_id=mdm_info_id)
