@@ -17,6 +17,8 @@ from collections.abc import Callable
 __all__ = ["SlidingWindowLimiter", "acquire", "limiter_for", "reset_limiters"]
 
 WINDOW_SECONDS = 1.0
+# Apple counts requests on arrival; a little slack keeps network jitter from pushing one into the window.
+SAFETY_MARGIN = 0.02
 
 
 class SlidingWindowLimiter:
@@ -41,7 +43,7 @@ class SlidingWindowLimiter:
             if len(self._slots) == rate:
                 # Slots never decrease, so the oldest kept one is the send ``rate`` requests ago: this send
                 # must come at least a window after it.
-                slot = max(now, self._slots.popleft() + WINDOW_SECONDS)
+                slot = max(now, self._slots.popleft() + WINDOW_SECONDS + SAFETY_MARGIN)
             self._slots.append(slot)
             return slot - now
 
