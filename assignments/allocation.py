@@ -1,0 +1,500 @@
+"""The allocation engine: who an assignment targets, who may get a license, and asking Apple for licenses.
+
+Order (S6): targets are taken in group-membership order — `GroupMembership.joined_at`, then membership id
+— and
+for a user group with device licensing, each member's active devices by device id. With 100 licenses and 500
+targets the first 100 in that order get licenses and the other 400 get a failed License "No licenses
+available".
+
+No oversubscription (B3): licenses are *reserved* inside a transaction holding a row lock on the App
+(`select_for_update`); available = `app.available_licenses` - licenses of that app still pending. Pending
+License
+rows are created and committed before any call to Apple, so concurrent allocations never ask Apple for more
+associations than there are licenses. When a pending license becomes assigned (events.py), the App's
+counts are
+moved by one in the same transaction, so "available - pending" stays right until the next sync overwrites the
+counts with Apple's.
+
+User licensing (A3, S4, T9): a user is registered with Apple (`users/create`) with a client user id we
+generate
+(uuid4 hex, opaque) the first time they need a license on a token. Their license stays pending — "waiting for
+Apple to register the user" — until the registration event completes; then it is associated at once. Apple
+accepts an association for a *Registered* user: the license is held for them, and the device install proceeds
+once the user accepted the program invitation (VPPUser status Registered → Associated, shown on the user
+page).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Count, Q
+from django.utils.translation import gettext as _
+
+from apps.models import App
+from assignments.models import Assignment, License, LicenseRun, VPPUser
+from directory.models import Device, DirectoryUser, Group, GroupMembership
+
+NO_LICENSES = "No licenses available"
+MAX_DEVICES_PER_USER = 5  # A3: one user license works on up to five of the user's devices
+
+
+@dataclass
+class Target:
+    """One license holder an assignment aims at: a user (user licensing) or a device (device licensing).
+
+    `device` is set for user licensing when the user was reached through a device (device group), so the
+    device
+    rules (S12, S13) can be checked.
+    """
+
+    user: DirectoryUser | None = None
+    device: Device | None = None
+    problem: str = ""
+    warnings: list[str] = field(default_factory=list)
+
+
+# --- who is targeted -------------------------------------------------------------------------------------
+
+
+def _memberships(group: Group, kind: str):
+    qs = GroupMembership.objects.filter(group=group).order_by("joined_at", "id")
+    if kind == "device":
+        return qs.filter(device__isnull=False, device__is_active=True).select_related("device__primary_user")
+    return qs.filter(user__isnull=False, user__is_active=True).select_related("user")
+
+
+def _active_device_counts(user_ids: Iterable[int]) -> dict[int, int]:
+    rows = (
+        Device.objects.filter(primary_user_id__in=list(user_ids), is_active=True)
+        .values("primary_user_id")
+        .annotate(n=Count("id"))
+    )
+    return {r["primary_user_id"]: r["n"] for r in rows}
+
+
+def targets_for(*, app: App, group: Group, license_type: str) -> list[Target]:
+    """The ordered targets of assigning `app` to `group` with `license_type`, each checked for eligibility."""
+    targets: list[Target] = []
+    if license_type == Assignment.LicenseType.DEVICE:
+        if group.group_type == Group.GroupType.DEVICE:
+            targets = [Target(device=m.device) for m in _memberships(group, "device")]
+        else:
+            users = [m.user for m in _memberships(group, "user")]
+            devices: dict[int, list[Device]] = {}
+            for device in Device.objects.filter(primary_user__in=users, is_active=True).order_by("id"):
+                devices.setdefault(device.primary_user_id, []).append(device)
+            targets = [Target(device=d) for u in users for d in devices.get(u.pk, [])]
+    else:
+        if group.group_type == Group.GroupType.USER:
+            targets = [Target(user=m.user) for m in _memberships(group, "user")]
+        else:
+            seen: set[int] = set()
+            for m in _memberships(group, "device"):
+                user = m.device.primary_user
+                if user is not None and user.pk in seen:
+                    continue
+                if user is not None:
+                    seen.add(user.pk)
+                targets.append(Target(user=user, device=m.device))
+    counts = _active_device_counts({t.user.pk for t in targets if t.user is not None})
+    for target in targets:
+        check_target(app=app, license_type=license_type, target=target, device_counts=counts)
+    return targets
+
+
+def check_target(*, app: App, license_type: str, target: Target, device_counts: dict[int, int] | None = None):
+    """Fill `target.problem` (refused) and `target.warnings` (allowed, but the admin should know)."""
+    if license_type == Assignment.LicenseType.DEVICE:
+        if app.product_type == App.ProductType.BOOK:
+            target.problem = _("Books can only be assigned to users (user licensing).")
+        elif not app.supports_device_licensing:
+            target.problem = _("This app does not support device licensing.")
+        elif target.device is not None and target.device.kiosk_mode:
+            pass  # device licensing is the recommended way for kiosk devices
+        return target
+    device, user = target.device, target.user
+    if device is not None:
+        if not device.app_store_allowed:
+            target.problem = _(
+                "The App Store is blocked on this device, so user licensing cannot work. "
+                "Allow the App Store or use device licensing."
+            )
+            return target
+        if user is None:
+            if device.dep_enrolled:
+                target.problem = _(
+                    "This device was enrolled through Automated Device Enrollment (DEP) without user "
+                    "affinity: "
+                    "set a primary user to give it user-licensed apps."
+                )
+            else:
+                target.problem = _("This device has no primary user to hold a user license.")
+            return target
+        if device.kiosk_mode:
+            target.warnings.append(
+                _("User licensing is not recommended on kiosk devices; use device licensing.")
+            )
+    if user is None:
+        target.problem = _("No user to hold the license.")
+        return target
+    if not user.is_active:
+        target.problem = _("The user is deactivated.")
+    elif not user.managed_apple_id:
+        target.problem = _("The user has no Apple ID or managed Apple ID; user licensing needs one.")
+    else:
+        count = (device_counts or {}).get(user.pk)
+        if count is None:
+            count = Device.objects.filter(primary_user=user, is_active=True).count()
+        if count > MAX_DEVICES_PER_USER:
+            target.warnings.append(
+                _("The user has %(count)d devices; a user license works on at most five.") % {"count": count}
+            )
+    return target
+
+
+# --- pre-flight ------------------------------------------------------------------------------------------
+
+
+def _holding_keys(app: App, license_type: str) -> set[int]:
+    field_name = "device_id" if license_type == Assignment.LicenseType.DEVICE else "user_id"
+    return set(
+        License.objects.filter(
+            app=app, state__in=License.HOLDING, **{f"{field_name}__isnull": False}
+        ).values_list(field_name, flat=True)
+    )
+
+
+def available_for(app: App) -> int | None:
+    """Licenses we may still request for `app`: Apple's available count minus our pending ones (None =
+    unlimited)."""
+    if app.is_unlimited:
+        return None
+    pending = License.objects.filter(app=app, state=License.State.PENDING).count()
+    return max(0, app.available_licenses - pending)
+
+
+def preflight(*, app: App, group: Group, license_type: str) -> dict:
+    """B3: how many licenses assigning `app` to `group` needs, how many are available, and the problems."""
+    targets = targets_for(app=app, group=group, license_type=license_type)
+    holding = _holding_keys(app, license_type)
+    eligible = [t for t in targets if not t.problem]
+    key = (lambda t: t.device.pk) if license_type == Assignment.LicenseType.DEVICE else (lambda t: t.user.pk)
+    needed = sum(1 for t in eligible if key(t) not in holding)
+    available = available_for(app)
+    warnings = sorted({w for t in targets for w in t.warnings})
+    return {
+        "targets": len(targets),
+        "licenses_needed": needed,
+        "licenses_available": available,
+        "oversubscribed": available is not None and needed > available,
+        "ineligible": [str(t.user or t.device) + ": " + t.problem for t in targets if t.problem][:50],
+        "ineligible_count": sum(1 for t in targets if t.problem),
+        "warnings": warnings,
+    }
+
+
+# --- reservation (under the App row lock) ----------------------------------------------------------------
+
+
+def reserve(
+    *, app: App, targets: list[Target], license_type: str, assignment: Assignment | None = None
+) -> dict:
+    """Create License rows for `targets` in order: pending up to the available licenses, failed beyond
+    (S5, S6).
+
+    Targets already holding a license of this app are skipped; their failed licenses are retried. Runs in
+    its own
+    transaction with the App row locked, so concurrent reservations see each other's pending licenses.
+    """
+    is_device = license_type == Assignment.LicenseType.DEVICE
+    counts = {"reserved": 0, "failed": 0, "skipped": 0}
+    with transaction.atomic():
+        locked = App.objects.select_for_update().get(pk=app.pk)
+        available = available_for(locked)
+        if is_device:
+            ids = [t.device.pk for t in targets if t.device is not None]
+            existing = {
+                lic.device_id: lic
+                for lic in License.objects.filter(app=locked, device_id__in=ids).exclude(
+                    state=License.State.REVOKED
+                )
+            }
+        else:
+            ids = [t.user.pk for t in targets if t.user is not None]
+            existing = {
+                lic.user_id: lic
+                for lic in License.objects.filter(app=locked, user_id__in=ids).exclude(
+                    state=License.State.REVOKED
+                )
+            }
+        # A device reached without a user (user licensing) gets a failed license on the device, to show why.
+        orphan = {
+            lic.device_id: lic
+            for lic in License.objects.filter(
+                app=locked,
+                user__isnull=True,
+                device_id__in=[t.device.pk for t in targets if t.user is None and t.device],
+            ).exclude(state=License.State.REVOKED)
+        }
+        create: list[License] = []
+        update: list[License] = []
+        for target in targets:
+            key = (
+                (target.device.pk if target.device else None)
+                if is_device
+                else (target.user.pk if target.user else None)
+            )
+            current = (
+                existing.get(key)
+                if key is not None
+                else orphan.get(target.device.pk if target.device else None)
+            )
+            if current is not None and current.state in License.HOLDING:
+                counts["skipped"] += 1
+                continue
+            if target.problem:
+                state, error = License.State.FAILED, target.problem
+            elif available is None or available > 0:
+                state, error = License.State.PENDING, ""
+                if available is not None:
+                    available -= 1
+            else:
+                state, error = License.State.FAILED, NO_LICENSES
+            counts["reserved" if state == License.State.PENDING else "failed"] += 1
+            if current is not None:
+                current.state, current.error, current.error_number, current.event_id = state, error, None, ""
+                current.assignment = assignment or current.assignment
+                update.append(current)
+            else:
+                create.append(
+                    License(
+                        app=locked,
+                        assignment=assignment,
+                        license_type=license_type,
+                        user=None if is_device else target.user,
+                        device=target.device if is_device or target.user is None else None,
+                        state=state,
+                        error=error,
+                    )
+                )
+        License.objects.bulk_create(create, batch_size=500)
+        if update:
+            License.objects.bulk_update(update, ["state", "error", "error_number", "event_id", "assignment"])
+    return counts
+
+
+# --- asking Apple ----------------------------------------------------------------------------------------
+
+
+def _require_usable(token) -> None:
+    if not token.is_usable:
+        raise ValidationError(
+            _("The VPP token “%(name)s” cannot be used: %(state)s.")
+            % {"name": token.name, "state": token.get_state_display()}
+        )
+
+
+def _fail_token(token, exc) -> None:
+    from tokens.apple import state_from_error
+    from tokens.models import VPPToken
+
+    implied = state_from_error(exc)
+    if implied is not None:
+        VPPToken.objects.filter(pk=token.pk).update(state=implied[0], state_detail=implied[1][:500])
+
+
+def register_users(*, token, users: list[DirectoryUser]) -> list[str]:
+    """Register users we have no Apple user for on `token` (users/create); returns the event ids."""
+    from tokens.apple import client_for
+    from vpp.errors import AppleError
+    from vpp.types import RequestUser
+
+    have = set(
+        VPPUser.objects.filter(vpp_token=token, user__in=users)
+        .exclude(status=VPPUser.Status.RETIRED)
+        .values_list("user_id", flat=True)
+    )
+    new = [
+        VPPUser(
+            vpp_token=token,
+            user=u,
+            client_user_id=uuid.uuid4().hex,
+            email=u.email or u.managed_apple_id,
+            status=VPPUser.Status.PENDING,
+        )
+        for u in users
+        if u.pk not in have
+    ]
+    if not new:
+        return []
+    VPPUser.objects.bulk_create(new)
+    new = list(VPPUser.objects.filter(client_user_id__in=[v.client_user_id for v in new]))
+    requests = [RequestUser(v.client_user_id, email=v.email or None) for v in new]
+    by_id = {v.client_user_id: v for v in new}
+    try:
+        events = list(client_for(token).create_users(requests))
+        error = None
+    except AppleError as exc:
+        events, error = list(exc.events), exc
+        _fail_token(token, exc)
+    done: set[str] = set()
+    for event in events:
+        ids = list(event.client_user_ids)
+        VPPUser.objects.filter(client_user_id__in=ids).update(event_id=event.event_id)
+        done.update(ids)
+    if error is not None:
+        failed = [cid for cid in by_id if cid not in done]
+        VPPUser.objects.filter(client_user_id__in=failed).update(
+            status=VPPUser.Status.FAILED, error_number=error.number, error=str(error)[:500]
+        )
+        users_failed = [by_id[c].user_id for c in failed]
+        License.objects.filter(
+            app__vpp_token=token, user_id__in=users_failed, state=License.State.PENDING, event_id=""
+        ).update(state=License.State.FAILED, error_number=error.number, error=str(error)[:500])
+    return [e.event_id for e in events]
+
+
+def request_pending(*, app: App) -> dict:
+    """Ask Apple to associate every pending, not yet requested license of `app` (after `reserve` committed).
+
+    Users without an Apple user are registered first; their licenses wait for the registration. Returns
+    `{"events": [...], "user_events": [...], "requested": n}`. A synchronous Apple error marks the licenses it
+    covered failed with Apple's error number; the token state follows token errors (T5).
+    """
+    from tokens.apple import client_for
+    from vpp.errors import AppleError
+    from vpp.types import AssetRef
+
+    token = app.vpp_token
+    result: dict = {"events": [], "user_events": [], "requested": 0}
+    pending = License.objects.filter(app=app, state=License.State.PENDING, event_id="").select_related(
+        "device", "user"
+    )
+    device_licenses = [
+        lic for lic in pending if lic.license_type == Assignment.LicenseType.DEVICE and lic.device
+    ]
+    user_licenses = [lic for lic in pending if lic.license_type == Assignment.LicenseType.USER and lic.user]
+    if not (device_licenses or user_licenses):
+        return result
+    if not token.is_usable:
+        message = _("The VPP token cannot be used: %(state)s.") % {"state": token.get_state_display()}
+        License.objects.filter(pk__in=[lic.pk for lic in [*device_licenses, *user_licenses]]).update(
+            state=License.State.FAILED, error=message[:500]
+        )
+        return result
+    by_serial: dict[str, License] = {lic.device.serial_number: lic for lic in device_licenses}
+    by_client: dict[str, License] = {}
+    if user_licenses:
+        result["user_events"] = register_users(token=token, users=[lic.user for lic in user_licenses])
+        ready = {
+            v.user_id: v.client_user_id
+            for v in VPPUser.objects.filter(
+                vpp_token=token,
+                user_id__in=[lic.user_id for lic in user_licenses],
+                status__in=[VPPUser.Status.REGISTERED, VPPUser.Status.ASSOCIATED],
+            )
+        }
+        by_client = {ready[lic.user_id]: lic for lic in user_licenses if lic.user_id in ready}
+    if not (by_serial or by_client):
+        return result
+    asset = AssetRef(app.adam_id, app.pricing_param)
+    error = None
+    try:
+        events = list(
+            client_for(token).associate_assets(
+                [asset], serial_numbers=list(by_serial), client_user_ids=list(by_client)
+            )
+        )
+    except AppleError as exc:
+        events, error = list(exc.events), exc
+        _fail_token(token, exc)
+    covered: set[int] = set()
+    for event in events:
+        ids = [by_serial[s].pk for s in event.serial_numbers if s in by_serial]
+        ids += [by_client[c].pk for c in event.client_user_ids if c in by_client]
+        License.objects.filter(pk__in=ids).update(event_id=event.event_id)
+        covered.update(ids)
+        result["events"].append(event.event_id)
+    result["requested"] = len(covered)
+    if error is not None:
+        rest = [lic.pk for lic in [*by_serial.values(), *by_client.values()] if lic.pk not in covered]
+        License.objects.filter(pk__in=rest).update(
+            state=License.State.FAILED, error_number=error.number, error=str(error)[:500]
+        )
+    return result
+
+
+def allocate(
+    *, app: App, targets: list[Target], license_type: str, assignment: Assignment | None = None
+) -> dict:
+    """Reserve (committed) then request: the whole allocation for a list of targets. Returns counts and
+    events."""
+    _require_usable(app.vpp_token)
+    counts = reserve(app=app, targets=targets, license_type=license_type, assignment=assignment)
+    return counts | request_pending(app=app)
+
+
+def run_allocation(run: LicenseRun) -> LicenseRun:
+    """Carry out an ALLOCATE run for its assignment (Required): reserve for every target, then ask Apple."""
+    from assignments.runs import finish_run, start_run
+
+    start_run(run)
+    assignment = Assignment.objects.select_related("app__vpp_token", "group").get(pk=run.assignment_id)
+    app = assignment.app
+    try:
+        _require_usable(app.vpp_token)
+    except ValidationError as exc:
+        return finish_run(run, error=" ".join(exc.messages))
+    targets = targets_for(app=app, group=assignment.group, license_type=assignment.license_type)
+    counts = reserve(app=app, targets=targets, license_type=assignment.license_type, assignment=assignment)
+    run.total = len(targets)
+    run.failed = counts["failed"]
+    run.progress = 50
+    run.summary = {**counts, "events": [], "user_events": []}
+    run.save(update_fields=["total", "failed", "progress", "summary"])
+    sent = request_pending(app=app)
+    run.summary = {
+        **counts,
+        "events": sent["events"],
+        "user_events": sent["user_events"],
+        "requested": sent["requested"],
+    }
+    run.save(update_fields=["summary"])
+    return run
+
+
+def targets_for_holder(*, app: App, user: DirectoryUser | None = None, device: Device | None = None):
+    """(assignment, target) for an install request: the Available/Required assignment of `app` covering
+    the holder."""
+    assignments = Assignment.objects.filter(
+        app=app, intent__in=[Assignment.Intent.AVAILABLE, Assignment.Intent.REQUIRED]
+    ).select_related("group")
+    for assignment in assignments:
+        group = assignment.group
+        members = GroupMembership.objects.filter(group=group)
+        if device is not None:
+            covered = (
+                members.filter(device=device).exists()
+                if group.group_type == Group.GroupType.DEVICE
+                else device.primary_user_id is not None
+                and members.filter(user_id=device.primary_user_id).exists()
+            )
+            if not covered:
+                continue
+            if assignment.license_type == Assignment.LicenseType.DEVICE:
+                return assignment, Target(device=device)
+            return assignment, Target(user=device.primary_user, device=device)
+        if user is not None:
+            covered = (
+                members.filter(user=user).exists()
+                if group.group_type == Group.GroupType.USER
+                else members.filter(Q(device__primary_user=user)).exists()
+            )
+            if covered and assignment.license_type == Assignment.LicenseType.USER:
+                return assignment, Target(user=user)
+    return None, None

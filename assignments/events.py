@@ -1,0 +1,335 @@
+"""Completing Apple's asynchronous writes: ASSET_MANAGEMENT / USER_MANAGEMENT notifications and status polls.
+
+Both paths end in the same transitions, so a notification and a poll (or a duplicate notification) for
+the same
+event are harmless: only licenses still pending (associate) or revoking (disassociate/revoke) move.
+
+Counts: when our license becomes assigned the App's used/available counts move by one (and back when it is
+revoked), in the same transaction, so `allocation.available_for` stays right between syncs. Whoever handles
+ASSET_MANAGEMENT notifications should call `apply_asset_management` and not move the counts a second time.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+
+from django.db import transaction
+from django.db.models import F, Value
+from django.db.models.functions import Greatest
+
+from apps.models import App
+from assignments.models import License, LicenseRun, VPPUser
+
+Key = tuple[str, str]
+
+
+def _client_ids(token, user_ids: Iterable[int]) -> dict[int, str]:
+    """user id → client user id on `token` (the active record wins over retired ones)."""
+    result: dict[int, str] = {}
+    for vpp_user in VPPUser.objects.filter(vpp_token=token, user_id__in=set(user_ids)).order_by("id"):
+        if vpp_user.status != VPPUser.Status.RETIRED or vpp_user.user_id not in result:
+            result[vpp_user.user_id] = vpp_user.client_user_id
+    return result
+
+
+def license_keys(token, licenses: list[License]) -> dict[int, Key]:
+    """license id → ("s", serial) or ("u", client user id)."""
+    cids = _client_ids(token, [lic.user_id for lic in licenses if lic.user_id])
+    keys: dict[int, Key] = {}
+    for lic in licenses:
+        if lic.license_type == "device" and lic.device is not None:
+            keys[lic.pk] = ("s", lic.device.serial_number)
+        elif lic.user_id in cids:
+            keys[lic.pk] = ("u", cids[lic.user_id])
+    return keys
+
+
+def _move_counts(app_deltas: Counter) -> None:
+    """+n assigned for an app: used += n, available -= n (and the reverse for negative n)."""
+    for app_id, n in app_deltas.items():
+        if n:
+            App.objects.filter(pk=app_id).update(
+                used_licenses=Greatest(F("used_licenses") + n, Value(0)),
+                available_licenses=Greatest(F("available_licenses") - n, Value(0)),
+            )
+
+
+def _settle(
+    licenses: list[License], failures: dict[Key, tuple[int | None, str]], keys: dict[int, Key]
+) -> int:
+    """Pending → assigned/failed, revoking → revoked/assigned(with error). Returns how many moved."""
+    deltas: Counter = Counter()
+    moved = 0
+    with transaction.atomic():
+        for lic in licenses:
+            failure = failures.get(keys.get(lic.pk, ("", "")))
+            if lic.state == License.State.PENDING:
+                if failure:
+                    lic.state, lic.error_number, lic.error = (
+                        License.State.FAILED,
+                        failure[0],
+                        failure[1][:500],
+                    )
+                else:
+                    lic.state, lic.error_number, lic.error = License.State.ASSIGNED, None, ""
+                    deltas[lic.app_id] += 1
+            elif lic.state == License.State.REVOKING:
+                if failure:
+                    lic.state, lic.error_number, lic.error = (
+                        License.State.ASSIGNED,
+                        failure[0],
+                        failure[1][:500],
+                    )
+                else:
+                    lic.state = License.State.REVOKED
+                    deltas[lic.app_id] -= 1
+            else:
+                continue
+            moved += 1
+        License.objects.bulk_update(licenses, ["state", "error_number", "error", "updated_at"])
+        _move_counts(deltas)
+    return moved
+
+
+def _failure_keys(failures) -> dict[Key, tuple[int | None, str]]:
+    result: dict[Key, tuple[int | None, str]] = {}
+    for failure in failures:
+        text = f"Apple error {failure.number}: {failure.message}" if failure.number else failure.message
+        for serial in failure.serial_numbers:
+            result[("s", serial)] = (failure.number, text)
+        for cid in failure.client_user_ids:
+            result[("u", cid)] = (failure.number, text)
+    return result
+
+
+def _open_licenses(token, event_id: str) -> list[License]:
+    return list(
+        License.objects.filter(
+            app__vpp_token=token, event_id=event_id, state__in=[License.State.PENDING, License.State.REVOKING]
+        ).select_related("device")
+    )
+
+
+def apply_event_status(*, token, event_id: str, status) -> bool:
+    """Apply a finished `EventStatus` to the licenses and users of `event_id`; False while Apple is still
+    working."""
+    if status.is_pending:
+        return False
+    failures = _failure_keys(status.failures)
+    licenses = _open_licenses(token, event_id)
+    if licenses:
+        _settle(licenses, failures, license_keys(token, licenses))
+    _settle_users(token, event_id, failures, users_status=None)
+    return True
+
+
+def _settle_users(
+    token, event_id: str, failures: dict[Key, tuple[int | None, str]], users_status
+) -> list[int]:
+    """Registration events: pending VPPUsers → registered (or associated) / failed. Returns users now
+    ready."""
+    ready: list[int] = []
+    for vpp_user in VPPUser.objects.filter(vpp_token=token, event_id=event_id, status=VPPUser.Status.PENDING):
+        failure = failures.get(("u", vpp_user.client_user_id))
+        if failure:
+            vpp_user.status, vpp_user.error_number, vpp_user.error = (
+                VPPUser.Status.FAILED,
+                failure[0],
+                failure[1][:500],
+            )
+            License.objects.filter(
+                app__vpp_token=token, user_id=vpp_user.user_id, state=License.State.PENDING, event_id=""
+            ).update(state=License.State.FAILED, error_number=failure[0], error=failure[1][:500])
+        else:
+            apple_status = (users_status or {}).get(vpp_user.client_user_id, "Registered")
+            vpp_user.status = (
+                VPPUser.Status.ASSOCIATED if apple_status == "Associated" else VPPUser.Status.REGISTERED
+            )
+            ready.append(vpp_user.user_id)
+        vpp_user.save(update_fields=["status", "error_number", "error", "updated_at"])
+    return ready
+
+
+def _request_waiting(token, user_ids: list[int]) -> list[str]:
+    """Associate the licenses that waited for these users' registration."""
+    from assignments.allocation import request_pending
+
+    events: list[str] = []
+    app_ids = (
+        License.objects.filter(
+            app__vpp_token=token, user_id__in=user_ids, state=License.State.PENDING, event_id=""
+        )
+        .values_list("app_id", flat=True)
+        .distinct()
+    )
+    for app in App.objects.filter(pk__in=list(app_ids)).select_related("vpp_token"):
+        events += request_pending(app=app)["events"]
+    return events
+
+
+def apply_asset_management(token, payload: dict) -> int:
+    """Apply one ASSET_MANAGEMENT notification (`payload` = the inner `notification` object). Returns
+    licenses moved.
+
+    SUCCESS lists the assignments done; FAILURE lists those that failed with `error`. Licenses are matched by
+    `eventId`; an ASSOCIATE success that arrives before we stored the event id matches pending licenses
+    by target.
+    """
+    event_id = str(payload.get("eventId") or "")
+    kind = payload.get("type")
+    items = payload.get("assignments") or []
+    keys_in: set[tuple[str, Key]] = set()
+    for item in items:
+        adam_id = str(item.get("adamId") or "")
+        if item.get("serialNumber"):
+            keys_in.add((adam_id, ("s", item["serialNumber"])))
+        if item.get("clientUserId"):
+            keys_in.add((adam_id, ("u", item["clientUserId"])))
+    licenses = _open_licenses(token, event_id) if event_id else []
+    if not licenses and kind == "ASSOCIATE" and payload.get("result") == "SUCCESS":
+        licenses = list(
+            License.objects.filter(
+                app__vpp_token=token,
+                app__adam_id__in={a for a, _k in keys_in},
+                state=License.State.PENDING,
+            ).select_related("device", "app")
+        )
+    if not licenses:
+        return 0
+    keys = license_keys(token, licenses)
+    adam = dict(App.objects.filter(pk__in={lic.app_id for lic in licenses}).values_list("id", "adam_id"))
+    # REVOKE notifications carry every released asset; a license matches when its target appears at all.
+    if kind == "REVOKE":
+        matched = [lic for lic in licenses if any(k == keys.get(lic.pk) for _a, k in keys_in)]
+    else:
+        matched = [lic for lic in licenses if (adam[lic.app_id], keys.get(lic.pk)) in keys_in]
+    if payload.get("result") == "FAILURE":
+        error = payload.get("error") or {}
+        number = error.get("errorNumber")
+        number = int(number) if number not in (None, "") else None
+        text = (
+            f"Apple error {number}: {error.get('errorMessage', '')}"
+            if number
+            else str(error.get("errorMessage", ""))
+        )
+        failures = {keys[lic.pk]: (number, text) for lic in matched if lic.pk in keys}
+        return _settle(matched, failures, keys)
+    return _settle(matched, {}, keys)
+
+
+def apply_user_management(token, payload: dict) -> int:
+    """Apply a USER_MANAGEMENT notification for users we registered; waiting licenses are then requested."""
+    event_id = str(payload.get("eventId") or "")
+    users = payload.get("users") or []
+    if payload.get("result") == "FAILURE":
+        error = payload.get("error") or {}
+        number = error.get("errorNumber")
+        number = int(number) if number not in (None, "") else None
+        text = f"Apple error {number}: {error.get('errorMessage', '')}"
+        failures = {("u", u.get("clientUserId", "")): (number, text) for u in users}
+        _settle_users(token, event_id, failures, None)
+        return len(failures)
+    statuses = {u.get("clientUserId"): u.get("status") for u in users}
+    ready = _settle_users(token, event_id, {}, statuses)
+    if ready:
+        _request_waiting(token, ready)
+    return len(ready)
+
+
+def apply_user_associated(token, payload: dict) -> int:
+    """USER_ASSOCIATED: the users accepted the invitation (S4): Registered → Associated."""
+    ids = [u.get("clientUserId") for u in payload.get("associatedUsers") or payload.get("users") or []]
+    return (
+        VPPUser.objects.filter(vpp_token=token, client_user_id__in=ids)
+        .exclude(status=VPPUser.Status.RETIRED)
+        .update(status=VPPUser.Status.ASSOCIATED)
+    )
+
+
+def poll_events(*, token, event_ids: Iterable[str]) -> list[str]:
+    """Ask Apple for the status of each event and apply the finished ones. Returns the ids still pending."""
+    from tokens.apple import client_for
+    from vpp.errors import AppleError, BadRequest
+
+    client = client_for(token)
+    still: list[str] = []
+    for event_id in event_ids:
+        try:
+            status = client.event_status(event_id)
+        except BadRequest as exc:  # 9708: Apple forgot the event; the next sync/reconciliation settles it
+            for lic in _open_licenses(token, event_id):
+                lic.error_number, lic.error = exc.number, str(exc)[:500]
+                lic.save(update_fields=["error_number", "error"])
+            continue
+        except AppleError:
+            still.append(event_id)
+            continue
+        if not apply_event_status(token=token, event_id=event_id, status=status):
+            still.append(event_id)
+        else:
+            ready = list(
+                VPPUser.objects.filter(vpp_token=token, event_id=event_id)
+                .exclude(status__in=[VPPUser.Status.FAILED, VPPUser.Status.PENDING])
+                .values_list("user_id", flat=True)
+            )
+            if ready:
+                still += _request_waiting(token, ready)
+    return still
+
+
+def _events_by_token(default_token, event_ids: list[str]) -> dict:
+    """Group event ids by the token whose licenses carry them (a device's licenses may span tokens)."""
+    from tokens.models import VPPToken
+
+    owners = dict(
+        License.objects.filter(event_id__in=event_ids).values_list("event_id", "app__vpp_token_id").distinct()
+    )
+    tokens = {t.pk: t for t in VPPToken.objects.filter(pk__in=set(owners.values()))}
+    grouped: dict = {}
+    for event_id in event_ids:
+        owner = tokens.get(owners.get(event_id), default_token)
+        if owner is not None:
+            grouped.setdefault(owner, []).append(event_id)
+    return grouped
+
+
+def poll_run(run: LicenseRun) -> bool:
+    """Poll the Apple events of a run; when none is pending, finish it with its counts. True when finished."""
+    from assignments.runs import finish_run
+
+    if run.status in (LicenseRun.Status.COMPLETED, LicenseRun.Status.FAILED):
+        return True
+    token = run.vpp_token or (run.app.vpp_token if run.app_id else None)
+    if token is None and run.assignment_id:
+        token = run.assignment.app.vpp_token
+    summary = dict(run.summary or {})
+    events = list(summary.get("events", []))
+    user_events = list(summary.get("user_events", []))
+    all_events = events + user_events
+    pending: list[str] = []
+    for event_token, ids in _events_by_token(token, all_events).items():
+        pending += poll_events(token=event_token, event_ids=ids)
+    # Events started by poll_events (licenses that waited for a user registration) join the run.
+    new = [e for e in pending if e not in all_events]
+    summary["events"] = [e for e in pending if e in events] + new
+    summary["user_events"] = [e for e in pending if e in user_events]
+    summary["done_events"] = list(summary.get("done_events", [])) + [
+        e for e in all_events if e not in pending
+    ]
+    run.summary = summary
+    if summary["events"] or summary["user_events"]:
+        run.progress = max(run.progress, 75)
+        run.save(update_fields=["summary", "progress"])
+        return False
+    done = summary["done_events"]
+    licenses = License.objects.filter(event_id__in=done)
+    good = [License.State.ASSIGNED] if run.kind == LicenseRun.Kind.ALLOCATE else [License.State.REVOKED]
+    run.succeeded = licenses.filter(state__in=good).count() if done else run.succeeded
+    if run.kind == LicenseRun.Kind.ALLOCATE:
+        run.failed = int(summary.get("failed", 0)) + licenses.filter(state=License.State.FAILED).count()
+    else:
+        run.failed = licenses.exclude(state__in=good).count()
+    run.save(update_fields=["summary"])
+    finish_run(run)
+    return True

@@ -1,0 +1,269 @@
+"""Releasing licenses at Apple: one license, all of a device/user/app/token (S9, S10, S11, B1, T14),
+untracked (B2).
+
+Two Apple calls do the work:
+- `assets/disassociate` for licenses of one app (one license, an app, a user's licenses from one group);
+- `assets/revoke` for *everything revocable* a device or user holds on a location (a device, a deactivated
+  user, a whole token, untracked targets) — this also releases licenses the console never knew about.
+Licenses go assigned → revoking (with Apple's eventId) → revoked when the event completes (events.py).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from django.db import transaction
+
+from assignments.events import license_keys
+from assignments.models import License, LicenseRun, VPPUser
+from console.audit import record
+
+
+class RunFailed(Exception):
+    """An Apple call of a run failed synchronously; carries the Apple error."""
+
+    def __init__(self, error) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+def _mark_revoking(licenses: list[License], keys, events) -> list[str]:
+    """Map each request's chunk back to licenses and mark them revoking with the request's eventId."""
+    by_key: dict = defaultdict(list)
+    for lic in licenses:
+        if lic.pk in keys:
+            by_key[keys[lic.pk]].append(lic.pk)
+    ids: list[str] = []
+    for event in events:
+        chunk = [("s", s) for s in event.serial_numbers] + [("u", c) for c in event.client_user_ids]
+        pks = [pk for key in chunk for pk in by_key.get(key, [])]
+        License.objects.filter(pk__in=pks, state=License.State.ASSIGNED).update(
+            state=License.State.REVOKING, event_id=event.event_id, error="", error_number=None
+        )
+        ids.append(event.event_id)
+    return ids
+
+
+def disassociate(*, token, licenses: list[License]) -> list[str]:
+    """Release assigned `licenses` (any apps of one token) with assets/disassociate; returns the event ids."""
+    from tokens.apple import client_for
+    from vpp.errors import AppleError
+    from vpp.types import AssetRef
+
+    licenses = [lic for lic in licenses if lic.state == License.State.ASSIGNED]
+    if not licenses:
+        return []
+    keys = license_keys(token, licenses)
+    by_app: dict = defaultdict(list)
+    for lic in licenses:
+        by_app[lic.app].append(lic)
+    client = client_for(token)
+    events_all: list[str] = []
+    for app, group in by_app.items():
+        serials = [keys[lic.pk][1] for lic in group if keys.get(lic.pk, ("",))[0] == "s"]
+        cids = [keys[lic.pk][1] for lic in group if keys.get(lic.pk, ("",))[0] == "u"]
+        try:
+            events = client.disassociate_assets(
+                [AssetRef(app.adam_id, app.pricing_param)], serial_numbers=serials, client_user_ids=cids
+            )
+        except AppleError as exc:
+            events_all += _mark_revoking(group, keys, exc.events)
+            raise RunFailed(exc) from exc
+        events_all += _mark_revoking(group, keys, events)
+    return events_all
+
+
+def revoke_targets(*, token, serial_numbers, client_user_ids, licenses: list[License]) -> list[str]:
+    """assets/revoke for these devices/users (everything revocable they hold); marks `licenses` revoking."""
+    from tokens.apple import client_for
+    from vpp.errors import AppleError
+
+    keys = license_keys(token, licenses)
+    try:
+        events = client_for(token).revoke_assets(
+            serial_numbers=sorted(set(serial_numbers)), client_user_ids=sorted(set(client_user_ids))
+        )
+    except AppleError as exc:
+        _mark_revoking(licenses, keys, exc.events)
+        raise RunFailed(exc) from exc
+    return _mark_revoking(licenses, keys, events)
+
+
+def _holding(qs):
+    return list(qs.filter(state=License.State.ASSIGNED).select_related("app__vpp_token", "device"))
+
+
+# --- runs --------------------------------------------------------------------------------------------------
+
+
+def create_run(*, kind: str, actor, action: str, obj=None, **fields) -> LicenseRun:
+    """Record a run and enqueue it after commit (the task loads it by id)."""
+    from assignments.tasks import execute_license_run
+
+    requested_by = actor if getattr(actor, "is_authenticated", False) else None
+    with transaction.atomic():
+        run = LicenseRun.objects.create(kind=kind, requested_by=requested_by, **fields)
+        record(actor=actor, action=action, obj=obj or run, after={"license_run": run.pk, "kind": kind})
+        transaction.on_commit(lambda: execute_license_run.delay(run.pk))
+    return run
+
+
+def revoke_token_licenses(*, token, actor) -> LicenseRun:
+    """T14: a recorded run revoking every license of `token` at Apple (assets/revoke for every serial
+    number and
+    client user id holding assets on the location, ours or found by sync), then marking our licenses revoked.
+
+    Returns the queued LicenseRun; the work happens in `execute_run` (Celery), which tests may call directly.
+    """
+    return create_run(
+        kind=LicenseRun.Kind.REVOKE_TOKEN,
+        actor=actor,
+        action="token.revoke_all_licenses",
+        obj=token,
+        vpp_token=token,
+    )
+
+
+def _run_revoke_token(run: LicenseRun) -> list[str]:
+    from apps.models import AppleAssignment
+
+    token = run.vpp_token
+    licenses = _holding(License.objects.filter(app__vpp_token=token))
+    keys = license_keys(token, licenses)
+    serials = {k[1] for k in keys.values() if k[0] == "s"}
+    cids = {k[1] for k in keys.values() if k[0] == "u"}
+    mirror = AppleAssignment.objects.filter(vpp_token=token)
+    serials |= set(mirror.exclude(serial_number="").values_list("serial_number", flat=True))
+    cids |= set(mirror.exclude(client_user_id="").values_list("client_user_id", flat=True))
+    pending_serials = License.objects.filter(
+        app__vpp_token=token, state=License.State.PENDING, device__isnull=False
+    ).values_list("device__serial_number", flat=True)
+    serials |= set(pending_serials)
+    run.total = len(serials) + len(cids)
+    run.save(update_fields=["total"])
+    if not (serials or cids):
+        return []
+    return revoke_targets(token=token, serial_numbers=serials, client_user_ids=cids, licenses=licenses)
+
+
+def _run_revoke_device(run: LicenseRun) -> list[str]:
+    """S9 / B1: release the device-licensed apps of one device on every token (no uninstall)."""
+    licenses = _holding(License.objects.filter(device=run.device, license_type="device"))
+    run.total = len(licenses)
+    run.save(update_fields=["total"])
+    events: list[str] = []
+    by_token: dict = defaultdict(list)
+    for lic in licenses:
+        by_token[lic.app.vpp_token].append(lic)
+    for token, group in by_token.items():
+        if token.is_usable:
+            events += revoke_targets(
+                token=token, serial_numbers=[run.device.serial_number], client_user_ids=[], licenses=group
+            )
+    return events
+
+
+def _run_revoke_user(run: LicenseRun) -> list[str]:
+    """S11: a user's user licenses — those from one group (summary.group_id) or all of them (deactivated)."""
+    qs = License.objects.filter(user=run.user, license_type="user")
+    group_id = (run.summary or {}).get("group_id")
+    if group_id:
+        qs = qs.filter(assignment__group_id=group_id)
+    licenses = _holding(qs)
+    run.total = len(licenses)
+    run.save(update_fields=["total"])
+    by_token: dict = defaultdict(list)
+    for lic in licenses:
+        by_token[lic.app.vpp_token].append(lic)
+    events: list[str] = []
+    for token, group in by_token.items():
+        if not token.is_usable:
+            continue
+        if group_id:
+            events += disassociate(token=token, licenses=group)
+        else:
+            cids = VPPUser.objects.filter(vpp_token=token, user=run.user).values_list(
+                "client_user_id", flat=True
+            )
+            events += revoke_targets(
+                token=token, serial_numbers=[], client_user_ids=list(cids), licenses=group
+            )
+    return events
+
+
+def _run_revoke_app(run: LicenseRun) -> list[str]:
+    qs = License.objects.filter(app=run.app)
+    if run.assignment_id or (run.summary or {}).get("assignment_id"):
+        qs = qs.filter(assignment_id=run.assignment_id or run.summary["assignment_id"])
+    licenses = _holding(qs)
+    run.total = len(licenses)
+    run.save(update_fields=["total"])
+    return disassociate(token=run.app.vpp_token, licenses=licenses)
+
+
+def _run_reclaim_untracked(run: LicenseRun) -> list[str]:
+    """B2: revoke what Apple lists for targets this console does not know (no Device, no VPPUser)."""
+    from assignments.reconciliation import untracked_targets
+
+    serials, cids = untracked_targets(run.vpp_token)
+    run.total = len(serials) + len(cids)
+    run.save(update_fields=["total"])
+    if not run.total:
+        return []
+    events = revoke_targets(token=run.vpp_token, serial_numbers=serials, client_user_ids=cids, licenses=[])
+    License.objects.filter(app__vpp_token=run.vpp_token, untracked_target__in=[*serials, *cids]).update(
+        state=License.State.REVOKED
+    )
+    return events
+
+
+def _run_release_listed(run: LicenseRun) -> list[str]:
+    """Release exactly the licenses listed in summary.license_ids (an assignment removed, members who
+    left)."""
+    licenses = _holding(License.objects.filter(pk__in=run.summary["license_ids"]))
+    run.total = len(licenses)
+    run.save(update_fields=["total"])
+    by_token: dict = defaultdict(list)
+    for lic in licenses:
+        by_token[lic.app.vpp_token].append(lic)
+    events: list[str] = []
+    for token, group in by_token.items():
+        if token.is_usable:
+            events += disassociate(token=token, licenses=group)
+    return events
+
+
+REVOKERS = {
+    LicenseRun.Kind.REVOKE_TOKEN: _run_revoke_token,
+    LicenseRun.Kind.REVOKE_DEVICE: _run_revoke_device,
+    LicenseRun.Kind.REVOKE_USER: _run_revoke_user,
+    LicenseRun.Kind.REVOKE_APP: _run_revoke_app,
+    LicenseRun.Kind.RECLAIM_UNTRACKED: _run_reclaim_untracked,
+}
+
+
+def run_revocation(run: LicenseRun) -> LicenseRun:
+    """Carry out a revoke run: send the Apple requests, record their event ids; polling finishes the run."""
+    from assignments.runs import finish_run, start_run
+
+    start_run(run)
+    token = run.vpp_token or (run.app.vpp_token if run.app_id else None)
+    if token is not None and not token.is_usable:
+        return finish_run(run, error=f"The VPP token cannot be used: {token.get_state_display()}.")
+    try:
+        if (run.summary or {}).get("license_ids"):
+            events = _run_release_listed(run)
+        else:
+            events = REVOKERS[run.kind](run)
+    except RunFailed as exc:
+        run.summary = {
+            **(run.summary or {}),
+            "events": list(exc.error.events and [e.event_id for e in exc.error.events]),
+        }
+        return finish_run(run, error=str(exc.error), error_number=exc.error.number)
+    run.summary = {**(run.summary or {}), "events": events}
+    run.progress = 50
+    run.save(update_fields=["summary", "progress"])
+    if not events:
+        finish_run(run)
+    return run

@@ -1,0 +1,363 @@
+"""Every state change of assignments and licenses: pages, API, tasks and hooks all come through here.
+
+Functions are keyword-only, take the `actor` (a user, or None for the system) and record the audit log.
+Bad input
+raises Django's ValidationError (HTTP 400 in the API, a form error on pages); Apple faults raise AppleError.
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils.translation import gettext as _
+
+from apps.models import App
+from assignments import allocation
+from assignments.models import Assignment, License, LicenseRun
+from assignments.revocation import create_run, disassociate, revoke_token_licenses
+from console.audit import record, snapshot
+from directory.models import Device, DirectoryUser, Group
+
+SETTINGS = ("uninstall_on_device_removal", "removable_by_user", "prevent_backup", "prevent_automatic_updates")
+
+__all__ = ["revoke_token_licenses"]
+
+
+def actor_by_id(actor_id: int | None):
+    if actor_id is None:
+        return None
+    return get_user_model().objects.filter(pk=actor_id).first()
+
+
+def _poll_later(token, event_ids: list[str]) -> None:
+    if event_ids:
+        from assignments.tasks import POLL_SECONDS, poll_license_events
+
+        transaction.on_commit(
+            lambda: poll_license_events.apply_async((token.pk, event_ids), countdown=POLL_SECONDS)
+        )
+
+
+# --- assignments -----------------------------------------------------------------------------------------
+
+
+def assignment_validate(*, app: App, group: Group, intent: str, license_type: str) -> None:
+    """S1, A2, A4: the combinations the console accepts, with messages that say what to change."""
+    errors: dict[str, list[str]] = {}
+    if intent not in Assignment.Intent.values:
+        errors["intent"] = [_("Choose Available, Required or Uninstall.")]
+    if license_type not in Assignment.LicenseType.values:
+        errors["license_type"] = [_("Choose user licensing or device licensing.")]
+    elif license_type == Assignment.LicenseType.DEVICE:
+        if app.product_type == App.ProductType.BOOK:
+            errors["license_type"] = [_("Books can only be assigned to users, with user licensing.")]
+        elif not app.supports_device_licensing:
+            errors["license_type"] = [
+                _("“%(app)s” cannot be assigned to devices; use user licensing.") % {"app": app}
+            ]
+    if app.product_type == App.ProductType.BOOK and group.group_type != Group.GroupType.USER:
+        errors["group"] = [_("Books can only be assigned to user groups.")]
+    if Assignment.objects.filter(app=app, group=group).exists():
+        errors.setdefault("group", []).append(
+            _("This app is already assigned to “%(group)s”.") % {"group": group}
+        )
+    if errors:
+        raise ValidationError(errors)
+
+
+def assignment_create(
+    *,
+    app: App,
+    group: Group,
+    intent: str,
+    license_type: str,
+    uninstall_on_device_removal: bool = True,
+    removable_by_user: bool = True,
+    prevent_backup: bool = False,
+    prevent_automatic_updates: bool = False,
+    actor,
+) -> Assignment:
+    """Assign `app` to `group` (S1). Required starts an allocation run at once (S2); oversubscription is
+    allowed
+    (S6) — `assignment.preflight` carries the figures (B3). Raises ValidationError for impossible
+    combinations.
+    """
+    assignment_validate(app=app, group=group, intent=intent, license_type=license_type)
+    if intent != Assignment.Intent.UNINSTALL and not app.vpp_token.is_usable:
+        raise ValidationError(
+            _("The VPP token of this app cannot be used (%(state)s).")
+            % {"state": app.vpp_token.get_state_display()}
+        )
+    figures = allocation.preflight(app=app, group=group, license_type=license_type)
+    with transaction.atomic():
+        assignment = Assignment.objects.create(
+            app=app,
+            group=group,
+            intent=intent,
+            license_type=license_type,
+            uninstall_on_device_removal=uninstall_on_device_removal,
+            removable_by_user=removable_by_user,
+            prevent_backup=prevent_backup,
+            prevent_automatic_updates=prevent_automatic_updates,
+            created_by=actor if getattr(actor, "is_authenticated", False) else None,
+        )
+        record(actor=actor, action="assignment.create", obj=assignment, after=snapshot(assignment) | figures)
+        if intent == Assignment.Intent.REQUIRED:
+            assignment.run = assignment_allocate(assignment=assignment, actor=actor)
+    assignment.preflight = figures
+    return assignment
+
+
+def assignment_update(*, assignment: Assignment, actor, intent: str | None = None, **settings) -> Assignment:
+    """Change intent or settings. Becoming Required allocates (S2)."""
+    before = snapshot(assignment)
+    if intent is not None and intent not in Assignment.Intent.values:
+        raise ValidationError({"intent": [_("Choose Available, Required or Uninstall.")]})
+    with transaction.atomic():
+        if intent is not None:
+            assignment.intent = intent
+        for name in SETTINGS:
+            if name in settings and settings[name] is not None:
+                setattr(assignment, name, bool(settings[name]))
+        assignment.save()
+        record(
+            actor=actor, action="assignment.update", obj=assignment, before=before, after=snapshot(assignment)
+        )
+        if intent == Assignment.Intent.REQUIRED and before["intent"] != intent:
+            assignment_allocate(assignment=assignment, actor=actor)
+    return assignment
+
+
+def assignment_allocate(*, assignment: Assignment, actor) -> LicenseRun:
+    """Queue an allocation run for every target of `assignment` (also "retry failed")."""
+    return create_run(
+        kind=LicenseRun.Kind.ALLOCATE,
+        actor=actor,
+        action="assignment.allocate",
+        obj=assignment,
+        assignment=assignment,
+        app=assignment.app,
+        vpp_token=assignment.app.vpp_token,
+    )
+
+
+def assignment_delete(*, assignment: Assignment, actor) -> LicenseRun | None:
+    """S10: removing an assignment reclaims its licenses and records the uninstall of the app on its
+    targets."""
+    license_ids = list(assignment.licenses.filter(state__in=License.HOLDING).values_list("pk", flat=True))
+    with transaction.atomic():
+        before = snapshot(assignment)
+        run = None
+        if license_ids:
+            run = create_run(
+                kind=LicenseRun.Kind.REVOKE_APP,
+                actor=actor,
+                action="assignment.reclaim_licenses",
+                obj=assignment,
+                app=assignment.app,
+                vpp_token=assignment.app.vpp_token,
+                summary={"license_ids": license_ids},
+            )
+        record(
+            actor=actor,
+            action="assignment.delete",
+            obj=assignment,
+            before=before,
+            after={"uninstall_requested_for": len(license_ids), "license_run": run.pk if run else None},
+        )
+        License.objects.filter(assignment=assignment, state=License.State.FAILED).update(
+            state=License.State.REVOKED, error=_("Assignment removed")
+        )
+        assignment.delete()
+    return run
+
+
+# --- one license -----------------------------------------------------------------------------------------
+
+
+def license_install(
+    *, app: App, user: DirectoryUser | None = None, device: Device | None = None, actor
+) -> License:
+    """Available (and Required) apps: the holder asks to install; a license is reserved and requested now.
+
+    Refuses (ValidationError) when no assignment makes the app available to the holder, when the target is not
+    eligible (A3, S12, S13) or when the token is not usable. No license left → a failed License (S5).
+    """
+    if (user is None) == (device is None):
+        raise ValidationError(_("Give either a user or a device."))
+    token = app.vpp_token
+    if not token.is_usable:
+        raise ValidationError(
+            _("The VPP token cannot be used: %(state)s.") % {"state": token.get_state_display()}
+        )
+    assignment, target = allocation.targets_for_holder(app=app, user=user, device=device)
+    if assignment is None:
+        raise ValidationError(
+            _("No assignment makes “%(app)s” available to %(holder)s.")
+            % {"app": app, "holder": user or device}
+        )
+    allocation.check_target(app=app, license_type=assignment.license_type, target=target)
+    if target.problem:
+        raise ValidationError(target.problem)
+    result = allocation.allocate(
+        app=app, targets=[target], license_type=assignment.license_type, assignment=assignment
+    )
+    lookup = (
+        {"user": target.user}
+        if assignment.license_type == Assignment.LicenseType.USER
+        else {"device": target.device}
+    )
+    lic = (
+        License.objects.filter(app=app, **lookup).exclude(state=License.State.REVOKED).order_by("-id").first()
+    )
+    record(
+        actor=actor,
+        action="license.install",
+        obj=lic,
+        after={"state": lic.state, "warnings": target.warnings},
+    )
+    _poll_later(token, result.get("events", []) + result.get("user_events", []))
+    lic.warnings = target.warnings
+    return lic
+
+
+def license_revoke(*, license: License, actor) -> License:
+    """Release one license at Apple (the app stays installed, S9 semantics)."""
+    if license.state != License.State.ASSIGNED:
+        raise ValidationError(
+            _("Only an assigned license can be revoked (this one is %(state)s).")
+            % {"state": license.get_state_display()}
+        )
+    token = license.app.vpp_token
+    if not token.is_usable:
+        raise ValidationError(
+            _("The VPP token cannot be used: %(state)s.") % {"state": token.get_state_display()}
+        )
+    events = disassociate(token=token, licenses=[license])
+    license.refresh_from_db()
+    record(actor=actor, action="license.revoke", obj=license, after={"state": license.state})
+    _poll_later(token, events)
+    return license
+
+
+def report_app_removed(
+    *, app: App, device: Device | None = None, user: DirectoryUser | None = None, actor
+) -> License | None:
+    """S3: the MDM reported the app removed. Under an Uninstall assignment the license is reclaimed now;
+    otherwise
+    the license is kept (M3: a user deleting the app does not release it) and the report is only recorded.
+    """
+    if (user is None) == (device is None):
+        raise ValidationError(_("Give either a user or a device."))
+    holders = License.objects.filter(app=app, state=License.State.ASSIGNED)
+    if device is not None:
+        lic = holders.filter(device=device).first() or (
+            holders.filter(user=device.primary_user).first() if device.primary_user_id else None
+        )
+    else:
+        lic = holders.filter(user=user).first()
+    uninstall = Assignment.objects.filter(app=app, intent=Assignment.Intent.UNINSTALL)
+    record(
+        actor=actor,
+        action="app.removal_reported",
+        obj=app,
+        after={
+            "device": getattr(device, "pk", None),
+            "user": getattr(user, "pk", None),
+            "license": getattr(lic, "pk", None),
+        },
+    )
+    if lic is None or not uninstall.exists():
+        return lic
+    events = disassociate(token=app.vpp_token, licenses=[lic])
+    _poll_later(app.vpp_token, events)
+    lic.refresh_from_db()
+    return lic
+
+
+# --- bulk ------------------------------------------------------------------------------------------------
+
+
+def device_revoke_licenses(*, device: Device, actor) -> LicenseRun:
+    """S9 / B1: release the device-licensed apps of one device (apps are not uninstalled)."""
+    return create_run(
+        kind=LicenseRun.Kind.REVOKE_DEVICE,
+        actor=actor,
+        action="device.revoke_licenses",
+        obj=device,
+        device=device,
+    )
+
+
+def user_revoke_licenses(*, user: DirectoryUser, actor) -> LicenseRun:
+    """S11 / B1: every user license of a user (deactivated, or on request)."""
+    return create_run(
+        kind=LicenseRun.Kind.REVOKE_USER, actor=actor, action="user.revoke_licenses", obj=user, user=user
+    )
+
+
+def app_revoke_licenses(*, app: App, actor) -> LicenseRun:
+    return create_run(
+        kind=LicenseRun.Kind.REVOKE_APP,
+        actor=actor,
+        action="app.revoke_licenses",
+        obj=app,
+        app=app,
+        vpp_token=app.vpp_token,
+    )
+
+
+def token_reclaim_untracked(*, token, actor) -> LicenseRun:
+    """B2: revoke licenses Apple lists for targets this console does not know."""
+    return create_run(
+        kind=LicenseRun.Kind.RECLAIM_UNTRACKED,
+        actor=actor,
+        action="token.reclaim_untracked",
+        obj=token,
+        vpp_token=token,
+    )
+
+
+def token_reconcile(*, token, actor, repair: bool = False) -> LicenseRun:
+    """B2: compare with Apple (and with `repair`, revoke untracked and re-request missing)."""
+    return create_run(
+        kind=LicenseRun.Kind.RECONCILE,
+        actor=actor,
+        action="token.reconcile_repair" if repair else "token.reconcile",
+        obj=token,
+        vpp_token=token,
+        summary={"repair": repair},
+    )
+
+
+def group_members_added(*, group_id: int, actor) -> list[LicenseRun]:
+    """New members get the group's Required assignments (allocation is idempotent for existing holders)."""
+    assignments = Assignment.objects.filter(
+        group_id=group_id, intent=Assignment.Intent.REQUIRED
+    ).select_related("app__vpp_token")
+    return [assignment_allocate(assignment=a, actor=actor) for a in assignments if a.app.vpp_token.is_usable]
+
+
+def group_members_removed(*, group_id: int, user_ids, device_ids, actor) -> LicenseRun | None:
+    """S11: members who left lose the licenses they held through this group's assignments."""
+    from django.db.models import Q
+
+    license_ids = list(
+        License.objects.filter(
+            Q(user_id__in=user_ids or []) | Q(device_id__in=device_ids or []),
+            assignment__group_id=group_id,
+            state=License.State.ASSIGNED,
+        ).values_list("pk", flat=True)
+    )
+    if not license_ids:
+        return None
+    group = Group.objects.get(pk=group_id)
+    kind = LicenseRun.Kind.REVOKE_USER if user_ids else LicenseRun.Kind.REVOKE_DEVICE
+    return create_run(
+        kind=kind,
+        actor=actor,
+        action="group.members_removed.reclaim",
+        obj=group,
+        summary={"license_ids": license_ids},
+    )

@@ -1,0 +1,97 @@
+"""Celery tasks: thin, by id, calling the engine. Apple's events are polled no faster than every 30 s."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+POLL_SECONDS = 30
+MAX_POLLS = 240  # two hours of polling, then the run ends failed and reconciliation settles the rest
+
+
+@shared_task(acks_late=True)
+def execute_license_run(run_id: int) -> None:
+    """Run a queued LicenseRun, then poll its Apple events."""
+    from assignments.models import LicenseRun
+    from assignments.runs import execute, is_finished
+
+    run = execute(LicenseRun.objects.get(pk=run_id))
+    if not is_finished(run):
+        poll_license_run.apply_async((run_id,), countdown=POLL_SECONDS)
+
+
+@shared_task
+def poll_license_run(run_id: int, attempt: int = 1) -> None:
+    from assignments.events import poll_run
+    from assignments.models import LicenseRun
+    from assignments.runs import finish_run
+
+    run = LicenseRun.objects.get(pk=run_id)
+    if poll_run(run):
+        return
+    if attempt >= MAX_POLLS:
+        finish_run(run, error="Apple did not finish the requests in time; reconciliation will settle them.")
+        return
+    poll_license_run.apply_async((run_id, attempt + 1), countdown=POLL_SECONDS)
+
+
+@shared_task
+def poll_license_events(token_id: int, event_ids: list[str], attempt: int = 1) -> None:
+    """Poll single requests (an install, a revoke) until Apple finished them."""
+    from assignments.events import poll_events
+    from tokens.models import VPPToken
+
+    token = VPPToken.objects.get(pk=token_id)
+    still = poll_events(token=token, event_ids=event_ids)
+    if still and attempt < MAX_POLLS:
+        poll_license_events.apply_async((token_id, still, attempt + 1), countdown=POLL_SECONDS)
+
+
+@shared_task
+def members_added(
+    group_id: int, user_ids: list[int], device_ids: list[int], actor_id: int | None = None
+) -> None:
+    from assignments import services
+
+    services.group_members_added(group_id=group_id, actor=services.actor_by_id(actor_id))
+
+
+@shared_task
+def members_removed(
+    group_id: int, user_ids: list[int], device_ids: list[int], actor_id: int | None = None
+) -> None:
+    from assignments import services
+
+    services.group_members_removed(
+        group_id=group_id, user_ids=user_ids, device_ids=device_ids, actor=services.actor_by_id(actor_id)
+    )
+
+
+@shared_task
+def user_deactivated(user_id: int, actor_id: int | None = None) -> None:
+    from assignments import services
+    from directory.models import DirectoryUser
+
+    services.user_revoke_licenses(
+        user=DirectoryUser.objects.get(pk=user_id), actor=services.actor_by_id(actor_id)
+    )
+
+
+@shared_task
+def device_retired(device_id: int, actor_id: int | None = None) -> None:
+    from assignments import services
+    from directory.models import Device
+
+    services.device_revoke_licenses(
+        device=Device.objects.get(pk=device_id), actor=services.actor_by_id(actor_id)
+    )
+
+
+@shared_task
+def reconcile_all() -> None:
+    """Nightly (B2): a reconciliation run per usable token."""
+    from assignments import services
+    from tokens.models import VPPToken
+
+    for token in VPPToken.objects.all():
+        if token.is_usable:
+            services.token_reconcile(token=token, actor=None)

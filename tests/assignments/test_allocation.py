@@ -1,0 +1,170 @@
+"""The allocation engine against the simulator over HTTP: S2, S5, S6, B3, A3, S4, S12, S13."""
+
+from __future__ import annotations
+
+import pytest
+
+from assignments import allocation, services
+from assignments.models import Assignment, License, LicenseRun, VPPUser
+from assignments.runs import execute
+from tests import factories
+from tests.assignments.conftest import add_members, settle
+
+
+def _apple_assignments(apple, uid, adam_id):
+    return [a for a in apple.location(uid, include_assignments=True)["assignments"] if a["adamId"] == adam_id]
+
+
+@pytest.mark.django_db
+def test_s6_first_hundred_members_by_join_order_get_licenses(apple, location, make_app, administrator):
+    _token, uid = location
+    app = make_app(total=100)
+    group = factories.GroupFactory(group_type="device")
+    devices = factories.DeviceFactory.create_batch(500)
+    # Join order differs from creation order: the last created device joined first.
+    add_members(group, devices=devices, order=list(reversed(range(500))))
+    expected = [d.serial_number for d in reversed(devices)][:100]
+
+    assignment = services.assignment_create(
+        app=app, group=group, intent="required", license_type="device", actor=administrator
+    )
+    assert assignment.preflight["licenses_needed"] == 500
+    assert assignment.preflight["licenses_available"] == 100
+    assert assignment.preflight["oversubscribed"] is True
+    run = LicenseRun.objects.get(assignment=assignment, kind="allocate")
+    execute(run)
+    settle(apple, run)
+
+    licenses = License.objects.filter(app=app)
+    assigned = licenses.filter(state="assigned")
+    assert sorted(assigned.values_list("device__serial_number", flat=True)) == sorted(expected)
+    failed = licenses.filter(state="failed")
+    assert failed.count() == 400
+    assert set(failed.values_list("error", flat=True)) == {allocation.NO_LICENSES}
+    at_apple = _apple_assignments(apple, uid, app.adam_id)
+    assert len(at_apple) == 100
+    assert {a["serialNumber"] for a in at_apple} == set(expected)
+    run.refresh_from_db()
+    assert run.status == "completed"
+    assert run.succeeded == 100 and run.failed == 400
+    app.refresh_from_db()
+    assert app.available_licenses == 0 and app.used_licenses == 100
+
+
+@pytest.mark.django_db
+def test_s5_no_licenses_left_fails_visibly(apple, location, make_app, administrator):
+    app = make_app(total=0)
+    group = factories.GroupFactory(group_type="device")
+    add_members(group, devices=[factories.DeviceFactory()])
+    assignment = services.assignment_create(
+        app=app, group=group, intent="required", license_type="device", actor=administrator
+    )
+    execute(LicenseRun.objects.get(assignment=assignment))
+    lic = License.objects.get(app=app)
+    assert lic.state == "failed" and lic.error == "No licenses available"
+
+
+@pytest.mark.django_db
+def test_t14_revoke_token_licenses_revokes_everything_at_apple(apple, location, make_app, administrator):
+    token, uid = location
+    app = make_app(total=5)
+    group = factories.GroupFactory(group_type="device")
+    add_members(group, devices=factories.DeviceFactory.create_batch(3))
+    a = services.assignment_create(
+        app=app, group=group, intent="required", license_type="device", actor=administrator
+    )
+    settle(apple, execute(LicenseRun.objects.get(assignment=a)))
+    assert License.objects.filter(app=app, state="assigned").count() == 3
+    # A license at Apple the console never made (another tool, an unknown device).
+    from tokens.apple import client_for
+
+    client_for(token).associate_assets([app.adam_id], serial_numbers=["UNKNOWN-SERIAL-1"])
+    apple.wait_idle()
+    from apps.models import AppleAssignment
+
+    AppleAssignment.objects.create(
+        vpp_token=token, app=app, adam_id=app.adam_id, serial_number="UNKNOWN-SERIAL-1"
+    )
+
+    run = services.revoke_token_licenses(token=token, actor=administrator)
+    assert run.kind == "revoke_token" and run.status == "queued"
+    execute(run)
+    settle(apple, run)
+    run.refresh_from_db()
+    assert run.status == "completed", run.error
+    assert run.total == 4
+    assert License.objects.filter(app=app, state="revoked").count() == 3
+    assert _apple_assignments(apple, uid, app.adam_id) == []
+    app.refresh_from_db()
+    assert app.used_licenses == 0 and app.available_licenses == 5
+
+
+@pytest.mark.django_db
+def test_a3_s4_user_licensing_registers_users_and_refuses_without_apple_id(
+    apple, location, make_app, administrator
+):
+    token, uid = location
+    app = make_app(total=10)
+    group = factories.GroupFactory(group_type="user")
+    with_id = factories.DirectoryUserFactory()
+    without_id = factories.DirectoryUserFactory(managed_apple_id="")
+    add_members(group, users=[with_id, without_id])
+    a = services.assignment_create(
+        app=app, group=group, intent="required", license_type="user", actor=administrator
+    )
+    run = execute(LicenseRun.objects.get(assignment=a))
+    refused = License.objects.get(app=app, user=without_id)
+    assert refused.state == "failed" and "Apple ID" in refused.error
+    waiting = License.objects.get(app=app, user=with_id)
+    assert waiting.state == "pending"
+    vpp_user = VPPUser.objects.get(user=with_id)
+    assert len(vpp_user.client_user_id) == 32  # ours, opaque (T9)
+    settle(apple, run)
+    waiting.refresh_from_db()
+    assert waiting.state == "assigned", waiting.error
+    vpp_user.refresh_from_db()
+    assert vpp_user.status == "registered"
+    at_apple = _apple_assignments(apple, uid, app.adam_id)
+    assert at_apple == [
+        {"adamId": app.adam_id, "pricingParam": "STDQ", "clientUserId": vpp_user.client_user_id}
+    ]
+    # S4: the user accepts Apple's invitation.
+    from assignments.events import apply_user_associated
+
+    apple.accept_invitation(uid, vpp_user.client_user_id)
+    apply_user_associated(token, {"associatedUsers": [{"clientUserId": vpp_user.client_user_id}]})
+    vpp_user.refresh_from_db()
+    assert vpp_user.status == "associated"
+
+
+@pytest.mark.django_db
+def test_s12_s13_user_licensing_through_devices(apple, location, make_app, administrator):
+    app = make_app(total=10)
+    group = factories.GroupFactory(group_type="device")
+    blocked = factories.DeviceFactory(primary_user=factories.DirectoryUserFactory(), app_store_allowed=False)
+    dep = factories.DeviceFactory(dep_enrolled=True, primary_user=None)
+    add_members(group, devices=[blocked, dep])
+    figures = allocation.preflight(app=app, group=group, license_type="user")
+    assert figures["ineligible_count"] == 2
+    a = services.assignment_create(
+        app=app, group=group, intent="required", license_type="user", actor=administrator
+    )
+    execute(LicenseRun.objects.get(assignment=a))
+    s12 = License.objects.get(app=app, user=blocked.primary_user)
+    assert s12.state == "failed" and "device licensing" in s12.error
+    s13 = License.objects.get(app=app, device=dep)
+    assert s13.state == "failed" and "primary user" in s13.error
+
+
+@pytest.mark.django_db
+def test_a2_device_licensing_refused_for_apps_without_it(apple, location, make_app, administrator):
+    from django.core.exceptions import ValidationError
+
+    app = make_app(total=10, device_assignable=False)
+    group = factories.GroupFactory(group_type="device")
+    with pytest.raises(ValidationError) as err:
+        services.assignment_create(
+            app=app, group=group, intent="required", license_type="device", actor=administrator
+        )
+    assert "user licensing" in str(err.value)
+    assert not Assignment.objects.exists()
