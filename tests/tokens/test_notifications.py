@@ -261,3 +261,11 @@ def test_b4_simulator_notifications_apply_end_to_end(apple, client, urls_with_no
         apple_asset["totalCount"],
         apple_asset["availableCount"],
     )
+
+
+def test_b4_apple_needs_no_csrf_token(token, urls_with_notify):
+    from django.test import Client
+
+    apple_client = Client(enforce_csrf_checks=True)
+    response = post(apple_client, token, envelope(token, "TEST_NOTIFICATION", {}))
+    assert response.status_code == 200
