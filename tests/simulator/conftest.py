@@ -1,4 +1,4 @@
-"""Fixtures for the simulator's own tests: a running simulator, a token for the demo HQ, a webhook receiver."""
+"""Fixtures for the simulator tests: a running simulator, demo-location sessions, a webhook receiver."""
 
 from __future__ import annotations
 

@@ -75,7 +75,9 @@ def test_notification_url_must_be_https_9712(tmp_path):
 
 
 def test_notification_url_must_be_an_absolute_url_even_when_http_is_allowed(hq):
-    response = hq.post("client/config", {"notificationUrl": "ftp://x.example/hook", "notificationAuthToken": "s"})
+    response = hq.post(
+        "client/config", {"notificationUrl": "ftp://x.example/hook", "notificationAuthToken": "s"}
+    )
     assert response.json()["errorNumber"] == 9712
 
 

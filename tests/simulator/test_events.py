@@ -15,8 +15,11 @@ def test_associate_is_pending_then_complete_and_consumes_licences(hq):
     before = hq.asset(GARAGEBAND)
     response = hq.post(
         "assets/associate",
-        {"assets": [{"adamId": GARAGEBAND, "pricingParam": "STDQ"}], "serialNumbers": ["SER-A", "SER-B"],
-         "clientUserIds": ["hq-user-003"]},
+        {
+            "assets": [{"adamId": GARAGEBAND, "pricingParam": "STDQ"}],
+            "serialNumbers": ["SER-A", "SER-B"],
+            "clientUserIds": ["hq-user-003"],
+        },
     )
     assert response.status_code == 200
     event_id = response.json()["eventId"]
@@ -56,7 +59,9 @@ def test_associate_fails_with_9709_once_licences_run_out(hq):
 def test_partial_success_counts_only_completed_tasks(new_location):
     session = new_location()
     session.sim.add_asset(session.uid, "999000111", totalCount=2, catalog={"name": "Two Seats"})
-    status = session.run("assets/associate", {"assets": [{"adamId": "999000111"}], "serialNumbers": ["A", "B", "C"]})
+    status = session.run(
+        "assets/associate", {"assets": [{"adamId": "999000111"}], "serialNumbers": ["A", "B", "C"]}
+    )
     assert status["eventStatus"] == "FAILED"
     assert (status["numRequested"], status["numCompleted"]) == (3, 2)
     assert status["failures"][0]["errorInfo"]["serialNumbers"] == ["C"]
@@ -80,7 +85,9 @@ def test_associating_an_unknown_or_retired_user_fails_9609(hq):
 
 
 def test_serial_numbers_are_not_validated(hq):
-    status = hq.run("assets/associate", {"assets": [{"adamId": GARAGEBAND}], "serialNumbers": ["not a serial"]})
+    status = hq.run(
+        "assets/associate", {"assets": [{"adamId": GARAGEBAND}], "serialNumbers": ["not a serial"]}
+    )
     assert status["eventStatus"] == "COMPLETE"
 
 
@@ -103,21 +110,28 @@ def test_device_association_of_a_non_device_assignable_asset_is_9707_at_once(hq)
     response = hq.post("assets/associate", {"assets": [{"adamId": ZOOM}], "serialNumbers": ["D1"]})
     assert (response.status_code, response.json()["errorNumber"]) == (400, 9707)
     # User licensing of the same app is fine.
-    assert hq.run("assets/associate", {"assets": [{"adamId": ZOOM}], "clientUserIds": ["hq-user-003"]})[
-        "eventStatus"
-    ] == "COMPLETE"
+    assert (
+        hq.run("assets/associate", {"assets": [{"adamId": ZOOM}], "clientUserIds": ["hq-user-003"]})[
+            "eventStatus"
+        ]
+        == "COMPLETE"
+    )
 
 
 def test_books_are_not_device_assignable_and_not_revocable(hq):
     book = hq.asset(BOOK)
     assert (book["productType"], book["deviceAssignable"], book["revocable"]) == ("Book", False, False)
-    response = hq.post("assets/disassociate", {"assets": [{"adamId": BOOK}], "clientUserIds": ["hq-user-001"]})
+    response = hq.post(
+        "assets/disassociate", {"assets": [{"adamId": BOOK}], "clientUserIds": ["hq-user-001"]}
+    )
     assert (response.status_code, response.json()["errorNumber"]) == (400, 9706)
 
 
 def test_disassociate_releases_the_licence(hq):
     before = hq.asset(GARAGEBAND)
-    status = hq.run("assets/disassociate", {"assets": [{"adamId": GARAGEBAND}], "serialNumbers": ["C02HQD00001"]})
+    status = hq.run(
+        "assets/disassociate", {"assets": [{"adamId": GARAGEBAND}], "serialNumbers": ["C02HQD00001"]}
+    )
     assert status["eventStatus"] == "COMPLETE"
     assert status["eventType"] == "DISASSOCIATE"
     after = hq.asset(GARAGEBAND)
@@ -143,13 +157,29 @@ def test_revoke_releases_every_revocable_licence_of_a_target_but_keeps_books(hq)
         ("assets/associate", {"serialNumbers": ["S"]}, 9718),
         ("assets/associate", {"assets": [], "serialNumbers": ["S"]}, 9718),
         ("assets/associate", {"assets": [{"adamId": GARAGEBAND}]}, 9719),
-        ("assets/associate", {"assets": [{"adamId": str(i)} for i in range(26)], "serialNumbers": ["S"]}, 9700),
-        ("assets/associate", {"assets": [{"adamId": GARAGEBAND}], "clientUserIds": [f"u{i}" for i in range(1001)]},
-         9701),
-        ("assets/associate", {"assets": [{"adamId": GARAGEBAND}], "serialNumbers": [f"s{i}" for i in range(1001)]},
-         9702),
-        ("assets/associate", {"assets": [{"adamId": GARAGEBAND}, {"adamId": GARAGEBAND, "pricingParam": "STDQ"}],
-                              "serialNumbers": ["S"]}, 9703),
+        (
+            "assets/associate",
+            {"assets": [{"adamId": str(i)} for i in range(26)], "serialNumbers": ["S"]},
+            9700,
+        ),
+        (
+            "assets/associate",
+            {"assets": [{"adamId": GARAGEBAND}], "clientUserIds": [f"u{i}" for i in range(1001)]},
+            9701,
+        ),
+        (
+            "assets/associate",
+            {"assets": [{"adamId": GARAGEBAND}], "serialNumbers": [f"s{i}" for i in range(1001)]},
+            9702,
+        ),
+        (
+            "assets/associate",
+            {
+                "assets": [{"adamId": GARAGEBAND}, {"adamId": GARAGEBAND, "pricingParam": "STDQ"}],
+                "serialNumbers": ["S"],
+            },
+            9703,
+        ),
         ("assets/associate", {"assets": [{"adamId": GARAGEBAND}], "clientUserIds": ["a", "a"]}, 9704),
         ("assets/disassociate", {"assets": [{"adamId": GARAGEBAND}], "serialNumbers": ["s", "s"]}, 9705),
         ("assets/associate", {"assets": [{"pricingParam": "STDQ"}], "serialNumbers": ["S"]}, 9602),
@@ -181,8 +211,16 @@ def test_users_create_registered_with_invite_code_or_associated_with_managed_app
     session = new_location()
     status = session.run(
         "users/create",
-        {"users": [{"clientUserId": "u-1", "email": "u1@example.com"},
-                   {"clientUserId": "u-2", "email": "u2@example.com", "managedAppleId": "u2@appleid.example.com"}]},
+        {
+            "users": [
+                {"clientUserId": "u-1", "email": "u1@example.com"},
+                {
+                    "clientUserId": "u-2",
+                    "email": "u2@example.com",
+                    "managedAppleId": "u2@appleid.example.com",
+                },
+            ]
+        },
     )
     assert (status["eventStatus"], status["eventType"], status["numCompleted"]) == ("COMPLETE", "CREATE", 2)
     users = {u["clientUserId"]: u for u in session.get("users").json()["users"]}
@@ -226,9 +264,9 @@ def test_retiring_a_user_keeps_history_and_releases_its_revocable_licences(hq):
     hq.run("users/create", {"users": [{"clientUserId": "hq-user-002"}]})
     statuses = sorted(u["status"] for u in hq.get("users", clientUserId="hq-user-002").json()["users"])
     assert statuses == ["Registered", "Retired"]
-    assert [u["status"] for u in hq.get("users", clientUserId="hq-user-002", activeOnly="true").json()["users"]] == [
-        "Registered"
-    ]
+    assert [
+        u["status"] for u in hq.get("users", clientUserId="hq-user-002", activeOnly="true").json()["users"]
+    ] == ["Registered"]
 
 
 def test_accepted_invitation_associates_the_user(hq):

@@ -1,4 +1,4 @@
-"""Listing endpoints: filters, page-index paging, versionId and sinceVersionId (reference §5–§8)."""
+"""Listing endpoints: filters, page-index paging, versionId and sinceVersionId (reference §5 to §8)."""
 
 from __future__ import annotations
 
@@ -24,8 +24,16 @@ def test_assets_carry_counts_and_apple_fields(hq):
     assert len(assets) == 17
     for asset in assets:
         assert set(asset) == {
-            "adamId", "pricingParam", "productType", "assignedCount", "availableCount", "retiredCount",
-            "totalCount", "deviceAssignable", "revocable", "supportedPlatforms",
+            "adamId",
+            "pricingParam",
+            "productType",
+            "assignedCount",
+            "availableCount",
+            "retiredCount",
+            "totalCount",
+            "deviceAssignable",
+            "revocable",
+            "supportedPlatforms",
         }
         assert asset["totalCount"] == asset["assignedCount"] + asset["availableCount"]
 
@@ -87,9 +95,13 @@ def test_assignment_filters(hq):
     assert by_serial and all(a["serialNumber"] == "C02HQD00001" for a in by_serial)
     by_user = hq.get("assignments", clientUserId="hq-user-001").json()["assignments"]
     assert {a["adamId"] for a in by_user} == {"951937596", TEAMS, "546505307", BOOK}
-    assert all(a["adamId"] == GARAGEBAND for a in hq.get("assignments", adamId=GARAGEBAND).json()["assignments"])
+    assert all(
+        a["adamId"] == GARAGEBAND for a in hq.get("assignments", adamId=GARAGEBAND).json()["assignments"]
+    )
     assert hq.get("assignments", adamId=BOOK, pricingParam="PLUS").json()["assignments"] == []
-    with_state = hq.get("assignments", clientUserId="hq-user-001", includeUserState="true").json()["assignments"]
+    with_state = hq.get("assignments", clientUserId="hq-user-001", includeUserState="true").json()[
+        "assignments"
+    ]
     assert all(a["userStatus"] == "Associated" and a["idHash"] for a in with_state)
     assert "userStatus" not in by_user[0]
 

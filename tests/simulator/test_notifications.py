@@ -10,9 +10,9 @@ TEAMS = "1113153706"
 
 def test_asset_management_notification_reports_the_event_with_the_bearer_secret(hq, receiver):
     subscribe(hq, receiver)
-    event_id = hq.post("assets/associate", {"assets": [{"adamId": GARAGEBAND}], "serialNumbers": ["N1"]}).json()[
-        "eventId"
-    ]
+    event_id = hq.post(
+        "assets/associate", {"assets": [{"adamId": GARAGEBAND}], "serialNumbers": ["N1"]}
+    ).json()["eventId"]
     [body] = receiver.wait_for("ASSET_MANAGEMENT")
     assert all(r["authorization"] == "Bearer hook-secret" for r in receiver.received)
     assert set(body) == {"notificationId", "notificationType", "uId", "notification"}
@@ -32,7 +32,11 @@ def test_notifications_carry_at_most_100_elements_and_one_error_kind_each(hq, re
     serials = [f"M{i:03d}" for i in range(150)]
     status = hq.run(
         "assets/associate",
-        {"assets": [{"adamId": "999000222"}], "serialNumbers": serials, "clientUserIds": ["ghost-1", "ghost-2"]},
+        {
+            "assets": [{"adamId": "999000222"}],
+            "serialNumbers": serials,
+            "clientUserIds": ["ghost-1", "ghost-2"],
+        },
     )
     assert status["numCompleted"] == 120
     assert {f["errorNumber"] for f in status["failures"]} == {9709, 9609}
@@ -42,7 +46,10 @@ def test_notifications_carry_at_most_100_elements_and_one_error_kind_each(hq, re
     successes = [n for n in notes if n["result"] == "SUCCESS"]
     assert sorted(len(n["assignments"]) for n in successes) == [20, 100]
     failures = [n for n in notes if n["result"] == "FAILURE"]
-    assert sorted((n["error"]["errorNumber"], len(n["assignments"])) for n in failures) == [(9609, 2), (9709, 30)]
+    assert sorted((n["error"]["errorNumber"], len(n["assignments"])) for n in failures) == [
+        (9609, 2),
+        (9709, 30),
+    ]
     for note in failures:
         assert "errorMessage" in note["error"]
         if note["error"]["errorNumber"] == 9609:
@@ -56,7 +63,9 @@ def test_user_management_notification_lists_the_users(hq, receiver):
     note = body["notification"]
     assert (note["type"], note["result"]) == ("CREATE", "SUCCESS")
     [user] = note["users"]
-    assert user["clientUserId"] == "n-user" and user["status"] == "Registered" and len(user["inviteCode"]) == 32
+    assert (
+        user["clientUserId"] == "n-user" and user["status"] == "Registered" and len(user["inviteCode"]) == 32
+    )
 
 
 def test_purchase_and_refund_send_asset_count(hq, receiver):

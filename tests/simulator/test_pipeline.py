@@ -20,7 +20,12 @@ def test_service_config_needs_no_token_and_points_every_url_at_the_simulator(sim
     data = response.json()
     assert data["limits"]["maxAssets"] == 25
     assert data["limits"]["maxRequestPerSecond"] == 1000  # running_simulator's test setting
-    assert set(data["notificationTypes"]) == {"ASSET_MANAGEMENT", "USER_MANAGEMENT", "USER_ASSOCIATED", "ASSET_COUNT"}
+    assert set(data["notificationTypes"]) == {
+        "ASSET_MANAGEMENT",
+        "USER_MANAGEMENT",
+        "USER_ASSOCIATED",
+        "ASSET_COUNT",
+    }
     assert {"errorNumber": 9622, "errorMessage": "Invalid authentication token"} not in data["errorCodes"]
     assert any(code["errorNumber"] == 9709 for code in data["errorCodes"])
     urls = data["urls"]
@@ -73,7 +78,9 @@ def test_unknown_token_status_can_be_switched_to_401(sim):
 
 def test_token_signed_with_another_key_is_unknown(sim, tmp_path):
     foreign = mint_token(**HQ, key=b"another machine")
-    response = requests.get(sim.base_url + "assets", headers={"Authorization": f"Bearer {foreign}"}, timeout=5)
+    response = requests.get(
+        sim.base_url + "assets", headers={"Authorization": f"Bearer {foreign}"}, timeout=5
+    )
     assert response.json()["errorNumber"] == 9622
 
 
@@ -108,7 +115,10 @@ def test_success_envelope_has_uid_expiration_and_mdm_info_once_set(hq):
 
 def test_invalid_json_body_is_9602(hq):
     response = hq.http.post(
-        hq.sim.base_url + "users/create", data="{not json", headers={"Content-Type": "application/json"}, timeout=5
+        hq.sim.base_url + "users/create",
+        data="{not json",
+        headers={"Content-Type": "application/json"},
+        timeout=5,
     )
     assert (response.status_code, response.json()["errorNumber"]) == (400, 9602)
 
@@ -119,8 +129,9 @@ def test_token_minted_by_one_simulator_is_accepted_by_a_new_one_with_the_same_ke
         token = first.mint_token(org_name="Northwind", location_name="Warehouse", country="DE")
     assert oct(key_file.stat().st_mode & 0o777) == "0o600"
     with running_simulator(fixture="empty", key_file=key_file) as second:
-        response = requests.get(second.base_url + "client/config", headers={"Authorization": f"Bearer {token}"},
-                                timeout=5)
+        response = requests.get(
+            second.base_url + "client/config", headers={"Authorization": f"Bearer {token}"}, timeout=5
+        )
         assert response.status_code == 200
         data = response.json()
         assert data["locationName"] == "Warehouse"
@@ -157,16 +168,24 @@ def test_rate_limit_per_token_is_9646_with_http_429_and_retry_after(tmp_path):
         other = sim.mint_token(org_name="Other", location_name="Other")
         statuses = []
         for _ in range(5):
-            response = requests.get(sim.base_url + "assets", headers={"Authorization": f"Bearer {token}"}, timeout=5)
+            response = requests.get(
+                sim.base_url + "assets", headers={"Authorization": f"Bearer {token}"}, timeout=5
+            )
             statuses.append(response.status_code)
         assert statuses[:3] == [200, 200, 200]
         assert 429 in statuses[3:]
-        limited = requests.get(sim.base_url + "assets", headers={"Authorization": f"Bearer {token}"}, timeout=5)
+        limited = requests.get(
+            sim.base_url + "assets", headers={"Authorization": f"Bearer {token}"}, timeout=5
+        )
         assert limited.json()["errorNumber"] == 9646
         assert limited.headers["Retry-After"] == "1"
         # The limit is per token: another location is not throttled.
-        assert requests.get(sim.base_url + "assets", headers={"Authorization": f"Bearer {other}"},
-                            timeout=5).status_code == 200
+        assert (
+            requests.get(
+                sim.base_url + "assets", headers={"Authorization": f"Bearer {other}"}, timeout=5
+            ).status_code
+            == 200
+        )
 
 
 def test_simulator_can_be_started_and_stopped_as_a_context_manager(tmp_path):

@@ -41,7 +41,10 @@ class Simulator:
         server.worker.start()
         server.notifier.start()
         self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.02}, name="vpp-simulator-http", daemon=True
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.02},
+            name="vpp-simulator-http",
+            daemon=True,
         )
         self._thread.start()
         self._server = server
