@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from .catalog import CatalogEntry
 from .errors import AppleError
 from .settings import SimulatorSettings
-from .tokens import TokenClaims, format_apple_date, load_key, parse_apple_date, verify_token
+from .tokens import TokenClaims, format_apple_date, load_key, verify_token
 
 if TYPE_CHECKING:
     from .notifications import Notifier
@@ -701,7 +701,3 @@ class SimulatorState:
     def set_notification_mode(self, mode: str) -> None:
         """normal, drop (never deliver) or duplicate (deliver each notification twice)."""
         self.settings.update({"notification_mode": mode})
-
-    def expire_at(self, value: str) -> datetime:
-        """Parse an Apple date (helper kept for control callers)."""
-        return parse_apple_date(value)
