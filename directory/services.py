@@ -59,6 +59,11 @@ def _notify_assignments(hook_name: str, **kwargs: Any) -> None:
     transaction.on_commit(lambda: hook(**kwargs), robust=True)
 
 
+def _snapshot(obj) -> dict[str, Any]:
+    """The audited fields of `obj`: everything but the bookkeeping timestamps."""
+    return {k: v for k, v in audit.snapshot(obj).items() if k not in ("created_at", "updated_at")}
+
+
 def _actor_id(actor) -> int | None:
     return actor.pk if actor is not None and getattr(actor, "is_authenticated", False) else None
 
@@ -158,7 +163,7 @@ def user_update(*, user: DirectoryUser, data: Mapping[str, Any], actor) -> Direc
     Raises ValidationError for a duplicate user principal name or Apple ID.
     """
     user = DirectoryUser.objects.select_for_update().get(pk=user.pk)
-    before = audit.snapshot(user)
+    before = _snapshot(user)
     for field in USER_FIELDS:
         if field in data:
             setattr(user, field, _clean_text(data[field]))
@@ -170,7 +175,7 @@ def user_update(*, user: DirectoryUser, data: Mapping[str, Any], actor) -> Direc
     )
     _full_clean(user)
     user.save()
-    old, new = audit.changed(before, audit.snapshot(user))
+    old, new = audit.changed(before, _snapshot(user))
     if new:
         audit.record(actor=actor, action="directory.user.update", obj=user, before=old, after=new)
     if "is_active" in data and bool(data["is_active"]) != user.is_active:
@@ -288,7 +293,7 @@ def device_update(*, device: Device, data: Mapping[str, Any], actor) -> Device:
     Raises ValidationError for a duplicate serial number or an unknown primary user.
     """
     device = Device.objects.select_for_update().get(pk=device.pk)
-    before = audit.snapshot(device)
+    before = _snapshot(device)
     for field in DEVICE_FIELDS:
         if field not in data:
             continue
@@ -303,7 +308,7 @@ def device_update(*, device: Device, data: Mapping[str, Any], actor) -> Device:
     )
     _full_clean(device, exclude=["primary_user"])
     device.save()
-    old, new = audit.changed(before, audit.snapshot(device))
+    old, new = audit.changed(before, _snapshot(device))
     if new:
         audit.record(actor=actor, action="directory.device.update", obj=device, before=old, after=new)
     return device
@@ -361,7 +366,7 @@ def group_create(*, name: str, group_type: str, description: str = "", actor) ->
 def group_update(*, group: Group, data: Mapping[str, Any], actor) -> Group:
     """Rename or describe a group; its type can change only while it has no members."""
     group = Group.objects.select_for_update().get(pk=group.pk)
-    before = audit.snapshot(group)
+    before = _snapshot(group)
     if "name" in data:
         group.name = _clean_text(data["name"])
         _validate_group_name(group.name, group.pk)
@@ -379,7 +384,7 @@ def group_update(*, group: Group, data: Mapping[str, Any], actor) -> Group:
         group.group_type = data["group_type"]
     _full_clean(group)
     group.save()
-    old, new = audit.changed(before, audit.snapshot(group))
+    old, new = audit.changed(before, _snapshot(group))
     if new:
         audit.record(actor=actor, action="directory.group.update", obj=group, before=old, after=new)
     return group

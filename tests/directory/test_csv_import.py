@@ -1,0 +1,171 @@
+"""CSV import: preview, per-row errors with row numbers, whole-file rejection, success, limits."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.exceptions import ValidationError
+
+from directory import csv_import, selectors
+from directory.models import Device, DirectoryUser, GroupMembership
+from tests import factories
+
+pytestmark = pytest.mark.django_db
+
+USERS_CSV = """user_principal_name,display_name,email,managed_apple_id,is_active
+ana@example.com,Ana,ana@example.com,ana@appleid.example.com,true
+ben@example.com,Ben,,,
+"""
+
+
+def test_preview_changes_nothing_and_says_what_each_row_would_do():
+    factories.DirectoryUserFactory(user_principal_name="ben@example.com", display_name="Benjamin")
+    result = csv_import.preview("users", USERS_CSV.encode())
+    assert result.is_valid
+    assert [(r.number, r.action, r.key) for r in result.rows] == [
+        (2, "create", "ana@example.com"),
+        (3, "update", "ben@example.com"),
+    ]
+    assert result.rows[1].values == {"display_name": "Ben"}
+    assert DirectoryUser.objects.count() == 1
+
+
+def test_import_creates_and_updates_users(administrator):
+    factories.DirectoryUserFactory(user_principal_name="ben@example.com", display_name="Benjamin")
+    csv_import.import_apply(kind="users", content=USERS_CSV.encode(), actor=administrator)
+    assert (
+        DirectoryUser.objects.get(user_principal_name="ana@example.com").managed_apple_id
+        == "ana@appleid.example.com"
+    )
+    assert DirectoryUser.objects.get(user_principal_name="ben@example.com").display_name == "Ben"
+
+
+def test_a_file_with_any_bad_row_is_rejected_whole_and_nothing_is_imported(administrator):
+    factories.DirectoryUserFactory(
+        user_principal_name="taken@example.com", managed_apple_id="taken@apple.example"
+    )
+    content = (
+        "user_principal_name,display_name,email,managed_apple_id,is_active\n"
+        "good@example.com,Good,,,\n"
+        "bad-email@example.com,Bad,not-an-email,,\n"
+        "dup@example.com,Dup,,taken@apple.example,\n"
+        ",Nobody,,,\n"
+        "good@example.com,Again,,,\n"
+        "flag@example.com,Flag,,,maybe\n"
+        "new@example.com,,,,\n"
+    )
+    result = csv_import.preview("users", content)
+    assert not result.is_valid
+    errors = {r.number: r.errors for r in result.row_errors}
+    assert errors[3] == ["“not-an-email” is not a valid email address."]
+    assert errors[4] == ["The Apple ID “taken@apple.example” already belongs to taken@example.com."]
+    assert errors[5] == ["user_principal_name is empty."]
+    assert errors[6] == ["good@example.com is also in row 2."]
+    assert errors[7] == ["“maybe” in is_active is not true/false."]
+    assert errors[8] == ["display_name is needed for a new user."]
+    assert 2 not in errors
+    with pytest.raises(ValidationError) as exc:
+        csv_import.import_apply(kind="users", content=content, actor=administrator)
+    assert "Row 3: “not-an-email” is not a valid email address." in exc.value.messages
+    assert DirectoryUser.objects.count() == 1
+
+
+def test_confirm_validates_again_and_rolls_back_everything(administrator):
+    """Between preview and confirm someone took an Apple ID: the confirm is refused, nothing half-saved."""
+    content = "user_principal_name,display_name,managed_apple_id\na@example.com,A,\nb@example.com,B,b@apple.example\n"
+    assert csv_import.preview("users", content).is_valid
+    factories.DirectoryUserFactory(user_principal_name="c@example.com", managed_apple_id="b@apple.example")
+    with pytest.raises(ValidationError):
+        csv_import.import_apply(kind="users", content=content, actor=administrator)
+    assert not DirectoryUser.objects.filter(user_principal_name="a@example.com").exists()
+
+
+def test_file_level_errors():
+    assert csv_import.preview("users", b"").file_errors == ["The file is empty."]
+    assert csv_import.preview("users", b"user_principal_name\n").file_errors == [
+        "The file has a header but no rows."
+    ]
+    assert (
+        "Unknown column(s): colour"
+        in csv_import.preview("users", b"user_principal_name,colour\na,b\n").file_errors[0]
+    )
+    assert csv_import.preview("users", b"display_name\nA\n").file_errors == [
+        "Missing column(s): user_principal_name."
+    ]
+    assert (
+        "not UTF-8"
+        in csv_import.preview("users", "user_principal_name\nJosé\n".encode("latin-1")).file_errors[0]
+    )
+
+
+def test_size_and_row_limits(monkeypatch):
+    big = b"user_principal_name\n" + b"x" * (csv_import.MAX_BYTES + 1)
+    assert "at most 5 MB" in csv_import.preview("users", big).file_errors[0]
+    monkeypatch.setattr(csv_import, "MAX_ROWS", 3)
+    many = "user_principal_name,display_name\n" + "".join(f"u{i}@example.com,U\n" for i in range(4))
+    assert csv_import.preview("users", many).file_errors == [
+        "The file has more than 3 rows; split it into smaller files."
+    ]
+
+
+def test_devices_import_with_primary_user_by_upn(administrator):
+    owner = factories.DirectoryUserFactory(user_principal_name="owner@example.com")
+    content = (
+        "serial_number,name,model,platform,os_version,ownership,supervised,kiosk_mode,dep_enrolled,primary_user,"
+        "app_store_allowed\n"
+        "c02aaa,Lab iPad,iPad,ipados,18.1,corporate,yes,no,1,OWNER@example.com,false\n"
+        "C02BBB,Phone,,iOS,,personal,,,,,\n"
+    )
+    csv_import.import_apply(kind="devices", content=content, actor=administrator)
+    lab = Device.objects.get(serial_number="C02AAA")
+    assert (lab.platform, lab.supervised, lab.dep_enrolled, lab.primary_user, lab.app_store_allowed) == (
+        "iPadOS", True, True, owner, False,
+    )  # fmt: skip
+    assert Device.objects.get(serial_number="C02BBB").ownership == "personal"
+
+
+def test_devices_import_reports_unknown_primary_user_and_bad_choices():
+    content = "serial_number,platform,ownership,primary_user\nSN1,Android,borrowed,nobody@example.com\n"
+    result = csv_import.preview("devices", content)
+    errors = result.rows[0].errors
+    assert "“Android” is not a valid platform" in errors[0]
+    assert "“borrowed” is not a valid ownership" in errors[1]
+    assert errors[2] == "The primary user nobody@example.com does not exist; import the users first."
+
+
+def test_s6_membership_import_keeps_file_order(administrator):
+    group = factories.GroupFactory(name="Teachers", group_type="user")
+    users = [factories.DirectoryUserFactory(user_principal_name=f"t{i}@example.com") for i in range(3)]
+    content = "group,user_principal_name\nTeachers,t2@example.com\nteachers,t0@example.com\nTeachers,t1@example.com\n"
+    csv_import.import_apply(kind="memberships", content=content, actor=administrator)
+    assert [m.user for m in selectors.group_members(group)] == [users[2], users[0], users[1]]
+    again = csv_import.preview("memberships", content)
+    assert [r.action for r in again.rows] == ["unchanged"] * 3
+
+
+def test_membership_import_errors_name_the_row_and_reason():
+    factories.GroupFactory(name="Teachers", group_type="user")
+    factories.GroupFactory(name="iPads", group_type="device")
+    factories.DirectoryUserFactory(user_principal_name="t@example.com")
+    content = (
+        "group,user_principal_name,serial_number\n"
+        "Nope,t@example.com,\n"
+        "iPads,t@example.com,\n"
+        "Teachers,,\n"
+        "Teachers,ghost@example.com,\n"
+    )
+    errors = {r.number: r.errors for r in csv_import.preview("memberships", content).row_errors}
+    assert errors == {
+        2: ["There is no group named “Nope”."],
+        3: ["“iPads” is a device group; it accepts devices only."],
+        4: ["Give either user_principal_name or serial_number."],
+        5: ["There is no user ghost@example.com."],
+    }
+
+
+def test_membership_import_into_one_group(administrator):
+    group = factories.GroupFactory(name="iPads", group_type="device")
+    factories.DeviceFactory(serial_number="SN1")
+    csv_import.import_apply(
+        kind="memberships", content="serial_number\nsn1\n", group=group, actor=administrator
+    )
+    assert GroupMembership.objects.get().device.serial_number == "SN1"
