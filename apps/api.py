@@ -1,5 +1,65 @@
-"""REST API resources of the apps app."""
+"""REST API resources of the apps app: `apps/` (read-only; product.md §5).
+
+Nested routes `apps/{id}/assignments/` and `apps/{id}/licenses/` belong to the assignments app.
+"""
+
+from __future__ import annotations
+
+from rest_framework import serializers, viewsets
+
+from apps import selectors
+from apps.filters import AppFilter
+from apps.models import App
+
+
+class AppSerializer(serializers.ModelSerializer):
+    vpp_token_name = serializers.CharField(source="vpp_token.name", read_only=True)
+
+    class Meta:
+        model = App
+        fields = [
+            "id",
+            "vpp_token",
+            "adam_id",
+            "pricing_param",
+            "product_type",
+            "name",
+            "bundle_id",
+            "version",
+            "platforms",
+            "store_url",
+            "total_licenses",
+            "used_licenses",
+            "available_licenses",
+            "supports_device_licensing",
+            "supports_user_licensing",
+            # extras
+            "vpp_token_name",
+            "retired_licenses",
+            "is_unlimited",
+            "is_custom_app",
+            "revocable",
+            "icon_url",
+            "release_date",
+            "publisher",
+            "metadata_country",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+
+class AppViewSet(viewsets.ReadOnlyModelViewSet):
+    """Apps and books per token with Apple's license counts; filter `vpp_token`, `search`, `product_type`."""
+
+    serializer_class = AppSerializer
+    filterset_class = AppFilter
+    ordering_fields = ["name", "adam_id", "total_licenses", "used_licenses", "available_licenses"]
+    ordering = ["name", "id"]
+
+    def get_queryset(self):
+        return selectors.app_list()
 
 
 def register(router) -> None:
     """Add this app's viewsets to the /api/v1/ router."""
+    router.register("apps", AppViewSet, basename="app")

@@ -1,0 +1,50 @@
+"""One FilterSet for the Apps & Books pages and the apps API (UI/API parity)."""
+
+from __future__ import annotations
+
+import django_filters
+from django import forms
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from apps.models import App
+from tokens.models import VPPToken
+
+PLATFORMS = [(p, p) for p in ("iOS", "macOS", "tvOS", "watchOS", "visionOS")]
+LICENSING = [("device", _("Device licensing")), ("user", _("User licensing"))]
+
+
+class AppFilter(django_filters.FilterSet):
+    """Search by name, bundle ID or Adam ID; filter by token, type, platform, licensing and custom apps."""
+
+    search = django_filters.CharFilter(
+        method="filter_search", label=_("Search"), widget=forms.TextInput(attrs={"type": "search"})
+    )
+    vpp_token = django_filters.ModelChoiceFilter(queryset=VPPToken.objects.all(), label=_("Token"))
+    product_type = django_filters.ChoiceFilter(choices=App.ProductType.choices, label=_("Type"))
+    platform = django_filters.ChoiceFilter(choices=PLATFORMS, method="filter_platform", label=_("Platform"))
+    licensing = django_filters.ChoiceFilter(
+        choices=LICENSING, method="filter_licensing", label=_("Licensing")
+    )
+    custom = django_filters.BooleanFilter(field_name="is_custom_app", label=_("Custom (B2B) app"))
+
+    class Meta:
+        model = App
+        fields = ["search", "vpp_token", "product_type", "platform", "licensing", "custom"]
+
+    def filter_search(self, queryset, name, value):
+        value = value.strip()
+        if not value:
+            return queryset
+        return queryset.filter(Q(name__icontains=value) | Q(bundle_id__icontains=value) | Q(adam_id=value))
+
+    def filter_platform(self, queryset, name, value):
+        # `platforms` is a JSON list; matching the quoted name works on SQLite and PostgreSQL alike.
+        return queryset.filter(platforms__icontains=f'"{value}"') if value else queryset
+
+    def filter_licensing(self, queryset, name, value):
+        if value == "device":
+            return queryset.filter(supports_device_licensing=True)
+        if value == "user":
+            return queryset.filter(supports_user_licensing=True)
+        return queryset
