@@ -68,7 +68,9 @@ class VPPUser(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["vpp_token", "user"], condition=~Q(status="retired"), name="one_active_vpp_user_per_token"
+                fields=["vpp_token", "user"],
+                condition=~Q(status="retired"),
+                name="one_active_vpp_user_per_token",
             )
         ]
 
@@ -96,7 +98,9 @@ class License(models.Model):
     user = models.ForeignKey(
         "directory.DirectoryUser", related_name="licenses", null=True, blank=True, on_delete=models.CASCADE
     )
-    device = models.ForeignKey("directory.Device", related_name="licenses", null=True, blank=True, on_delete=models.CASCADE)
+    device = models.ForeignKey(
+        "directory.Device", related_name="licenses", null=True, blank=True, on_delete=models.CASCADE
+    )
     # For licenses found at Apple for targets we do not know (T9, B2).
     untracked_target = models.CharField(max_length=256, blank=True)
     state = models.CharField(_("state"), max_length=16, choices=State.choices, default=State.PENDING)
@@ -160,7 +164,9 @@ class LicenseRun(models.Model):
     summary = models.JSONField(default=dict, blank=True)
     error_number = models.IntegerField(null=True, blank=True)
     error = models.TextField(_("error"), blank=True)
-    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)

@@ -182,6 +182,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "tokens.tasks.check_all_tokens",
         "schedule": crontab(minute=30, hour=4),
     },
+    # Nightly reconciliation of Apple's assignments with our licenses (B2).
+    "reconcile-licenses": {
+        "task": "assignments.tasks.reconcile_all",
+        "schedule": crontab(minute=15, hour=3),
+    },
 }
 
 # --- The console ------------------------------------------------------------------------------------------

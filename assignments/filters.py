@@ -1,0 +1,59 @@
+"""One FilterSet per model, shared by the console pages and the API (UI/API parity)."""
+
+import django_filters
+from django.utils.translation import gettext_lazy as _
+
+from assignments.models import Assignment, License, LicenseRun
+
+
+class LicenseFilter(django_filters.FilterSet):
+    """Monitor > Licenses and `licenses/`: by app, token, state, user, device."""
+
+    app = django_filters.NumberFilter(field_name="app_id", label=_("App id"))
+    vpp_token = django_filters.NumberFilter(field_name="app__vpp_token_id", label=_("Token id"))
+    state = django_filters.ChoiceFilter(choices=License.State.choices, label=_("State"))
+    license_type = django_filters.ChoiceFilter(
+        choices=Assignment.LicenseType.choices, label=_("License type")
+    )
+    user = django_filters.NumberFilter(field_name="user_id", label=_("User id"))
+    device = django_filters.NumberFilter(field_name="device_id", label=_("Device id"))
+    serial_number = django_filters.CharFilter(
+        field_name="device__serial_number", lookup_expr="iexact", label=_("Serial number")
+    )
+    assignment = django_filters.NumberFilter(field_name="assignment_id", label=_("Assignment id"))
+
+    class Meta:
+        model = License
+        fields = [
+            "app",
+            "vpp_token",
+            "state",
+            "license_type",
+            "user",
+            "device",
+            "serial_number",
+            "assignment",
+        ]
+
+
+class LicenseRunFilter(django_filters.FilterSet):
+    kind = django_filters.ChoiceFilter(choices=LicenseRun.Kind.choices, label=_("Kind"))
+    status = django_filters.ChoiceFilter(choices=LicenseRun.Status.choices, label=_("Status"))
+    vpp_token = django_filters.NumberFilter(field_name="vpp_token_id", label=_("Token id"))
+    app = django_filters.NumberFilter(field_name="app_id", label=_("App id"))
+
+    class Meta:
+        model = LicenseRun
+        fields = ["kind", "status", "vpp_token", "app"]
+
+
+class AssignmentFilter(django_filters.FilterSet):
+    intent = django_filters.ChoiceFilter(choices=Assignment.Intent.choices, label=_("Intent"))
+    license_type = django_filters.ChoiceFilter(
+        choices=Assignment.LicenseType.choices, label=_("License type")
+    )
+    group = django_filters.NumberFilter(field_name="group_id", label=_("Group id"))
+
+    class Meta:
+        model = Assignment
+        fields = ["intent", "license_type", "group"]

@@ -1,0 +1,55 @@
+"""Reads for pages and API: querysets with what their rows show already joined (no N+1)."""
+
+from __future__ import annotations
+
+from assignments.models import Assignment, License, LicenseRun
+
+
+def license_list():
+    return License.objects.select_related("app__vpp_token", "device", "user", "assignment__group")
+
+
+def license_run_list():
+    return LicenseRun.objects.select_related("vpp_token", "app", "user", "device", "requested_by")
+
+
+def assignment_list(app=None):
+    qs = Assignment.objects.select_related("app__vpp_token", "group")
+    return qs.filter(app=app) if app is not None else qs
+
+
+def holder_licenses(*, user=None, device=None):
+    """Licenses of one user or one device (for their pages), newest first."""
+    qs = license_list()
+    if user is not None:
+        return qs.filter(user=user)
+    return qs.filter(device=device)
+
+
+def available_assignments_for(*, user=None, device=None):
+    """Available (install-on-request) assignments whose group covers the holder, for the install buttons."""
+    from django.db.models import Q
+
+    if device is not None:
+        cover = Q(group__memberships__device=device)
+        if device.primary_user_id:
+            cover |= Q(group__memberships__user_id=device.primary_user_id)
+    else:
+        cover = Q(group__memberships__user=user, license_type="user") | Q(
+            group__memberships__device__primary_user=user, license_type="user"
+        )
+    return (
+        Assignment.objects.filter(cover, intent=Assignment.Intent.AVAILABLE)
+        .select_related("app__vpp_token", "group")
+        .distinct()
+    )
+
+
+def latest_reconciliations():
+    """The last reconciliation run of each token."""
+    from tokens.models import VPPToken
+
+    runs = {}
+    for run in LicenseRun.objects.filter(kind=LicenseRun.Kind.RECONCILE).select_related("vpp_token"):
+        runs.setdefault(run.vpp_token_id, run)
+    return [(token, runs.get(token.pk)) for token in VPPToken.objects.all()]

@@ -1,0 +1,130 @@
+"""API shapes. Serializers only validate and present; the services do the work."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from assignments.models import Assignment, License, LicenseRun
+from directory.models import Group
+
+
+class LicenseSerializer(serializers.ModelSerializer):
+    serial_number = serializers.CharField(source="device.serial_number", default=None, read_only=True)
+
+    class Meta:
+        model = License
+        fields = [
+            "id",
+            "app",
+            "assignment",
+            "license_type",
+            "state",
+            "serial_number",
+            "device",
+            "user",
+            "untracked_target",
+            "event_id",
+            "error_number",
+            "error",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+
+class AssignmentSerializer(serializers.ModelSerializer):
+    group = serializers.PrimaryKeyRelatedField(queryset=Group.objects.all())
+    licenses_needed = serializers.SerializerMethodField()
+    licenses_available = serializers.SerializerMethodField()
+    oversubscribed = serializers.SerializerMethodField()
+    warnings = serializers.SerializerMethodField()
+    license_run = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Assignment
+        fields = [
+            "id",
+            "app",
+            "group",
+            "intent",
+            "license_type",
+            "uninstall_on_device_removal",
+            "removable_by_user",
+            "prevent_backup",
+            "prevent_automatic_updates",
+            "created_at",
+            "updated_at",
+            "licenses_needed",
+            "licenses_available",
+            "oversubscribed",
+            "warnings",
+            "license_run",
+        ]
+        read_only_fields = ["id", "app", "created_at", "updated_at"]
+
+    def _figure(self, obj, name):
+        figures = getattr(obj, "preflight", None)
+        return figures.get(name) if figures else None
+
+    def get_licenses_needed(self, obj) -> int | None:
+        return self._figure(obj, "licenses_needed")
+
+    def get_licenses_available(self, obj) -> int | None:
+        return self._figure(obj, "licenses_available")
+
+    def get_oversubscribed(self, obj) -> bool | None:
+        return self._figure(obj, "oversubscribed")
+
+    def get_warnings(self, obj) -> list[str]:
+        return [str(w) for w in (self._figure(obj, "warnings") or [])]
+
+    def get_license_run(self, obj) -> int | None:
+        run = getattr(obj, "run", None)
+        return run.pk if run else None
+
+
+class AssignmentUpdateSerializer(serializers.Serializer):
+    intent = serializers.ChoiceField(choices=Assignment.Intent.choices, required=False)
+    uninstall_on_device_removal = serializers.BooleanField(required=False)
+    removable_by_user = serializers.BooleanField(required=False)
+    prevent_backup = serializers.BooleanField(required=False)
+    prevent_automatic_updates = serializers.BooleanField(required=False)
+
+
+class HolderSerializer(serializers.Serializer):
+    """`{"user": id}` or `{"device": id}`."""
+
+    user = serializers.IntegerField(required=False)
+    device = serializers.IntegerField(required=False)
+
+    def validate(self, attrs):
+        if ("user" in attrs) == ("device" in attrs):
+            raise serializers.ValidationError("Give either user or device.")
+        return attrs
+
+
+class LicenseRunSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = LicenseRun
+        fields = [
+            "id",
+            "kind",
+            "status",
+            "progress",
+            "vpp_token",
+            "app",
+            "user",
+            "device",
+            "assignment",
+            "total",
+            "succeeded",
+            "failed",
+            "summary",
+            "error_number",
+            "error",
+            "requested_by",
+            "created_at",
+            "started_at",
+            "finished_at",
+        ]
+        read_only_fields = fields
