@@ -16,9 +16,9 @@ from django.contrib.auth.models import Group
 from console import roles
 
 DEMO_TOKENS = [
-    {"org_name": "Contoso", "location_name": "Contoso HQ", "account_type": "business", "country": "US",
+    {"org_name": "Contoso Ltd", "location_name": "Contoso HQ", "account_type": "business", "country": "US",
      "name": "Contoso HQ", "apple_id": "vpp-hq@contoso.example"},
-    {"org_name": "Contoso", "location_name": "Contoso Schools", "account_type": "education", "country": "US",
+    {"org_name": "Contoso Ltd", "location_name": "Contoso Schools", "account_type": "education", "country": "US",
      "name": "Contoso Schools", "apple_id": "vpp-schools@contoso.example"},
 ]
 
@@ -67,7 +67,7 @@ def load_demo(stdout=None) -> dict[str, tuple[str, str]]:
             continue
         content = mint_token(
             org_name=spec["org_name"], location_name=spec["location_name"], account_type=spec["account_type"],
-            country=spec["country"], key=None,
+            country=spec["country"], key_file=settings.VAR_DIR / "simulator.key",
         )
         token = token_create(
             file=content.encode(), name=spec["name"], apple_id=spec["apple_id"],
@@ -97,5 +97,3 @@ def _demo_assignment(admin) -> None:
     if app and group and not app.assignments.filter(group=group).exists():
         assignment_create(app=app, group=group, intent="required", license_type="device", actor=admin)
 
-
-__all__ = ["load_demo", "settings"]

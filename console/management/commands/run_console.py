@@ -63,7 +63,7 @@ class Command(BaseCommand):
                 self._start(
                     "apple-simulator",
                     [python, "manage.py", "run_apple_simulator", "--port", str(SIMULATOR_PORT), "--fixture", "demo",
-                     "--allow-insecure-notification-urls", "--state", str(settings.VAR_DIR / "simulator-state.json")],
+                     "--allow-insecure-notification-urls", "--quiet", "--persist", str(settings.VAR_DIR / "simulator-state.json")],
                     env,
                 )
                 if not _wait_for(f"http://127.0.0.1:{SIMULATOR_PORT}/mdm/v2/service/config"):
