@@ -26,7 +26,7 @@ class DirectoryUserSerializer(serializers.ModelSerializer):
         read_only_fields = ["deactivated_at", "created_at", "updated_at"]
         # Uniqueness (UPN, Apple ID) is checked by the services, with one wording for pages, API and import.
         validators: list = []
-        extra_kwargs = {"user_principal_name": {"validators": []}}
+        extra_kwargs = {"user_principal_name": {"validators": []}, "managed_apple_id": {"validators": []}}
 
 
 class DeviceSerializer(serializers.ModelSerializer):

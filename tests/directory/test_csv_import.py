@@ -71,7 +71,11 @@ def test_a_file_with_any_bad_row_is_rejected_whole_and_nothing_is_imported(admin
 
 def test_confirm_validates_again_and_rolls_back_everything(administrator):
     """Between preview and confirm someone took an Apple ID: the confirm is refused, nothing half-saved."""
-    content = "user_principal_name,display_name,managed_apple_id\na@example.com,A,\nb@example.com,B,b@apple.example\n"
+    content = (
+        "user_principal_name,display_name,managed_apple_id\n"
+        "a@example.com,A,\n"
+        "b@example.com,B,b@apple.example\n"
+    )
     assert csv_import.preview("users", content).is_valid
     factories.DirectoryUserFactory(user_principal_name="c@example.com", managed_apple_id="b@apple.example")
     with pytest.raises(ValidationError):
@@ -135,7 +139,12 @@ def test_devices_import_reports_unknown_primary_user_and_bad_choices():
 def test_s6_membership_import_keeps_file_order(administrator):
     group = factories.GroupFactory(name="Teachers", group_type="user")
     users = [factories.DirectoryUserFactory(user_principal_name=f"t{i}@example.com") for i in range(3)]
-    content = "group,user_principal_name\nTeachers,t2@example.com\nteachers,t0@example.com\nTeachers,t1@example.com\n"
+    content = (
+        "group,user_principal_name\n"
+        "Teachers,t2@example.com\n"
+        "teachers,t0@example.com\n"
+        "Teachers,t1@example.com\n"
+    )
     csv_import.import_apply(kind="memberships", content=content, actor=administrator)
     assert [m.user for m in selectors.group_members(group)] == [users[2], users[0], users[1]]
     again = csv_import.preview("memberships", content)

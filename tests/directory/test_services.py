@@ -1,4 +1,4 @@
-"""Directory services: validation with clear messages, audit log, membership order and type, assignments hooks."""
+"""Directory services: validation messages, audit log, membership order and type, assignments hooks."""
 
 from __future__ import annotations
 
@@ -23,8 +23,8 @@ def _messages(exc_info) -> str:
 
 def test_user_create_records_the_audit_log(administrator):
     user = services.user_create(
-        user_principal_name=" ana@example.com ", display_name="Ana", managed_apple_id="ana@appleid.example.com",
-        actor=administrator,
+        user_principal_name=" ana@example.com ", display_name="Ana",
+        managed_apple_id="ana@appleid.example.com", actor=administrator,
     )  # fmt: skip
     assert user.user_principal_name == "ana@example.com"
     entry = AuditEntry.objects.get(action="directory.user.create")
