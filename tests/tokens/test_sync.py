@@ -309,3 +309,35 @@ def test_b8_sync_runs_through_a_real_celery_worker(apple, celery_worker):
         time.sleep(0.05)
     assert run.status == SyncRun.Status.COMPLETED, run.error
     assert App.objects.filter(vpp_token=token).count() == run.assets_count > 0
+
+
+def test_large_location_syncs_in_batches(apple):
+    """10,000 assignments stream through the spool file and batched upserts (the same path as a million)."""
+    apple.update_settings(page_size=1000)
+    content = apple.generate_location(
+        org_name="Big Org", location_name="Big Campus", assets=40, assignments=10000, users=5
+    )
+    token = factories.VPPTokenFactory(token_content=content, location_uid=apple.uid_of(content))
+    apple.set_mdm_info(token.location_uid, id=str(token.mdm_info_id), name="VPP Console", metadata="t")
+    run = sync(token)
+    assert run.status == SyncRun.Status.COMPLETED, run.error
+    assert run.assignments_count == 10000 == AppleAssignment.objects.filter(vpp_token=token).count()
+    assert run.assets_count == 40
+
+
+def test_b8_progress_and_stage_are_visible_while_the_run_goes(apple, monkeypatch):
+    token = connect(apple)
+    from vpp.client import VPPClient
+
+    seen = []
+    original = VPPClient.lookup_metadata
+
+    def spy(self, *args, **kwargs):
+        seen.append(SyncRun.objects.filter(vpp_token=token).values("status", "progress", "stage").get())
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(VPPClient, "lookup_metadata", spy)
+    run = sync(token)
+    assert seen == [{"status": "running", "progress": 30, "stage": "Reading store metadata"}]
+    token.refresh_from_db()
+    assert run.progress == 100 and token.last_sync_status == VPPToken.SyncStatus.COMPLETED
