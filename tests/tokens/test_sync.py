@@ -341,3 +341,10 @@ def test_b8_progress_and_stage_are_visible_while_the_run_goes(apple, monkeypatch
     assert seen == [{"status": "running", "progress": 30, "stage": "Reading store metadata"}]
     token.refresh_from_db()
     assert run.progress == 100 and token.last_sync_status == VPPToken.SyncStatus.COMPLETED
+
+
+def test_t5_check_all_tokens_checks_every_token_with_apple(apple):
+    connect(apple)
+    from tokens.tasks import check_all_tokens
+
+    assert check_all_tokens() == 1
