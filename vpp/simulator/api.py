@@ -201,6 +201,7 @@ class AppleApi:
                 location.notification_auth_token = auth or None
             if types is not None:
                 location.notification_types = _unique(types)
+            self.state.mark_changed()
             return location.client_config(token)
 
     # ------------------------------------------------------------------------------------ assets
@@ -519,6 +520,7 @@ class AppleApi:
             num_requested=count,
         )
         self.state.events[event.event_id] = event
+        self.state.mark_changed()
         if self.state.schedule_event is not None:
             self.state.schedule_event(event)
         return event
@@ -549,6 +551,7 @@ class AppleApi:
     def process_event(self, event: Event) -> None:
         """Carry out a queued event (called by the worker thread), then notify."""
         with self.state.lock:
+            self.state.mark_changed()
             location = self.state.locations.get(event.uid)
             if location is None:
                 event.status = "FAILED"
@@ -779,6 +782,7 @@ class EventWorker:
                 with self.api.state.lock:
                     event.status = "FAILED"
                     event.failures = [error_body(9603)]
+                    self.api.state.mark_changed()
             finally:
                 with self._cond:
                     self._busy -= 1

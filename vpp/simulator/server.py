@@ -201,6 +201,7 @@ class SimulatorRequestHandler(BaseHTTPRequestHandler):
             # The walk that just started will see a different versionId on its next page.
             with self.state.lock:
                 location.versions[PAGED_DATASETS[endpoint]].bump()
+                self.state.mark_changed()
                 bump.count -= 1
                 if bump.count <= 0 and bump in self.state.faults:
                     self.state.faults.remove(bump)

@@ -49,6 +49,10 @@ class SimulatorSettings:
     # Absolute base for URLs in service/config; default: the Host header of the request.
     public_url: str | None = None
     key_file: str | None = None
+    # Start-up only: load the whole state from this JSON file if it exists, save it back while running
+    # (at most every ``persist_interval`` seconds when something changed) and on stop. See persistence.py.
+    persist_file: str | None = None
+    persist_interval: float = 5.0
     log_requests: bool = False
     limits: dict[str, int] = field(default_factory=dict)
 
@@ -69,9 +73,11 @@ class SimulatorSettings:
                 raise ValueError(f"notification_mode must be one of {NOTIFICATION_MODES}")
             if name == "unknown_asset_error" and value not in ("async", "sync"):
                 raise ValueError("unknown_asset_error must be 'async' or 'sync'")
+            if name == "persist_interval" and float(value) <= 0:
+                raise ValueError("persist_interval must be > 0")
             if name == "page_size" and int(value) < 1:
                 raise ValueError("page_size must be >= 1")
-            if name == "key_file" and value is not None:
+            if name in ("key_file", "persist_file") and value is not None:
                 value = str(value)  # keep settings JSON-serialisable when given a Path
             if name == "limits":
                 self.limits.update({str(k): int(v) for k, v in dict(value).items()})

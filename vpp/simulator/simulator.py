@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from .generator import generate_location_data
+from .persistence import Persister, load_or_quarantine
 from .server import SimulatorHTTPServer
 from .settings import SimulatorSettings
 from .state import SimulatorState
@@ -17,6 +18,8 @@ class Simulator:
 
     ``Simulator(fixture="demo", port=0, event_delay=0.05).start()`` serves in a daemon thread; keyword
     arguments are ``SimulatorSettings`` fields. The control methods mirror the ``/_simulator/`` endpoints.
+    With ``persist_file=PATH`` the state is loaded from PATH if it exists (``restored`` is then True) and
+    saved back while running and on ``stop()``.
     """
 
     def __init__(
@@ -29,6 +32,13 @@ class Simulator:
         self.port = port
         self._server: SimulatorHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self.persist_file = Path(self.settings.persist_file) if self.settings.persist_file else None
+        self.restored = bool(self.persist_file and load_or_quarantine(self.state, self.persist_file))
+        self._persister = (
+            Persister(self.state, self.persist_file, self.settings.persist_interval)
+            if self.persist_file
+            else None
+        )
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -40,6 +50,11 @@ class Simulator:
         self.port = server.server_address[1]
         server.worker.start()
         server.notifier.start()
+        with self.state.lock:
+            # Events left pending by a previous run (persisted state) or a previous start/stop cycle.
+            for event in self.state.events.values():
+                if event.status == "PENDING":
+                    server.worker.schedule(event)
         self._thread = threading.Thread(
             target=server.serve_forever,
             kwargs={"poll_interval": 0.02},
@@ -48,6 +63,8 @@ class Simulator:
         )
         self._thread.start()
         self._server = server
+        if self._persister is not None:
+            self._persister.start()
         return self
 
     def stop(self) -> None:
@@ -59,7 +76,15 @@ class Simulator:
         server.server_close()
         server.worker.stop()
         server.notifier.stop()
+        # Let an event being processed finish, so the final save does not run it twice after a restart.
+        server.worker.thread.join(timeout=2)
         self._server = None
+        if self._persister is not None:
+            self._persister.stop()
+
+    def save_state(self) -> bool:
+        """Write the persist file now if the state changed; False without ``persist_file``."""
+        return self._persister.save() if self._persister is not None else False
 
     def serve_forever(self) -> None:
         """Serve in the calling thread until interrupted (used by ``run_apple_simulator``)."""
@@ -205,9 +230,12 @@ class Simulator:
         """Drop all state and reload a fixture (the current one by default)."""
         self.state.load_fixture(fixture or self.state.fixture)
 
-    def load_state_file(self, path: str | Path) -> list[str]:
-        """Add the locations of a file written by ``generate_simulator_location``; returns their uIds."""
-        return self.state.load_state_file(path)
+    def load_state_file(self, path: str | Path, *, keep_existing: bool = False) -> list[str]:
+        """Add the locations of a file written by ``generate_simulator_location``; returns their uIds.
+
+        ``keep_existing`` skips locations already present (e.g. restored from ``persist_file``).
+        """
+        return self.state.load_state_file(path, keep_existing=keep_existing)
 
     def generate_location(
         self,

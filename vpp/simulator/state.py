@@ -365,7 +365,13 @@ class SimulatorState:
         self.faults: list[Fault] = []
         self.sent_notifications: deque[dict[str, Any]] = deque(maxlen=1000)
         self.rate_windows: dict[str, deque[float]] = {}
+        # Bumped by every change worth persisting (see ``persistence.Persister``).
+        self.generation = 0
         self.load_fixture(fixture)
+
+    def mark_changed(self) -> None:
+        """Record that persistent state changed (call with the lock held)."""
+        self.generation += 1
 
     # ---------------------------------------------------------------- loading
 
@@ -382,24 +388,33 @@ class SimulatorState:
             self.sent_notifications.clear()
             self.fixture = fixture
             self.merge(json.loads(fixture_path(fixture).read_text()))
+            self.mark_changed()
 
-    def load_state_file(self, path: str | Path) -> list[str]:
-        """Add the catalogue and locations of a state file (see ``generator.py``); returns the new uIds."""
+    def load_state_file(self, path: str | Path, *, keep_existing: bool = False) -> list[str]:
+        """Add the catalogue and locations of a state file (see ``generator.py``); returns the new uIds.
+
+        ``keep_existing`` leaves locations that already exist alone (used after loading a persisted state).
+        """
         with open(path) as handle:
             data = json.load(handle)
         with self.lock:
-            return self.merge(data)
+            return self.merge(data, keep_existing=keep_existing)
 
-    def merge(self, data: dict[str, Any]) -> list[str]:
+    def merge(self, data: dict[str, Any], *, keep_existing: bool = False) -> list[str]:
         """Add catalogue entries and locations from fixture-format data."""
+        self.mark_changed()
         for entry in data.get("catalog", []):
             item = CatalogEntry.from_json(entry)
+            if keep_existing and item.adam_id in self.catalog:
+                continue
             self.catalog[item.adam_id] = item
         if "default_location_assets" in data:
             self.default_assets = list(data["default_location_assets"])
         uids = []
         for loc in data.get("locations", []):
             location = self._location_from_json(loc)
+            if keep_existing and location.uid in self.locations:
+                continue
             self.locations[location.uid] = location
             uids.append(location.uid)
         return uids
@@ -489,6 +504,7 @@ class SimulatorState:
                 record = TokenRecord(claims=claims)
                 location.tokens[bearer] = record
                 self.token_index[bearer] = location.uid
+                self.mark_changed()
             state = record.effective_state
             if state == "expired":
                 raise AppleError(9621)
@@ -514,6 +530,7 @@ class SimulatorState:
         )
         self._add_assets(location, self.default_assets)
         self.locations[location.uid] = location
+        self.mark_changed()
         return location
 
     def mint_token(
@@ -542,6 +559,7 @@ class SimulatorState:
             location = self.locations.get(claims.uid) or self._create_location(claims)
             location.tokens[token] = TokenRecord(claims=claims)
             self.token_index[token] = location.uid
+            self.mark_changed()
         return token
 
     # ---------------------------------------------------------------- helpers
@@ -578,6 +596,7 @@ class SimulatorState:
                 raise ControlError("a refund cannot take back assigned licences")
             asset.total += delta
             location.versions["assets"].bump()
+            self.mark_changed()
             self.notify(
                 location,
                 "ASSET_COUNT",
@@ -600,6 +619,7 @@ class SimulatorState:
                 asset.assignments = previous.assignments
             location.assets[asset.key] = asset
             location.versions["assets"].bump()
+            self.mark_changed()
             if asset.total and not asset.unlimited:
                 self.notify(
                     location,
@@ -625,6 +645,7 @@ class SimulatorState:
                 uid, apple_id or user.managed_apple_id or user.email or client_user_id
             )
             user.seq = location.versions["users"].bump()
+            self.mark_changed()
             data = user.to_api()
             if invite_code:
                 data["inviteCode"] = invite_code
@@ -639,6 +660,7 @@ class SimulatorState:
             location = self.location(uid)
             for record in location.tokens.values():
                 record.state = state
+            self.mark_changed()
             return location.summary()
 
     def set_mdm_info(self, uid: str, mdm_info: dict[str, str] | None) -> dict[str, Any]:
@@ -650,6 +672,7 @@ class SimulatorState:
             location.mdm_info = (
                 {k: str(mdm_info[k]) for k in ("id", "name", "metadata")} if mdm_info else None
             )
+            self.mark_changed()
             return location.client_config() | location.envelope(None)
 
     def set_country(self, uid: str, country: str) -> dict[str, Any]:
@@ -659,6 +682,7 @@ class SimulatorState:
         with self.lock:
             location = self.location(uid)
             location.country = country.upper()
+            self.mark_changed()
             return location.summary()
 
     def set_app_version(self, adam_id: str, version: str) -> dict[str, Any]:
@@ -669,6 +693,7 @@ class SimulatorState:
                 raise ControlError(f"unknown catalogue item {adam_id!r}", status=404)
             entry.version = version
             entry.release_date = datetime.now(UTC).strftime("%Y-%m-%d")
+            self.mark_changed()
             return entry.to_json()
 
     def add_fault(self, data: dict[str, Any]) -> dict[str, Any]:

@@ -1,8 +1,9 @@
-"""``manage.py run_apple_simulator``: serve the Apple App and Book Management simulator until Ctrl-C."""
+"""``manage.py run_apple_simulator``: serve the Apple App and Book Management simulator until stopped."""
 
 from __future__ import annotations
 
 import logging
+import signal
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
@@ -18,6 +19,12 @@ class Command(BaseCommand):
         parser.add_argument("--port", type=int, default=8765)
         parser.add_argument("--fixture", default="demo", help="demo, empty or a path to a fixture JSON file")
         parser.add_argument("--state", action="append", default=[], help="state file(s) to load on top")
+        parser.add_argument(
+            "--persist",
+            default=None,
+            metavar="FILE",
+            help="load the whole state from FILE if it exists; save it there while running and on exit",
+        )
         parser.add_argument("--allow-insecure-notification-urls", action="store_true")
         parser.add_argument("--event-delay", type=float, default=None)
         parser.add_argument("--page-size", type=int, default=None)
@@ -37,6 +44,7 @@ class Command(BaseCommand):
             ("max_request_per_second", "max_request_per_second"),
             ("public_url", "public_url"),
             ("key_file", "key_file"),
+            ("persist", "persist_file"),
         ):
             if options[option] is not None:
                 settings[name] = options[option]
@@ -44,16 +52,34 @@ class Command(BaseCommand):
         simulator = Simulator(
             fixture=options["fixture"], host=options["host"], port=options["port"], **settings
         )
+        if simulator.restored:
+            self.stdout.write(f"restored state from {simulator.persist_file}")
         for path in options["state"]:
-            uids = simulator.load_state_file(path)
-            self.stdout.write(f"loaded {path}: locations {', '.join(uids)}")
-        simulator.start()
-        self.stdout.write(
-            f"Apple simulator at {simulator.base_url} (control: {simulator.root_url}/_simulator/)"
-        )
+            # After a restore the file's locations are already in the persisted state, possibly changed.
+            uids = simulator.load_state_file(path, keep_existing=simulator.restored)
+            self.stdout.write(f"loaded {path}: locations {', '.join(uids) or '(all already present)'}")
+
+        stopping = False
+
+        def on_sigterm(signum: int, frame: Any) -> None:
+            nonlocal stopping
+            if not stopping:  # a second SIGTERM must not interrupt the final save
+                stopping = True
+                raise KeyboardInterrupt
+
+        previous = signal.signal(signal.SIGTERM, on_sigterm)
         try:
+            simulator.start()
+            self.stdout.write(
+                f"Apple simulator at {simulator.base_url} (control: {simulator.root_url}/_simulator/)"
+            )
             simulator.serve_forever()
         except KeyboardInterrupt:
+            stopping = True
             self.stdout.write("stopped")
         finally:
+            stopping = True
             simulator.stop()
+            if simulator.persist_file:
+                self.stdout.write(f"state persisted in {simulator.persist_file}")
+            signal.signal(signal.SIGTERM, previous)
