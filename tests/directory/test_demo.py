@@ -34,5 +34,5 @@ def test_api_schema_describes_the_directory(admin_api):
     response = admin_api.get("/api/v1/schema/", {"format": "json"})
     assert response.status_code == 200
     paths = response.json()["paths"]
-    for path in ["/api/v1/users/", "/api/v1/devices/", "/api/v1/groups/{id}/members/", "/api/v1/directory-import/"]:
-        assert path in paths
+    want = {"/api/v1/users/", "/api/v1/devices/", "/api/v1/groups/{id}/members/", "/api/v1/directory-import/"}
+    assert want <= set(paths)
