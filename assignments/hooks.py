@@ -27,8 +27,12 @@ def on_user_deactivated(user_id: int, actor_id: int | None = None) -> None:
     user_deactivated.delay(user_id, actor_id)
 
 
-def on_device_retired(device_id: int, actor_id: int | None = None) -> None:
-    """A retired or deleted device loses its device licenses (B1)."""
+def on_device_retired(device_id: int, actor_id: int | None = None, serial_number: str = "") -> None:
+    """A retired or deleted device loses its device licenses (B1).
+
+    For a deleted device pass its serial number: the row and its License rows are gone, so Apple is asked to
+    revoke by serial number.
+    """
     from assignments.tasks import device_retired
 
-    device_retired.delay(device_id, actor_id)
+    device_retired.delay(device_id, actor_id, serial_number)

@@ -133,7 +133,7 @@ class License(models.Model):
 
 
 class LicenseRun(models.Model):
-    """A bulk license action (allocate, revoke all of a token/app/user/device, reclaim untracked, repair) (B8)."""
+    """A bulk license action (allocate; revoke all of a token/app/user/device; reclaim untracked; repair)."""
 
     class Kind(models.TextChoices):
         ALLOCATE = "allocate", _("Allocate licenses")

@@ -147,7 +147,23 @@ def _run_revoke_token(run: LicenseRun) -> list[str]:
 
 
 def _run_revoke_device(run: LicenseRun) -> list[str]:
-    """S9 / B1: release the device-licensed apps of one device on every token (no uninstall)."""
+    """S9 / B1: release the device-licensed apps of one device on every token (no uninstall).
+
+    A deleted device (its licenses are gone with it) is revoked by serial number on every usable token.
+    """
+    serial = (run.summary or {}).get("serial_number")
+    if run.device is None and serial:
+        from tokens.models import VPPToken
+
+        events: list[str] = []
+        for token in VPPToken.objects.all():
+            if token.is_usable:
+                events += revoke_targets(
+                    token=token, serial_numbers=[serial], client_user_ids=[], licenses=[]
+                )
+        run.total = 1
+        run.save(update_fields=["total"])
+        return events
     licenses = _holding(License.objects.filter(device=run.device, license_type="device"))
     run.total = len(licenses)
     run.save(update_fields=["total"])

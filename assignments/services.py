@@ -279,14 +279,20 @@ def report_app_removed(
 # --- bulk ------------------------------------------------------------------------------------------------
 
 
-def device_revoke_licenses(*, device: Device, actor) -> LicenseRun:
-    """S9 / B1: release the device-licensed apps of one device (apps are not uninstalled)."""
+def device_revoke_licenses(*, device: Device | None, actor, serial_number: str = "") -> LicenseRun | None:
+    """S9 / B1: release the device-licensed apps of one device (apps are not uninstalled).
+
+    A deleted device (None) is revoked at Apple by `serial_number`.
+    """
+    if device is None and not serial_number:
+        return None
     return create_run(
         kind=LicenseRun.Kind.REVOKE_DEVICE,
         actor=actor,
         action="device.revoke_licenses",
         obj=device,
         device=device,
+        summary={"serial_number": serial_number or device.serial_number},
     )
 
 

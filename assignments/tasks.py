@@ -77,12 +77,14 @@ def user_deactivated(user_id: int, actor_id: int | None = None) -> None:
 
 
 @shared_task
-def device_retired(device_id: int, actor_id: int | None = None) -> None:
+def device_retired(device_id: int, actor_id: int | None = None, serial_number: str = "") -> None:
     from assignments import services
     from directory.models import Device
 
     services.device_revoke_licenses(
-        device=Device.objects.get(pk=device_id), actor=services.actor_by_id(actor_id)
+        device=Device.objects.filter(pk=device_id).first(),
+        serial_number=serial_number,
+        actor=services.actor_by_id(actor_id),
     )
 
 

@@ -168,3 +168,62 @@ def test_a2_device_licensing_refused_for_apps_without_it(apple, location, make_a
         )
     assert "user licensing" in str(err.value)
     assert not Assignment.objects.exists()
+
+
+@pytest.mark.django_db
+def test_s5_apple_per_target_failures_keep_the_error_number(apple, location, make_app, administrator):
+    """Our counts are stale (Apple has 1 license left, we think 5): Apple's 9709 lands on the failed ones."""
+    app = make_app(total=1)
+    app.available_licenses = app.total_licenses = 5
+    app.save()
+    group = factories.GroupFactory(group_type="device")
+    add_members(group, devices=factories.DeviceFactory.create_batch(3))
+    a = services.assignment_create(
+        app=app, group=group, intent="required", license_type="device", actor=administrator
+    )
+    run = settle(apple, execute(LicenseRun.objects.get(assignment=a)))
+    assert License.objects.filter(app=app, state="assigned").count() == 1
+    failed = License.objects.filter(app=app, state="failed")
+    assert failed.count() == 2
+    assert set(failed.values_list("error_number", flat=True)) == {9709}
+    run.refresh_from_db()
+    assert run.succeeded == 1 and run.failed == 2
+
+
+@pytest.mark.django_db
+def test_asset_management_notification_completes_licenses(apple, location, make_app, administrator):
+    """The notification path (called by the sync engineer's receiver) settles licenses like a poll does."""
+    from assignments.events import apply_asset_management
+
+    token, _uid = location
+    app = make_app(total=5)
+    group = factories.GroupFactory(group_type="device")
+    ok, bad = factories.DeviceFactory.create_batch(2)
+    add_members(group, devices=[ok, bad])
+    a = services.assignment_create(
+        app=app, group=group, intent="required", license_type="device", actor=administrator
+    )
+    execute(LicenseRun.objects.get(assignment=a))
+    event_id = License.objects.get(device=ok).event_id
+    item = {"adamId": app.adam_id, "pricingParam": "STDQ"}
+    success = {
+        "type": "ASSOCIATE",
+        "eventId": event_id,
+        "result": "SUCCESS",
+        "assignments": [item | {"serialNumber": ok.serial_number}],
+    }
+    failure = {
+        "type": "ASSOCIATE",
+        "eventId": event_id,
+        "result": "FAILURE",
+        "assignments": [item | {"serialNumber": bad.serial_number}],
+        "error": {"errorNumber": 9709, "errorMessage": "Not enough licenses"},
+    }
+    assert apply_asset_management(token, success) == 1
+    assert apply_asset_management(token, failure) == 1
+    assert apply_asset_management(token, success) == 0  # duplicates are harmless
+    assert License.objects.get(device=ok).state == "assigned"
+    bad_license = License.objects.get(device=bad)
+    assert (bad_license.state, bad_license.error_number) == ("failed", 9709)
+    app.refresh_from_db()
+    assert app.used_licenses == 1 and app.available_licenses == 4

@@ -1,4 +1,4 @@
-"""B3 / §4: concurrent allocations never request more licenses from Apple than exist (PostgreSQL row locks)."""
+"""B3, §4: concurrent allocations never ask Apple for more licenses than exist (PostgreSQL row locks)."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ def test_b3_parallel_allocations_never_oversubscribe(postgres, apple, location, 
             barrier.wait(timeout=10)
             targets = [allocation.Target(device=d) for d in devices]
             allocation.allocate(app=app, targets=targets, license_type="device")
-        except BaseException as exc:  # noqa: BLE001 - reported by the main thread
+        except BaseException as exc:  # reported by the main thread
             errors.append(exc)
         finally:
             connection.close()

@@ -108,7 +108,7 @@ def test_b1_hooks_enqueue_tasks(apple, location, monkeypatch):
     hooks.on_members_removed(4, [5], [], 2)
     hooks.on_members_added(4, [], [6], 2)
     assert calls == [
-        ("device", (1, 2)),
+        ("device", (1, 2, "")),
         ("user", (3, None)),
         ("removed", (4, [5], [], 2)),
         ("added", (4, [], [6], 2)),
@@ -247,4 +247,22 @@ def test_b2_reclaim_untracked_revokes_unknown_targets(apple, location, make_app,
     assert response.status_code == 202
     run = _run_latest(apple, kind="reclaim_untracked")
     assert run.status == "completed" and run.total == 2
+    assert _at_apple(apple, uid, app.adam_id) == []
+
+
+@pytest.mark.django_db
+def test_b1_deleted_device_is_revoked_by_serial(apple, location, make_app, administrator):
+    _token, uid = location
+    app = make_app(total=2)
+    device = factories.DeviceFactory()
+    group = factories.GroupFactory(group_type="device")
+    add_members(group, devices=[device])
+    _required(app, group, "device", administrator, apple)
+    serial, pk = device.serial_number, device.pk
+    device.delete()
+    from assignments.tasks import device_retired
+
+    device_retired.run(pk, None, serial)
+    run = _run_latest(apple, kind="revoke_device")
+    assert run.status == "completed"
     assert _at_apple(apple, uid, app.adam_id) == []
