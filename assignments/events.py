@@ -4,9 +4,11 @@ Both paths end in the same transitions, so a notification and a poll (or a dupli
 the same
 event are harmless: only licenses still pending (associate) or revoking (disassociate/revoke) move.
 
-Counts: when our license becomes assigned the App's used/available counts move by one (and back when it is
-revoked), in the same transaction, so `allocation.available_for` stays right between syncs. Whoever handles
-ASSET_MANAGEMENT notifications should call `apply_asset_management` and not move the counts a second time.
+Counts: Apple's used/available counts follow the AppleAssignment mirror. When our license becomes assigned
+(or revoked) the mirror row for (asset, target) is created (or deleted) in the same transaction, and the App's
+counts move only if the row really appeared (or disappeared). The ASSET_MANAGEMENT notification handler updates
+the mirror and counts first and then calls `apply_asset_management`, so a notification, a status poll and a
+duplicate of either move the counts exactly once.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from django.db import transaction
 from django.db.models import F, Value
 from django.db.models.functions import Greatest
 
-from apps.models import App
+from apps.models import App, AppleAssignment
 from assignments.models import License, LicenseRun, VPPUser
 
 Key = tuple[str, str]
@@ -59,7 +61,8 @@ def _settle(
     licenses: list[License], failures: dict[Key, tuple[int | None, str]], keys: dict[int, Key]
 ) -> int:
     """Pending → assigned/failed, revoking → revoked/assigned(with error). Returns how many moved."""
-    deltas: Counter = Counter()
+    appeared: list[License] = []
+    gone: list[License] = []
     moved = 0
     with transaction.atomic():
         for lic in licenses:
@@ -73,7 +76,7 @@ def _settle(
                     )
                 else:
                     lic.state, lic.error_number, lic.error = License.State.ASSIGNED, None, ""
-                    deltas[lic.app_id] += 1
+                    appeared.append(lic)
             elif lic.state == License.State.REVOKING:
                 if failure:
                     lic.state, lic.error_number, lic.error = (
@@ -83,13 +86,38 @@ def _settle(
                     )
                 else:
                     lic.state = License.State.REVOKED
-                    deltas[lic.app_id] -= 1
+                    gone.append(lic)
             else:
                 continue
             moved += 1
         License.objects.bulk_update(licenses, ["state", "error_number", "error", "updated_at"])
-        _move_counts(deltas)
+        _move_counts(_update_mirror(appeared, gone, keys))
     return moved
+
+
+def _update_mirror(appeared: list[License], gone: list[License], keys: dict[int, Key]) -> Counter:
+    """Create/delete the AppleAssignment rows of settled licenses; the count change per app they imply."""
+    deltas: Counter = Counter()
+    apps = App.objects.in_bulk({lic.app_id for lic in appeared + gone})
+    for licenses, sign in ((appeared, 1), (gone, -1)):
+        for lic in licenses:
+            app, key = apps[lic.app_id], keys.get(lic.pk)
+            if key is None:  # no target id to mirror: still one license more or less at Apple
+                deltas[app.pk] += sign
+                continue
+            lookup = {
+                "vpp_token_id": app.vpp_token_id,
+                "adam_id": app.adam_id,
+                "pricing_param": app.pricing_param,
+                "serial_number": key[1] if key[0] == "s" else "",
+                "client_user_id": key[1] if key[0] == "u" else "",
+            }
+            if sign > 0:
+                changed = int(AppleAssignment.objects.get_or_create(**lookup, defaults={"app": app})[1])
+            else:
+                changed = AppleAssignment.objects.filter(**lookup).delete()[0]
+            deltas[app.pk] += sign * changed
+    return deltas
 
 
 def _failure_keys(failures) -> dict[Key, tuple[int | None, str]]:

@@ -1,0 +1,59 @@
+"""A5/B4: license counts move exactly once per license, whether Apple's notification, a status poll, or both
+(and duplicates of either) report the association."""
+
+from __future__ import annotations
+
+import pytest
+
+from apps.models import App
+from assignments import services
+from assignments.events import poll_run
+from assignments.models import License, LicenseRun
+from assignments.runs import execute
+from tests import factories
+from tests.assignments.conftest import add_members
+from tests.tokens.test_notifications import SECRET, post, urls_with_notify  # noqa: F401
+from tests.tokens.test_sync import connect, sync
+from tokens.notifications import notification_process
+
+pytestmark = pytest.mark.django_db
+
+
+def _apple_counts(apple, token, adam_id):
+    asset = next(a for a in apple.location(token.location_uid)["assets"] if a["adamId"] == adam_id)
+    return asset["assignedCount"], asset["availableCount"]
+
+
+def test_a5_counts_follow_apple_when_notification_and_poll_both_report(apple, client, administrator,
+                                                                        urls_with_notify):
+    token = connect(apple, notification_secret=SECRET)
+    sync(token)
+    location = apple.state.locations[token.location_uid]
+    apple.set_notification_mode("drop")  # the simulator records the bodies; the test delivers them
+    with apple.state.lock:
+        location.notification_url = "http://console.invalid/notify"
+        location.notification_auth_token = SECRET
+        location.notification_types = ["ASSET_MANAGEMENT"]
+    app = App.objects.get(vpp_token=token, adam_id="408709785")
+    group = factories.GroupFactory(group_type="device")
+    add_members(group, devices=factories.DeviceFactory.create_batch(3))
+    assignment = services.assignment_create(
+        app=app, group=group, intent="required", license_type="device", actor=administrator
+    )
+    run = LicenseRun.objects.get(assignment=assignment, kind="allocate")
+    execute(run)
+    apple.wait_idle()
+
+    bodies = [r["body"] for r in apple.notifications() if r["body"]["notificationType"] == "ASSET_MANAGEMENT"]
+    assert bodies
+    for body in bodies + bodies:  # Apple may deliver twice
+        response = post(client, token, body)
+        assert response.status_code == 200
+        if response.json().get("status") != "duplicate":
+            notification_process(receipt_id=response.json()["id"])
+    assert poll_run(run) in (True, False)
+    poll_run(run)
+
+    assert License.objects.filter(app=app, state="assigned").count() == 3
+    app.refresh_from_db()
+    assert (app.used_licenses, app.available_licenses) == _apple_counts(apple, token, "408709785")
