@@ -49,7 +49,7 @@ class AppListView(FilteredListView):
         Column(_("Bundle ID"), "bundle_id", order_by="bundle_id"),
         Column(_("Adam ID"), "adam_id", order_by="adam_id"),
         Column(_("Version"), "version"),
-        Column(_("Platforms"), "platforms"),
+        Column(_("Platforms"), lambda a: ", ".join(a.platforms or [])),
         Column(_("Licensing"), _licensing),
         Column(_("Custom"), "is_custom_app", csv_only=True),
         Column(_("Total"), _count("total_licenses"), order_by="total_licenses"),
