@@ -208,6 +208,12 @@ def _users(token, notification: Notification, resync: list[str]) -> str:
     from assignments.models import VPPUser
     from tokens.sync import VPP_USER_STATUS
 
+    if notification.notification_type == "USER_MANAGEMENT":
+        # Registration finished (or failed): the assignments side settles its users and requests the licenses
+        # that were waiting for them, before the statuses below move on.
+        from assignments import events
+
+        events.apply_user_management(token, notification.payload)
     if notification.notification_type == "USER_MANAGEMENT" and notification.succeeded is False:
         error = notification.error
         info = (error.error_info or {}) if error else {}

@@ -57,3 +57,48 @@ def test_a5_counts_follow_apple_when_notification_and_poll_both_report(apple, cl
     assert License.objects.filter(app=app, state="assigned").count() == 3
     app.refresh_from_db()
     assert (app.used_licenses, app.available_licenses) == _apple_counts(apple, token, "408709785")
+
+
+def _deliver(apple, client, token, seen: set) -> int:
+    delivered = 0
+    for record in apple.notifications():
+        body = record["body"]
+        if body["notificationId"] in seen:
+            continue
+        seen.add(body["notificationId"])
+        response = post(client, token, body)
+        assert response.status_code == 200
+        notification_process(receipt_id=response.json()["id"])
+        delivered += 1
+    return delivered
+
+
+def test_s4_user_license_follows_registration_notifications_to_assigned(apple, client, administrator,
+                                                                        urls_with_notify):
+    """User licensing driven by Apple's notifications alone: users/create → USER_MANAGEMENT → the waiting
+    license is requested → ASSET_MANAGEMENT → assigned, counted once."""
+    token = connect(apple, notification_secret=SECRET)
+    sync(token)
+    location = apple.state.locations[token.location_uid]
+    apple.set_notification_mode("drop")
+    with apple.state.lock:
+        location.notification_url = "http://console.invalid/notify"
+        location.notification_auth_token = SECRET
+        location.notification_types = ["ASSET_MANAGEMENT", "USER_MANAGEMENT", "USER_ASSOCIATED"]
+    app = App.objects.get(vpp_token=token, adam_id="408709785")
+    person = factories.DirectoryUserFactory()
+    group = factories.GroupFactory(group_type="user")
+    add_members(group, users=[person])
+    assignment = services.assignment_create(
+        app=app, group=group, intent="required", license_type="user", actor=administrator
+    )
+    execute(LicenseRun.objects.get(assignment=assignment, kind="allocate"))
+    seen: set = set()
+    for _ in range(4):
+        apple.wait_idle()
+        if not _deliver(apple, client, token, seen):
+            break
+    license_ = License.objects.get(app=app, user=person)
+    assert license_.state == "assigned", (license_.state, license_.error)
+    app.refresh_from_db()
+    assert (app.used_licenses, app.available_licenses) == _apple_counts(apple, token, "408709785")
