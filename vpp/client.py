@@ -20,6 +20,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, datetime
 from itertools import zip_longest
 from typing import Any, TypeVar
@@ -401,10 +402,12 @@ class VPPClient:
         slept = 0.0
         attempt = 0
         while True:
+            gate: AbstractContextManager[None] = nullcontext()
             if rate_limited:
-                ratelimit.acquire(self._token, self._requests_per_second())
+                gate = ratelimit.throttled(self._token, self._requests_per_second())
             try:
-                return self._send(method, url, params=params, body=body, bearer=bearer, cookies=cookies)
+                with gate:
+                    return self._send(method, url, params=params, body=body, bearer=bearer, cookies=cookies)
             except (RateLimited, ServiceUnavailable) as exc:
                 if attempt >= self.max_retries:
                     raise

@@ -1,9 +1,12 @@
 """Process-wide request pacing: at most N requests per second per sToken (Apple's ``maxRequestPerSecond``).
 
-A sliding one-second window of *reserved* send times per token. A caller reserves the earliest slot that keeps
-every one-second window at or under the limit, releases the lock, then sleeps until its slot; so threads never
-sleep while holding the lock and are served first come, first served. Tokens are keyed by a SHA-256 of the
-token so the secret itself is not kept as a dict key.
+Apple counts a request when it *arrives*, which the client only knows lies between sending it and receiving
+the answer. So a request counts as "inside the window" from the moment it is sent until one second after its
+answer arrived; a new request goes out only while fewer than N requests are inside the window. This holds
+whatever the network or server delays, for sequential and concurrent callers alike (a request still in flight
+counts until it finishes). The price is a little throughput: the window is measured from answers, not sends.
+
+Tokens are keyed by a SHA-256 of the token so the secret itself is not kept as a dict key.
 """
 
 from __future__ import annotations
@@ -11,47 +14,71 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
-from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 
-__all__ = ["SlidingWindowLimiter", "acquire", "limiter_for", "reset_limiters"]
+__all__ = ["SlidingWindowLimiter", "limiter_for", "reset_limiters", "throttled"]
 
 WINDOW_SECONDS = 1.0
-# Apple counts requests on arrival; a little slack keeps network jitter from pushing one into the window.
-SAFETY_MARGIN = 0.02
+_IN_FLIGHT_POLL = 0.05  # upper bound on a wait for an in-flight request, in case a notify is missed
+
+
+class _Mark:
+    """One request: in flight until ``done``; then it counts until ``at`` + the window."""
+
+    __slots__ = ("at", "done")
+
+    def __init__(self, at: float) -> None:
+        self.at = at
+        self.done = False
 
 
 class SlidingWindowLimiter:
-    """At most ``rate`` send times in any window of ``WINDOW_SECONDS``; thread-safe."""
+    """At most ``rate`` requests inside any window of ``WINDOW_SECONDS``; thread-safe."""
 
     def __init__(
         self, *, clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep
     ) -> None:
-        self._lock = threading.Lock()
-        self._slots: deque[float] = deque()
+        self._cond = threading.Condition(threading.Lock())
+        self._marks: list[_Mark] = []
         self._clock = clock
         self._sleep = sleep
 
-    def reserve(self, rate: int) -> float:
-        """Reserve the next send time for a limit of ``rate`` per second; returns the delay to wait (≥ 0)."""
+    def acquire(self, rate: int) -> _Mark:
+        """Block until one more request fits under ``rate`` per second; returns its mark for ``release``."""
         rate = max(1, int(rate))
-        with self._lock:
-            now = self._clock()
-            while len(self._slots) > rate:  # only the last ``rate`` reservations matter
-                self._slots.popleft()
-            slot = now
-            if len(self._slots) == rate:
-                # Slots never decrease, so the oldest kept one is the send ``rate`` requests ago: this send
-                # must come at least a window after it.
-                slot = max(now, self._slots.popleft() + WINDOW_SECONDS + SAFETY_MARGIN)
-            self._slots.append(slot)
-            return slot - now
+        while True:
+            with self._cond:
+                now = self._clock()
+                self._marks = [m for m in self._marks if not m.done or m.at > now - WINDOW_SECONDS]
+                if len(self._marks) < rate:
+                    mark = _Mark(now)
+                    self._marks.append(mark)
+                    return mark
+                in_flight = sum(1 for m in self._marks if not m.done)
+                if in_flight >= rate:
+                    self._cond.wait(_IN_FLIGHT_POLL)
+                    continue
+                finished = sorted((m.at for m in self._marks if m.done), reverse=True)
+                # Enough finished requests must leave the window for this one to be the rate-th inside it.
+                delay = finished[rate - in_flight - 1] + WINDOW_SECONDS - now
+            self._sleep(max(delay, 0.0))
 
-    def acquire(self, rate: int) -> None:
-        """Block until a request may be sent under ``rate`` requests per second."""
-        delay = self.reserve(rate)
-        if delay > 0:
-            self._sleep(delay)
+    def release(self, mark: _Mark) -> None:
+        """The answer to ``mark``'s request arrived: from now on it counts until a window from now."""
+        with self._cond:
+            mark.at = max(mark.at, self._clock())
+            mark.done = True
+            self._cond.notify_all()
+
+    @contextmanager
+    def slot(self, rate: int) -> Iterator[None]:
+        """Wait for room under ``rate`` per second, run the request in the ``with`` block, record its end."""
+        mark = self.acquire(rate)
+        try:
+            yield
+        finally:
+            self.release(mark)
 
 
 _limiters: dict[str, SlidingWindowLimiter] = {}
@@ -72,9 +99,9 @@ def limiter_for(token: str) -> SlidingWindowLimiter:
         return limiter
 
 
-def acquire(token: str, rate: int) -> None:
-    """Block until one more request with ``token`` fits under ``rate`` requests per second."""
-    limiter_for(token).acquire(rate)
+def throttled(token: str, rate: int) -> AbstractContextManager[None]:
+    """Context manager: wait until one more request with ``token`` fits under ``rate`` per second, run it."""
+    return limiter_for(token).slot(rate)
 
 
 def reset_limiters() -> None:

@@ -11,13 +11,24 @@ def test_limiter_allows_a_burst_then_spaces_windows():
     limiter = SlidingWindowLimiter(clock=lambda: now[0], sleep=lambda s: now.__setitem__(0, now[0] + s))
     sent = []
     for _ in range(11):
-        limiter.acquire(5)
-        sent.append(now[0])
+        with limiter.slot(5):
+            sent.append(now[0])
     assert sent[:5] == [0.0] * 5
     # Any window of one second holds at most five sends.
     for i in range(len(sent) - 5):
         assert sent[i + 5] - sent[i] >= 1.0
-    assert sent[-1] >= 2.0
+    assert sent[-1] == 2.0
+
+
+def test_limiter_counts_a_request_until_its_answer_arrived():
+    now = [0.0]
+    limiter = SlidingWindowLimiter(clock=lambda: now[0], sleep=lambda s: now.__setitem__(0, now[0] + s))
+    for _ in range(2):
+        with limiter.slot(2):
+            now[0] += 0.3  # a slow answer: Apple may have counted it as late as its arrival
+    # The next may go one second after the first answer arrived (0.3), not after the first send (0).
+    with limiter.slot(2):
+        assert now[0] == 1.3
 
 
 def test_n_requests_take_at_least_n_over_limit_seconds_and_apple_never_says_9646(sim, client, sleeps):
