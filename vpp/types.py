@@ -178,6 +178,7 @@ class ServiceConfig:
 
     @classmethod
     def from_api(cls, data: Mapping[str, Any]) -> ServiceConfig:
+        """Build from Apple's JSON object; unknown fields are ignored, odd values never raise."""
         urls = {str(k): str(v) for k, v in _dict(data.get("urls")).items() if isinstance(v, str)}
         codes: dict[int, str] = {}
         for item in data.get("errorCodes") or ():
@@ -201,6 +202,7 @@ class MdmInfo:
 
     @classmethod
     def from_api(cls, data: Any) -> MdmInfo | None:
+        """Build from Apple's JSON object; unknown fields are ignored, odd values never raise."""
         if not isinstance(data, dict):
             return None
         return cls(
@@ -210,6 +212,7 @@ class MdmInfo:
         )
 
     def to_api(self) -> dict[str, str]:
+        """The JSON object Apple expects in requests."""
         return {"id": self.id, "name": self.name, "metadata": self.metadata}
 
 
@@ -231,6 +234,7 @@ class ClientConfig:
 
     @classmethod
     def from_api(cls, data: Mapping[str, Any]) -> ClientConfig:
+        """Build from Apple's JSON object; unknown fields are ignored, odd values never raise."""
         return cls(
             uid=str(data.get("uId") or ""),
             location_name=str(data.get("locationName") or ""),
@@ -252,10 +256,12 @@ class AssetRef:
     pricing_param: str = "STDQ"
 
     def to_api(self) -> dict[str, str]:
+        """The JSON object Apple expects in requests."""
         return {"adamId": self.adam_id, "pricingParam": self.pricing_param}
 
     @classmethod
     def from_api(cls, data: Mapping[str, Any]) -> AssetRef:
+        """Build from Apple's JSON object; unknown fields are ignored, odd values never raise."""
         return cls(
             adam_id=str(data.get("adamId") or ""), pricing_param=str(data.get("pricingParam") or "STDQ")
         )
@@ -285,6 +291,7 @@ class Asset:
 
     @classmethod
     def from_api(cls, data: Mapping[str, Any], *, unlimited: bool = False) -> Asset:
+        """Build from Apple's JSON object; unknown fields are ignored, odd values never raise."""
         total = _int(data.get("totalCount"))
         return cls(
             adam_id=str(data.get("adamId") or ""),
@@ -314,6 +321,7 @@ class Assignment:
 
     @classmethod
     def from_api(cls, data: Mapping[str, Any]) -> Assignment:
+        """Build from Apple's JSON object; unknown fields are ignored, odd values never raise."""
         return cls(
             adam_id=str(data.get("adamId") or ""),
             pricing_param=str(data.get("pricingParam") or "STDQ"),
@@ -337,6 +345,7 @@ class AppleUser:
 
     @classmethod
     def from_api(cls, data: Mapping[str, Any]) -> AppleUser:
+        """Build from Apple's JSON object; unknown fields are ignored, odd values never raise."""
         return cls(
             client_user_id=str(data.get("clientUserId") or ""),
             email=_str(data.get("email")),
@@ -356,6 +365,7 @@ class RequestUser:
     managed_apple_id: str | None = None
 
     def to_api(self) -> dict[str, str]:
+        """The JSON object Apple expects in requests."""
         body = {"clientUserId": self.client_user_id}
         if self.email is not None:
             body["email"] = self.email
@@ -379,6 +389,7 @@ class EventResponse:
 
     @classmethod
     def from_api(cls, data: Mapping[str, Any], **chunk: Any) -> EventResponse:
+        """Build from Apple's JSON object; unknown fields are ignored, odd values never raise."""
         return cls(
             event_id=str(data.get("eventId") or ""),
             uid=_str(data.get("uId")),
@@ -400,6 +411,7 @@ class EventFailure:
 
     @classmethod
     def from_api(cls, data: Mapping[str, Any]) -> EventFailure:
+        """Build from Apple's JSON object; unknown fields are ignored, odd values never raise."""
         info = _dict(data.get("errorInfo"))
         number = data.get("errorNumber")
         return cls(
@@ -446,6 +458,7 @@ class EventStatus:
 
     @classmethod
     def from_api(cls, data: Mapping[str, Any]) -> EventStatus:
+        """Build from Apple's JSON object; unknown fields are ignored, odd values never raise."""
         return cls(
             status=str(data.get("eventStatus") or ""),
             event_type=str(data.get("eventType") or ""),
@@ -519,6 +532,7 @@ class AppMetadata:
 
     @classmethod
     def from_api(cls, adam_id: str, data: Mapping[str, Any]) -> AppMetadata:
+        """Build from Apple's JSON object; unknown fields are ignored, odd values never raise."""
         families = _strings(data.get("deviceFamilies"))
         release = data.get("releaseDate")
         if release is None and isinstance(data.get("offers"), list) and data["offers"]:
