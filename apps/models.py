@@ -7,7 +7,10 @@ from django.utils.translation import gettext_lazy as _
 
 
 class App(models.Model):
-    """An app or book bought on one location. Counts are Apple's, kept current by syncs and notifications (A5)."""
+    """An app or book bought on one location.
+
+    Counts are Apple's, kept current by syncs and notifications (A5).
+    """
 
     class ProductType(models.TextChoices):
         APP = "app", _("App")
@@ -16,7 +19,9 @@ class App(models.Model):
     vpp_token = models.ForeignKey("tokens.VPPToken", related_name="apps", on_delete=models.CASCADE)
     adam_id = models.CharField(_("Adam ID"), max_length=32)
     pricing_param = models.CharField(_("pricing"), max_length=8, default="STDQ")
-    product_type = models.CharField(_("type"), max_length=8, choices=ProductType.choices, default=ProductType.APP)
+    product_type = models.CharField(
+        _("type"), max_length=8, choices=ProductType.choices, default=ProductType.APP
+    )
 
     name = models.CharField(_("name"), max_length=300, blank=True)
     bundle_id = models.CharField(_("bundle ID"), max_length=300, blank=True)
@@ -47,7 +52,9 @@ class App(models.Model):
         verbose_name = _("app")
         verbose_name_plural = _("apps")
         constraints = [
-            models.UniqueConstraint(fields=["vpp_token", "adam_id", "pricing_param"], name="unique_asset_per_token")
+            models.UniqueConstraint(
+                fields=["vpp_token", "adam_id", "pricing_param"], name="unique_asset_per_token"
+            )
         ]
         indexes = [models.Index(fields=["bundle_id"]), models.Index(fields=["product_type", "name"])]
 
@@ -56,10 +63,17 @@ class App(models.Model):
 
 
 class AppleAssignment(models.Model):
-    """An assignment as Apple reports it (GET assignments / notifications): asset × serial number or client user."""
+    """An assignment as Apple reports it (GET assignments / notifications).
 
-    vpp_token = models.ForeignKey("tokens.VPPToken", related_name="apple_assignments", on_delete=models.CASCADE)
-    app = models.ForeignKey(App, related_name="apple_assignments", null=True, blank=True, on_delete=models.CASCADE)
+    One row per asset × serial number or asset × client user id.
+    """
+
+    vpp_token = models.ForeignKey(
+        "tokens.VPPToken", related_name="apple_assignments", on_delete=models.CASCADE
+    )
+    app = models.ForeignKey(
+        App, related_name="apple_assignments", null=True, blank=True, on_delete=models.CASCADE
+    )
     adam_id = models.CharField(max_length=32)
     pricing_param = models.CharField(max_length=8, default="STDQ")
     serial_number = models.CharField(max_length=64, blank=True, default="")
@@ -73,7 +87,10 @@ class AppleAssignment(models.Model):
                 name="unique_apple_assignment",
             )
         ]
-        indexes = [models.Index(fields=["vpp_token", "serial_number"]), models.Index(fields=["vpp_token", "client_user_id"])]
+        indexes = [
+            models.Index(fields=["vpp_token", "serial_number"]),
+            models.Index(fields=["vpp_token", "client_user_id"]),
+        ]
 
     def __str__(self) -> str:
         return f"{self.adam_id} → {self.serial_number or self.client_user_id}"

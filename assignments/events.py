@@ -5,10 +5,10 @@ the same
 event are harmless: only licenses still pending (associate) or revoking (disassociate/revoke) move.
 
 Counts: Apple's used/available counts follow the AppleAssignment mirror. When our license becomes assigned
-(or revoked) the mirror row for (asset, target) is created (or deleted) in the same transaction, and the App's
-counts move only if the row really appeared (or disappeared). The ASSET_MANAGEMENT notification handler updates
-the mirror and counts first and then calls `apply_asset_management`, so a notification, a status poll and a
-duplicate of either move the counts exactly once.
+(or revoked) the mirror row for (asset, target) is created (or deleted) in the same transaction, and the
+App's counts move only if the row really appeared (or disappeared). The ASSET_MANAGEMENT notification
+handler updates the mirror and counts first and then calls `apply_asset_management`, so a notification, a
+status poll and a duplicate of either move the counts exactly once.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """The one access check shared by the console pages and the API.
 
-Every resource in the console belongs to the organisation running it, so the check is per role: someone with no
-role sees nothing (404, as if it did not exist); help desk sees everything but changes nothing (403 on writes).
+Every resource in the console belongs to the organisation running it, so the check is per role: someone
+with no role sees nothing (404, as if it did not exist); help desk sees everything but changes nothing (403
+on writes).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from console import roles
 
 
 def check_access(user, *, write: bool = False, obj=None) -> None:
-    """Raise Http404 when `user` may not see the resource, PermissionDenied when they may see but not change it."""
+    """Raise Http404 when `user` may not see the resource, PermissionDenied when they may not change it."""
     if not roles.can_view(user):
         raise Http404
     if write and not roles.can_change(user):

@@ -34,7 +34,10 @@ def exception_handler(exc, context):
     """Services raise Django's ValidationError for bad input and vpp.errors.AppleError for Apple faults."""
     if isinstance(exc, DjangoValidationError):
         if hasattr(exc, "error_dict"):
-            data = {field: [str(m) for e in errors for m in e.messages] for field, errors in exc.error_dict.items()}
+            data = {
+                field: [str(m) for e in errors for m in e.messages]
+                for field, errors in exc.error_dict.items()
+            }
             if "__all__" in data:
                 data["detail"] = " ".join(data.pop("__all__"))
         else:

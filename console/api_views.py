@@ -8,8 +8,16 @@ class AuditEntrySerializer(serializers.ModelSerializer):
     class Meta:
         model = AuditEntry
         fields = [
-            "id", "created_at", "actor", "actor_name", "action", "object_type", "object_id", "object_repr",
-            "before", "after",
+            "id",
+            "created_at",
+            "actor",
+            "actor_name",
+            "action",
+            "object_type",
+            "object_id",
+            "object_repr",
+            "before",
+            "after",
         ]
 
 

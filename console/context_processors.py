@@ -51,7 +51,9 @@ def console(request):
         if url is None:
             continue
         items = [(child_label, u) for child_label, child in children if (u := _url(child))]
-        active = path == url if url == "/" else path.startswith(url) or any(path.startswith(u) for _l, u in items)
+        active = (
+            path == url if url == "/" else path.startswith(url) or any(path.startswith(u) for _l, u in items)
+        )
         navigation.append({"label": label, "url": url, "children": items, "active": active})
     context = {
         "navigation": navigation,

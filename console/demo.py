@@ -16,18 +16,30 @@ from django.contrib.auth.models import Group
 from console import roles
 
 DEMO_TOKENS = [
-    {"org_name": "Contoso Ltd", "location_name": "Contoso HQ", "account_type": "business", "country": "US",
-     "name": "Contoso HQ", "apple_id": "vpp-hq@contoso.example"},
-    {"org_name": "Contoso Ltd", "location_name": "Contoso Schools", "account_type": "education", "country": "US",
-     "name": "Contoso Schools", "apple_id": "vpp-schools@contoso.example"},
+    {
+        "org_name": "Contoso Ltd",
+        "location_name": "Contoso HQ",
+        "account_type": "business",
+        "country": "US",
+        "name": "Contoso HQ",
+        "apple_id": "vpp-hq@contoso.example",
+    },
+    {
+        "org_name": "Contoso Ltd",
+        "location_name": "Contoso Schools",
+        "account_type": "education",
+        "country": "US",
+        "name": "Contoso Schools",
+        "apple_id": "vpp-schools@contoso.example",
+    },
 ]
 
 
 def _user(username: str, password: str, role: str, *, superuser: bool = False):
     user_model = get_user_model()
     user, created = user_model.objects.get_or_create(
-        username=username, defaults={"email": f"{username}@contoso.example", "is_superuser": superuser,
-                                     "is_staff": superuser}
+        username=username,
+        defaults={"email": f"{username}@contoso.example", "is_superuser": superuser, "is_staff": superuser},
     )
     if created:
         user.set_password(password)
@@ -66,13 +78,22 @@ def load_demo(stdout=None) -> dict[str, tuple[str, str]]:
         if VPPToken.objects.filter(name=spec["name"]).exists():
             continue
         content = mint_token(
-            org_name=spec["org_name"], location_name=spec["location_name"], account_type=spec["account_type"],
-            country=spec["country"], key_file=settings.VAR_DIR / "simulator.key",
+            org_name=spec["org_name"],
+            location_name=spec["location_name"],
+            account_type=spec["account_type"],
+            country=spec["country"],
+            key_file=settings.VAR_DIR / "simulator.key",
         )
         token = token_create(
-            file=content.encode(), name=spec["name"], apple_id=spec["apple_id"],
-            country_or_region=spec["country"], account_type=spec["account_type"], automatic_app_updates=True,
-            acknowledge_single_mdm=True, take_control_from_external_mdm=False, actor=admin,
+            file=content.encode(),
+            name=spec["name"],
+            apple_id=spec["apple_id"],
+            country_or_region=spec["country"],
+            account_type=spec["account_type"],
+            automatic_app_updates=True,
+            acknowledge_single_mdm=True,
+            take_control_from_external_mdm=False,
+            actor=admin,
         )
         new_ids.append(token.pk)
         if stdout:
@@ -96,4 +117,3 @@ def _demo_assignment(admin) -> None:
     group = DeviceGroup.objects.filter(name="Classroom iPads").first()
     if app and group and not app.assignments.filter(group=group).exists():
         assignment_create(app=app, group=group, intent="required", license_type="device", actor=admin)
-

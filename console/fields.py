@@ -8,7 +8,7 @@ from console import crypto
 
 
 class EncryptedTextField(models.TextField):
-    """Text encrypted at rest with FIELD_ENCRYPTION_KEY. Not searchable; never put it in forms or serializers."""
+    """Text encrypted at rest with FIELD_ENCRYPTION_KEY; not searchable, never in forms or serializers."""
 
     def from_db_value(self, value, expression, connection):
         if value is None or value == "":

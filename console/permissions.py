@@ -8,7 +8,7 @@ from console.access import check_access
 
 
 class ConsolePermission(permissions.BasePermission):
-    """Authenticated; role needed to read (else 404); administrator needed for anything but GET/HEAD/OPTIONS."""
+    """Authenticated; a role to read (else 404); administrator for anything but GET/HEAD/OPTIONS."""
 
     def has_permission(self, request, view) -> bool:
         if not request.user or not request.user.is_authenticated:

@@ -9,7 +9,9 @@ HELP_DESK = "Help desk"
 def _group_names(user) -> frozenset[str]:
     cached = getattr(user, "_console_groups", None)
     if cached is None:
-        cached = frozenset(user.groups.values_list("name", flat=True)) if user.is_authenticated else frozenset()
+        cached = (
+            frozenset(user.groups.values_list("name", flat=True)) if user.is_authenticated else frozenset()
+        )
         user._console_groups = cached
     return cached
 

@@ -45,7 +45,7 @@ class ConsoleAccessMixin:
 
 @dataclass(frozen=True)
 class Column:
-    """One table column: a label, and how to read the cell from a row (dotted attribute path or a callable)."""
+    """One table column: a label, and how to read the cell (a dotted attribute path or a callable)."""
 
     label: Any
     value: str | Callable[[Any], Any]
@@ -93,7 +93,9 @@ class FilteredListView(ConsoleAccessMixin, ListView):
         queryset = self.get_base_queryset()
         self.filterset = None
         if self.filterset_class is not None:
-            self.filterset = self.filterset_class(self.request.GET or None, queryset=queryset, request=self.request)
+            self.filterset = self.filterset_class(
+                self.request.GET or None, queryset=queryset, request=self.request
+            )
             queryset = self.filterset.qs
         ordering = self.request.GET.get("ordering", "")
         allowed = {c.order_by for c in self.columns if c.order_by}
@@ -137,10 +139,7 @@ class FilteredListView(ConsoleAccessMixin, ListView):
             filterset=self.filterset,
             columns=columns,
             rows=[
-                [
-                    (c.read(obj), c.link(obj) if c.link else None, c.template)
-                    for c in columns
-                ]
+                [(c.read(obj), c.link(obj) if c.link else None, c.template) for c in columns]
                 for obj in context["object_list"]
             ],
             objects_and_rows=None,

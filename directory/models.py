@@ -54,7 +54,9 @@ class Device(models.Model):
     model = models.CharField(_("model"), max_length=100, blank=True)
     platform = models.CharField(_("platform"), max_length=16, choices=Platform.choices, default=Platform.IOS)
     os_version = models.CharField(_("OS version"), max_length=32, blank=True)
-    ownership = models.CharField(_("ownership"), max_length=16, choices=Ownership.choices, default=Ownership.CORPORATE)
+    ownership = models.CharField(
+        _("ownership"), max_length=16, choices=Ownership.choices, default=Ownership.CORPORATE
+    )
     supervised = models.BooleanField(_("supervised"), default=False)
     kiosk_mode = models.BooleanField(_("kiosk (single-app) mode"), default=False)
     dep_enrolled = models.BooleanField(_("enrolled through ADE/DEP"), default=False)
@@ -103,21 +105,28 @@ class Group(models.Model):
 
 
 class GroupMembership(models.Model):
-    """A member of a group; `joined_at`, then id, is the stable order in which licenses are handed out (S6)."""
+    """A member of a group; `joined_at`, then id, is the stable order licenses are handed out in (S6)."""
 
     group = models.ForeignKey(Group, related_name="memberships", on_delete=models.CASCADE)
-    user = models.ForeignKey(DirectoryUser, related_name="memberships", null=True, blank=True, on_delete=models.CASCADE)
-    device = models.ForeignKey(Device, related_name="memberships", null=True, blank=True, on_delete=models.CASCADE)
+    user = models.ForeignKey(
+        DirectoryUser, related_name="memberships", null=True, blank=True, on_delete=models.CASCADE
+    )
+    device = models.ForeignKey(
+        Device, related_name="memberships", null=True, blank=True, on_delete=models.CASCADE
+    )
     joined_at = models.DateTimeField(_("joined"), auto_now_add=True, db_index=True)
 
     class Meta:
         ordering = ["joined_at", "id"]
         constraints = [
             models.CheckConstraint(
-                condition=Q(user__isnull=False, device__isnull=True) | Q(user__isnull=True, device__isnull=False),
+                condition=Q(user__isnull=False, device__isnull=True)
+                | Q(user__isnull=True, device__isnull=False),
                 name="membership_user_xor_device",
             ),
-            models.UniqueConstraint(fields=["group", "user"], condition=Q(user__isnull=False), name="unique_user_member"),
+            models.UniqueConstraint(
+                fields=["group", "user"], condition=Q(user__isnull=False), name="unique_user_member"
+            ),
             models.UniqueConstraint(
                 fields=["group", "device"], condition=Q(device__isnull=False), name="unique_device_member"
             ),

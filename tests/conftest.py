@@ -34,7 +34,9 @@ def chromium_path() -> str | None:
 
 @pytest.fixture
 def postgres(db):
-    need(django_settings.DATABASES["default"]["ENGINE"].endswith("postgresql"), "PostgreSQL (set DATABASE_URL)")
+    need(
+        django_settings.DATABASES["default"]["ENGINE"].endswith("postgresql"), "PostgreSQL (set DATABASE_URL)"
+    )
 
 
 @pytest.fixture
@@ -139,5 +141,7 @@ def celery_worker(transactional_db):
 
     if REQUIRE_SERVICES:
         need(django_settings.CELERY_BROKER_URL.startswith("redis://"), "Redis broker for the live worker")
-    with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10, loglevel="WARNING") as worker:
+    with start_worker(
+        app, pool="solo", perform_ping_check=False, shutdown_timeout=10, loglevel="WARNING"
+    ) as worker:
         yield worker

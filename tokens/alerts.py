@@ -20,8 +20,13 @@ def token_banners() -> list[dict]:
     banners = []
     for token in soon:
         if token.expires_at <= now or token.state == VPPToken.State.EXPIRED:
-            banners.append({"level": "error", "token": token, "text": _("The VPP token “%(name)s” has expired.")
-                            % {"name": token.name}})
+            banners.append(
+                {
+                    "level": "error",
+                    "token": token,
+                    "text": _("The VPP token “%(name)s” has expired.") % {"name": token.name},
+                }
+            )
             continue
         days = (token.expires_at - now).days
         level = "error" if days < BANNER_DAYS[2] else "warning"

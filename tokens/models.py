@@ -114,7 +114,9 @@ class SyncRun(models.Model):
     full = models.BooleanField(_("full sync"), default=False)
     # A notification-triggered run may re-sync one asset only.
     adam_id = models.CharField(max_length=32, blank=True)
-    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
     created_at = models.DateTimeField(_("requested"), auto_now_add=True)
     started_at = models.DateTimeField(_("started"), null=True, blank=True)
     finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
@@ -165,7 +167,9 @@ class NotificationReceipt(models.Model):
     class Meta:
         ordering = ["-received_at", "-id"]
         constraints = [
-            models.UniqueConstraint(fields=["vpp_token", "notification_id"], name="unique_notification_per_token")
+            models.UniqueConstraint(
+                fields=["vpp_token", "notification_id"], name="unique_notification_per_token"
+            )
         ]
 
     def __str__(self) -> str:

@@ -1,4 +1,4 @@
-"""Settings shared by every environment. Everything configurable comes from the environment (see .env.example)."""
+"""Settings shared by every environment; everything configurable comes from the environment (.env.example)."""
 
 from pathlib import Path
 
@@ -134,7 +134,7 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "VPP Console API",
-    "DESCRIPTION": "Manage Apple Apps and Books for Organizations (VPP) tokens, apps, assignments and licenses.",
+    "DESCRIPTION": "Apple Apps and Books for Organizations (VPP): tokens, apps, assignments and licenses.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",

@@ -1,4 +1,4 @@
-"""Production: every secret comes from the environment and has no default; the console refuses to start without."""
+"""Production: every secret comes from the environment, with no default; the console won't start without."""
 
 from django.core.exceptions import ImproperlyConfigured
 

@@ -12,7 +12,7 @@ from assignments.models import License, LicenseRun
 from assignments.runs import execute
 from tests import factories
 from tests.assignments.conftest import add_members
-from tests.tokens.test_notifications import SECRET, post, urls_with_notify  # noqa: F401
+from tests.tokens.test_notifications import SECRET, post
 from tests.tokens.test_sync import connect, sync
 from tokens.notifications import notification_process
 
@@ -24,8 +24,9 @@ def _apple_counts(apple, token, adam_id):
     return asset["assignedCount"], asset["availableCount"]
 
 
-def test_a5_counts_follow_apple_when_notification_and_poll_both_report(apple, client, administrator,
-                                                                        urls_with_notify):
+def test_a5_counts_follow_apple_when_notification_and_poll_both_report(
+    apple, client, administrator
+):
     token = connect(apple, notification_secret=SECRET)
     sync(token)
     location = apple.state.locations[token.location_uid]
@@ -73,8 +74,9 @@ def _deliver(apple, client, token, seen: set) -> int:
     return delivered
 
 
-def test_s4_user_license_follows_registration_notifications_to_assigned(apple, client, administrator,
-                                                                        urls_with_notify):
+def test_s4_user_license_follows_registration_notifications_to_assigned(
+    apple, client, administrator
+):
     """User licensing driven by Apple's notifications alone: users/create → USER_MANAGEMENT → the waiting
     license is requested → ASSET_MANAGEMENT → assigned, counted once."""
     token = connect(apple, notification_secret=SECRET)

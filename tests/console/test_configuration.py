@@ -20,16 +20,26 @@ def _variables_read_by_settings() -> set[str]:
 
 
 def test_env_example_lists_every_variable_the_settings_read():
-    listed = {line.split("=", 1)[0] for line in (ROOT / ".env.example").read_text().splitlines()
-              if line and not line.startswith("#")}
+    listed = {
+        line.split("=", 1)[0]
+        for line in (ROOT / ".env.example").read_text().splitlines()
+        if line and not line.startswith("#")
+    }
     missing = _variables_read_by_settings() - listed
     assert not missing, f".env.example does not list {sorted(missing)}"
 
 
 def test_product_interface_variables_are_read():
     # product.md §5: the names other tools depend on.
-    for name in ["DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "APPLE_VPP_BASE_URL", "PUBLIC_BASE_URL",
-                 "FIELD_ENCRYPTION_KEY", "DJANGO_SECRET_KEY"]:
+    for name in [
+        "DATABASE_URL",
+        "REDIS_URL",
+        "CELERY_BROKER_URL",
+        "APPLE_VPP_BASE_URL",
+        "PUBLIC_BASE_URL",
+        "FIELD_ENCRYPTION_KEY",
+        "DJANGO_SECRET_KEY",
+    ]:
         assert name in _variables_read_by_settings()
 
 

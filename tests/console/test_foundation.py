@@ -99,7 +99,9 @@ def test_audit_record_keeps_actor_object_before_after_and_never_secrets(administ
 
 
 def test_audit_log_page_filters_and_exports_csv(admin_web, administrator):
-    audit.record(actor=administrator, action="token.create", object_type="tokens.vpptoken", object_repr="Alpha")
+    audit.record(
+        actor=administrator, action="token.create", object_type="tokens.vpptoken", object_repr="Alpha"
+    )
     audit.record(actor=None, action="sync.finish", object_type="tokens.syncrun", object_repr="Beta")
     page = admin_web.get(reverse("audit-log"), {"action": "token"}).content.decode()
     assert "Alpha" in page
@@ -156,8 +158,12 @@ def _production_env(**extra):
 
 def test_production_refuses_to_start_without_an_encryption_key():
     result = subprocess.run(
-        [sys.executable, "manage.py", "check"], cwd=settings.BASE_DIR, env=_production_env(),
-        capture_output=True, text=True, check=False,
+        [sys.executable, "manage.py", "check"],
+        cwd=settings.BASE_DIR,
+        env=_production_env(),
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert result.returncode != 0
     assert "FIELD_ENCRYPTION_KEY" in result.stderr

@@ -5,6 +5,7 @@ Everything runs in the foreground as child processes of this command; Ctrl-C sto
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -51,8 +52,11 @@ class Command(BaseCommand):
         call_command("migrate", interactive=False, verbosity=0)
         call_command("collectstatic", interactive=False, verbosity=0)
         python = sys.executable
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", "DJANGO_SETTINGS_MODULE": os.environ.get(
-            "DJANGO_SETTINGS_MODULE", "config.settings.local")}
+        env = {
+            **os.environ,
+            "PYTHONUNBUFFERED": "1",
+            "DJANGO_SETTINGS_MODULE": os.environ.get("DJANGO_SETTINGS_MODULE", "config.settings.local"),
+        }
 
         simulated = urlparse(settings.APPLE_VPP_BASE_URL).port == SIMULATOR_PORT
         try:
@@ -62,8 +66,19 @@ class Command(BaseCommand):
                     return
                 self._start(
                     "apple-simulator",
-                    [python, "manage.py", "run_apple_simulator", "--port", str(SIMULATOR_PORT), "--fixture", "demo",
-                     "--allow-insecure-notification-urls", "--quiet", "--persist", str(settings.VAR_DIR / "simulator-state.json")],
+                    [
+                        python,
+                        "manage.py",
+                        "run_apple_simulator",
+                        "--port",
+                        str(SIMULATOR_PORT),
+                        "--fixture",
+                        "demo",
+                        "--allow-insecure-notification-urls",
+                        "--quiet",
+                        "--persist",
+                        str(settings.VAR_DIR / "simulator-state.json"),
+                    ],
                     env,
                 )
                 if not _wait_for(f"http://127.0.0.1:{SIMULATOR_PORT}/mdm/v2/service/config"):
@@ -74,13 +89,34 @@ class Command(BaseCommand):
             self._start("web", [python, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"], env)
             self._start(
                 "worker",
-                [python, "-m", "celery", "-A", "config", "worker", "--loglevel", "INFO", "--concurrency", "2"],
+                [
+                    python,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "config",
+                    "worker",
+                    "--loglevel",
+                    "INFO",
+                    "--concurrency",
+                    "2",
+                ],
                 env,
             )
             self._start(
                 "beat",
-                [python, "-m", "celery", "-A", "config", "beat", "--loglevel", "INFO",
-                 "--schedule", str(settings.VAR_DIR / "celerybeat-schedule")],
+                [
+                    python,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "config",
+                    "beat",
+                    "--loglevel",
+                    "INFO",
+                    "--schedule",
+                    str(settings.VAR_DIR / "celerybeat-schedule"),
+                ],
                 env,
             )
             if not _wait_for(f"http://127.0.0.1:{port}/healthz"):
@@ -94,8 +130,10 @@ class Command(BaseCommand):
             while True:
                 for child in self.children:
                     if child.poll() is not None:
-                        self.stderr.write(f"{child.args[2] if len(child.args) > 2 else child.args} exited "
-                                          f"with {child.returncode}; stopping.")
+                        self.stderr.write(
+                            f"{child.args[2] if len(child.args) > 2 else child.args} exited "
+                            f"with {child.returncode}; stopping."
+                        )
                         self._stop(1)
                 time.sleep(1)
         except KeyboardInterrupt:
@@ -126,10 +164,8 @@ class Command(BaseCommand):
     def _stop(self, code: int, raise_: bool = False) -> None:
         for child in reversed(self.children):
             if child.poll() is None:
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.killpg(child.pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
         deadline = time.monotonic() + 10
         for child in self.children:
             try:
