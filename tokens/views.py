@@ -7,7 +7,7 @@ from django.core.exceptions import ValidationError
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import reverse, reverse_lazy
-from django.utils.translation import gettext as _t
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
@@ -39,8 +39,9 @@ def _token_link(token: VPPToken) -> str:
 def _expiry(token: VPPToken) -> str:
     days = token.days_left
     if token.expires_at and days < 0:
-        return _t("%(date)s (expired)") % {"date": token.expires_at.date().isoformat()}
-    return _t("%(date)s (%(days)d days left)") % {"date": token.expires_at.date().isoformat(), "days": days}
+        return gettext("%(date)s (expired)") % {"date": token.expires_at.date().isoformat()}
+    date = token.expires_at.date().isoformat()
+    return gettext("%(date)s (%(days)d days left)") % {"date": date, "days": days}
 
 
 class TokenListView(FilteredListView):
@@ -128,7 +129,8 @@ class TokenCreateView(_TokenFormView):
             return self.form_invalid_with(form, error)
         messages.success(
             self.request,
-            _t("The VPP token “%(name)s” was created; its first sync has started.") % {"name": token.name},
+            gettext("The VPP token “%(name)s” was created; its first sync has started.")
+            % {"name": token.name},
         )
         return HttpResponseRedirect(_token_link(token))
 
@@ -177,7 +179,7 @@ class TokenEditView(_TokenObjectMixin, _TokenFormView):
             )
         except ValidationError as error:
             return self.form_invalid_with(form, error)
-        messages.success(self.request, _t("The VPP token was saved."))
+        messages.success(self.request, gettext("The VPP token was saved."))
         return HttpResponseRedirect(_token_link(token))
 
 
@@ -206,7 +208,7 @@ class TokenDeleteView(_ConfirmView):
         token = self.get_token()
         name = token.name
         services.token_delete(token=token, actor=request.user)
-        messages.success(request, _t("The VPP token “%(name)s” was deleted.") % {"name": name})
+        messages.success(request, gettext("The VPP token “%(name)s” was deleted.") % {"name": name})
         return HttpResponseRedirect(reverse("tokens:list"))
 
 
@@ -221,7 +223,7 @@ class TokenRevokeView(_ConfirmView):
         try:
             from assignments.revocation import revoke_token_licenses
         except ImportError:
-            messages.error(request, _t("Revoking licenses is not available in this installation."))
+            messages.error(request, gettext("Revoking licenses is not available in this installation."))
             return HttpResponseRedirect(_token_link(token))
         try:
             run = revoke_token_licenses(token=token, actor=request.user)
@@ -230,7 +232,8 @@ class TokenRevokeView(_ConfirmView):
             return HttpResponseRedirect(_token_link(token))
         messages.success(
             request,
-            _t("Revoking all licenses of “%(name)s” (run #%(run)s).") % {"name": token.name, "run": run.pk},
+            gettext("Revoking all licenses of “%(name)s” (run #%(run)s).")
+            % {"name": token.name, "run": run.pk},
         )
         return HttpResponseRedirect(_token_link(token))
 
@@ -247,9 +250,9 @@ class TokenSyncView(_TokenObjectMixin, ConsoleAccessMixin, View):
         token = self.get_token()
         _run, created = request_sync(token=token, trigger=SyncRun.Trigger.MANUAL, actor=request.user)
         if created:
-            messages.success(request, _t("Sync of “%(name)s” requested.") % {"name": token.name})
+            messages.success(request, gettext("Sync of “%(name)s” requested.") % {"name": token.name})
         else:
-            messages.info(request, _t("A sync of “%(name)s” is already running.") % {"name": token.name})
+            messages.info(request, gettext("A sync of “%(name)s” is already running.") % {"name": token.name})
         return HttpResponseRedirect(_token_link(token))
 
 
@@ -259,7 +262,7 @@ class TokenSyncAllView(ConsoleAccessMixin, View):
 
     def post(self, request, *args, **kwargs):
         runs = services.token_sync_all(actor=request.user)
-        messages.success(request, _t("Sync requested for %(count)d token(s).") % {"count": len(runs)})
+        messages.success(request, gettext("Sync requested for %(count)d token(s).") % {"count": len(runs)})
         return HttpResponseRedirect(reverse("tokens:sync-runs"))
 
 
@@ -314,10 +317,10 @@ class SyncRunDetailView(ConsoleAccessMixin, DetailView):
         return selectors.sync_run_list()
 
     def get_breadcrumbs(self):
-        return [*RUN_CRUMBS, (_t("Run #%(id)s") % {"id": self.object.pk}, None)]
+        return [*RUN_CRUMBS, (gettext("Run #%(id)s") % {"id": self.object.pk}, None)]
 
     def get_context_data(self, **kwargs):
-        return super().get_context_data(title=_t("Sync run #%(id)s") % {"id": self.object.pk}, **kwargs)
+        return super().get_context_data(title=gettext("Sync run #%(id)s") % {"id": self.object.pk}, **kwargs)
 
 
 class RunProgressView(ConsoleAccessMixin, DetailView):
