@@ -33,9 +33,11 @@ install: $(STAMP)
 run: install
 	$(PY) manage.py run_console
 
+# Two pytest workers by default (JOBS=1 for one process); extra pytest options in PYTEST_ARGS.
+JOBS ?= 2
 test: install
 	$(PY) manage.py compilemessages --ignore=.venv -v 0
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(JOBS) $(PYTEST_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check .
