@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from console.tasking import DB_RETRY
+
 POLL_SECONDS = 30
 MAX_POLLS = 240  # two hours of polling, then the run ends failed and reconciliation settles the rest
 
 
-@shared_task(acks_late=True)
+@shared_task(acks_late=True, **DB_RETRY)
 def execute_license_run(run_id: int) -> None:
     """Run a queued LicenseRun, then poll its Apple events."""
     from assignments.models import LicenseRun
@@ -19,7 +21,7 @@ def execute_license_run(run_id: int) -> None:
         poll_license_run.apply_async((run_id,), countdown=POLL_SECONDS)
 
 
-@shared_task
+@shared_task(**DB_RETRY)
 def poll_license_run(run_id: int, attempt: int = 1) -> None:
     from assignments.events import poll_run
     from assignments.models import LicenseRun
@@ -34,7 +36,7 @@ def poll_license_run(run_id: int, attempt: int = 1) -> None:
     poll_license_run.apply_async((run_id, attempt + 1), countdown=POLL_SECONDS)
 
 
-@shared_task
+@shared_task(**DB_RETRY)
 def poll_license_events(token_id: int, event_ids: list[str], attempt: int = 1) -> None:
     """Poll single requests (an install, a revoke) until Apple finished them."""
     from assignments.events import poll_events
@@ -46,7 +48,7 @@ def poll_license_events(token_id: int, event_ids: list[str], attempt: int = 1) -
         poll_license_events.apply_async((token_id, still, attempt + 1), countdown=POLL_SECONDS)
 
 
-@shared_task
+@shared_task(**DB_RETRY)
 def members_added(
     group_id: int, user_ids: list[int], device_ids: list[int], actor_id: int | None = None
 ) -> None:
@@ -55,7 +57,7 @@ def members_added(
     services.group_members_added(group_id=group_id, actor=services.actor_by_id(actor_id))
 
 
-@shared_task
+@shared_task(**DB_RETRY)
 def members_removed(
     group_id: int, user_ids: list[int], device_ids: list[int], actor_id: int | None = None
 ) -> None:
@@ -66,7 +68,7 @@ def members_removed(
     )
 
 
-@shared_task
+@shared_task(**DB_RETRY)
 def user_deactivated(user_id: int, actor_id: int | None = None) -> None:
     from assignments import services
     from directory.models import DirectoryUser
@@ -76,7 +78,7 @@ def user_deactivated(user_id: int, actor_id: int | None = None) -> None:
     )
 
 
-@shared_task
+@shared_task(**DB_RETRY)
 def device_retired(device_id: int, actor_id: int | None = None, serial_number: str = "") -> None:
     from assignments import services
     from directory.models import Device
@@ -88,7 +90,7 @@ def device_retired(device_id: int, actor_id: int | None = None, serial_number: s
     )
 
 
-@shared_task
+@shared_task(**DB_RETRY)
 def reconcile_all() -> None:
     """Nightly (B2): a reconciliation run per usable token."""
     from assignments import services

@@ -84,7 +84,7 @@ def request_sync(
             break
         except IntegrityError:
             existing = SyncRun.objects.filter(vpp_token=token, status__in=SyncRun.ACTIVE).first()
-            if existing is not None:
+            if existing is not None and not _abandon_if_stale(existing):
                 return existing, False
             # The active run finished between our insert and our read: try again.
     if run is None:  # pragma: no cover - three races in a row
@@ -97,6 +97,20 @@ def request_sync(
     )
     transaction.on_commit(partial(sync_token.delay, run.pk))
     return run, True
+
+
+def _abandon_if_stale(run: SyncRun) -> bool:
+    """End a run whose worker is gone (older than the task time limit), so the token is not locked forever."""
+    stale_after = timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 300)
+    if timezone.now() - (run.started_at or run.created_at) < stale_after:
+        return False
+    return bool(
+        SyncRun.objects.filter(pk=run.pk, status__in=SyncRun.ACTIVE).update(
+            status=SyncRun.Status.FAILED,
+            finished_at=timezone.now(),
+            error=_("The run stopped without finishing (its worker was lost); a new sync was requested."),
+        )
+    )
 
 
 # --- progress (committed at once, outside the data transaction) ----------------------------------------

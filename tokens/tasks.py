@@ -7,10 +7,12 @@ import logging
 from celery import shared_task
 from django.utils import timezone
 
+from console.tasking import DB_RETRY
+
 logger = logging.getLogger(__name__)
 
 
-@shared_task(name="tokens.tasks.sync_token", acks_late=True)
+@shared_task(name="tokens.tasks.sync_token", acks_late=True, **DB_RETRY)
 def sync_token(run_id: int) -> str:
     """Run the queued sync run `run_id` (see tokens.sync.run_sync)."""
     from tokens.sync import run_sync
@@ -18,7 +20,7 @@ def sync_token(run_id: int) -> str:
     return run_sync(run_id=run_id).status
 
 
-@shared_task(name="tokens.tasks.sync_all_tokens")
+@shared_task(name="tokens.tasks.sync_all_tokens", **DB_RETRY)
 def sync_all_tokens(trigger: str = "schedule") -> int:
     """Request a sync of every usable token (T6); tokens already syncing keep their run. Returns how many
     new runs were queued.
@@ -34,7 +36,7 @@ def sync_all_tokens(trigger: str = "schedule") -> int:
     return queued
 
 
-@shared_task(name="tokens.tasks.check_all_tokens")
+@shared_task(name="tokens.tasks.check_all_tokens", **DB_RETRY)
 def check_all_tokens() -> int:
     """Daily: re-check every token's state with Apple, then send the expiry alerts (B5)."""
     from tokens import services
@@ -51,7 +53,7 @@ def check_all_tokens() -> int:
     return checked
 
 
-@shared_task(name="tokens.tasks.process_notification", acks_late=True)
+@shared_task(name="tokens.tasks.process_notification", acks_late=True, **DB_RETRY)
 def process_notification(receipt_id: int) -> str:
     """Apply one stored Apple notification (see tokens.notifications.notification_process)."""
     from tokens.notifications import notification_process

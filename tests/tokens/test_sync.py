@@ -348,3 +348,25 @@ def test_t5_check_all_tokens_checks_every_token_with_apple(apple):
     from tokens.tasks import check_all_tokens
 
     assert check_all_tokens() == 1
+
+
+def test_b8_run_whose_worker_was_lost_does_not_lock_the_token_forever(apple, settings):
+    """A run left 'running' by a dead worker is ended as failed once older than the task time limit."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    token = connect(apple)
+    stuck, _ = request_sync(token=token, trigger=SyncRun.Trigger.MANUAL)
+    SyncRun.objects.filter(pk=stuck.pk).update(
+        status=SyncRun.Status.RUNNING,
+        started_at=timezone.now() - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 600),
+    )
+    fresh, created = request_sync(token=token, trigger=SyncRun.Trigger.MANUAL)
+    assert created and fresh.pk != stuck.pk
+    stuck.refresh_from_db()
+    assert stuck.status == SyncRun.Status.FAILED
+    assert "worker was lost" in stuck.error
+    # A recent running run still locks the token.
+    again, created = request_sync(token=token, trigger=SyncRun.Trigger.MANUAL)
+    assert not created and again.pk == fresh.pk
