@@ -8,6 +8,8 @@ from django.utils.translation import gettext_lazy as _
 from console import roles
 
 # (label, url name, children). Entries whose page does not exist in this installation are left out.
+# Pages under another app's URLs that belong to a section (an app's Assignments pane is part of Apps).
+SECTION_PREFIXES = {"apps:list": ("/assignments/apps/",)}
 NAVIGATION = [
     (_("Home"), "home", []),
     (_("Apps"), "apps:list", [(_("All apps"), "apps:list"), (_("Books"), "apps:books")]),
@@ -51,9 +53,8 @@ def console(request):
         if url is None:
             continue
         items = [(child_label, u) for child_label, child in children if (u := _url(child))]
-        active = (
-            path == url if url == "/" else path.startswith(url) or any(path.startswith(u) for _l, u in items)
-        )
+        prefixes = (url, *SECTION_PREFIXES.get(name, ()), *(u for _l, u in items))
+        active = path == url if url == "/" else path.startswith(prefixes)
         navigation.append({"label": label, "url": url, "children": items, "active": active})
     context = {
         "navigation": navigation,
