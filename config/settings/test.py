@@ -1,7 +1,7 @@
 """The test suite: SQLite unless DATABASE_URL is set (CI sets PostgreSQL and Redis)."""
 
 from .base import *  # noqa: F403
-from .base import env
+from .base import VAR_DIR, env
 
 SECRET_KEY = "test-only-secret-key-not-for-production-use-0123456789"
 DEBUG = False
@@ -20,3 +20,9 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 LOGGING = {"version": 1, "disable_existing_loggers": False, "root": {"level": "WARNING"}}
+
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
+    # A file, not the shared-cache in-memory database: the live server, the in-thread Celery worker and the
+    # test thread write concurrently, and shared-cache SQLite answers that with "database table is locked".
+    VAR_DIR.mkdir(exist_ok=True)
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-db.sqlite3")}  # noqa: F405

@@ -151,8 +151,14 @@ def test_assign_group_with_too_few_licenses(
     # The license run ends at its next poll of Apple's events (a task every 30 s; done here at once): 2
     # succeeded, 2 failed.
     run = LicenseRun.objects.get(assignment=assignment)
+
+    def run_finished() -> bool:
+        run.refresh_from_db()
+        return run.status == LicenseRun.Status.COMPLETED or poll_run(run)
+
+    _wait_for(run_finished, what="the license run to finish")
+    run.refresh_from_db()
     assert run.total == 4 and run.failed == 2
-    assert poll_run(run)
     page.click("nav.sidenav >> text=Monitor")
     page.click("nav.sidenav >> text=License runs")
     page.wait_for_url("**/assignments/runs/")
