@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.http import StreamingHttpResponse
-from django.utils.translation import gettext_lazy as _
 from django.views.generic import ListView
 
 from console.access import check_access
@@ -134,22 +133,21 @@ class FilteredListView(ConsoleAccessMixin, ListView):
         query = self.request.GET.copy()
         query.pop("page", None)
         query.pop("ordering", None)
+        rows = [
+            [(c.read(obj), c.link(obj) if c.link else None, c.template) for c in columns]
+            for obj in context["object_list"]
+        ]
         context.update(
             title=self.title,
             filterset=self.filterset,
             columns=columns,
-            rows=[
-                [(c.read(obj), c.link(obj) if c.link else None, c.template) for c in columns]
-                for obj in context["object_list"]
-            ],
-            objects_and_rows=None,
+            objects_and_rows=list(zip(context["object_list"], rows, strict=True)),
             ordering=self.request.GET.get("ordering", ""),
             querystring=query.urlencode(),
             actions_template=self.actions_template,
             table_template=self.table_template,
             filter_template=self.filter_template,
         )
-        context["objects_and_rows"] = list(zip(context["object_list"], context["rows"], strict=True))
         return context
 
 
@@ -166,5 +164,3 @@ def _csv_cell(value) -> str:
         text = "'" + text
     return text
 
-
-__all__ = ["Column", "ConsoleAccessMixin", "FilteredListView", "_"]
