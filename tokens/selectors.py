@@ -8,8 +8,12 @@ from tokens.models import SyncRun, VPPToken
 
 
 def token_list() -> QuerySet[VPPToken]:
-    """Tokens with `app_count` (apps and books synced for the token)."""
-    return VPPToken.objects.annotate(app_count=Count("apps", distinct=True))
+    """Tokens with `app_count` (apps and books synced for the token), by name.
+
+    The ordering is explicit: Django drops Meta.ordering from an aggregated (GROUP BY) query, and paginated
+    lists need a stable order.
+    """
+    return VPPToken.objects.annotate(app_count=Count("apps", distinct=True)).order_by("name", "id")
 
 
 def token_get(*, pk) -> VPPToken:

@@ -233,3 +233,18 @@ def test_sync_run_list_query_count_is_flat(admin_api):
     few = _queries(admin_api, RUNS)
     add(27)
     assert _queries(admin_api, RUNS) == few
+
+
+def test_token_list_is_ordered_for_stable_pagination(admin_api):
+    """The `app_count` annotation (GROUP BY) drops Meta.ordering: the list must order explicitly."""
+    import warnings
+
+    from django.core.paginator import UnorderedObjectListWarning
+
+    for name in ("b", "a", "c"):
+        factories.VPPTokenFactory(name=name)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UnorderedObjectListWarning)
+        response = admin_api.get(TOKENS)
+    assert response.status_code == 200
+    assert [t["name"] for t in response.json()["results"]] == ["a", "b", "c"]
