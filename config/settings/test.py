@@ -1,7 +1,10 @@
 """The test suite: SQLite unless DATABASE_URL is set (CI sets PostgreSQL and Redis)."""
 
+import os
+import tempfile
+
 from .base import *  # noqa: F403
-from .base import VAR_DIR, env
+from .base import env
 
 SECRET_KEY = "test-only-secret-key-not-for-production-use-0123456789"
 DEBUG = False
@@ -24,5 +27,7 @@ LOGGING = {"version": 1, "disable_existing_loggers": False, "root": {"level": "W
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
     # A file, not the shared-cache in-memory database: the live server, the in-thread Celery worker and the
     # test thread write concurrently, and shared-cache SQLite answers that with "database table is locked".
-    VAR_DIR.mkdir(exist_ok=True)
-    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-db.sqlite3")}  # noqa: F405
+    # One file per test process (xdist workers and concurrent runs never share it); Django deletes it after.
+    DATABASES["default"]["TEST"] = {  # noqa: F405
+        "NAME": os.path.join(tempfile.gettempdir(), f"vpp-console-test-{os.getpid()}.sqlite3")
+    }
