@@ -5,7 +5,9 @@ Nested routes `apps/{id}/assignments/` and `apps/{id}/licenses/` belong to the a
 
 from __future__ import annotations
 
+from django_filters.rest_framework import DjangoFilterBackend
 from rest_framework import serializers, viewsets
+from rest_framework.filters import OrderingFilter
 
 from apps import selectors
 from apps.filters import AppFilter
@@ -48,13 +50,24 @@ class AppSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class AppOrderingFilter(OrderingFilter):
+    """`?ordering=name` / `-name` sort case-insensitively, like the Apps page; other fields as usual."""
+
+    def filter_queryset(self, request, queryset, view):
+        ordering = self.get_ordering(request, queryset, view)
+        if ordering and ordering[0] in ("name", "-name"):
+            return selectors.order_by_name(queryset, descending=ordering[0].startswith("-"))
+        return super().filter_queryset(request, queryset, view)
+
+
 class AppViewSet(viewsets.ReadOnlyModelViewSet):
     """Apps and books per token with Apple's license counts; filter `vpp_token`, `search`, `product_type`."""
 
     serializer_class = AppSerializer
     filterset_class = AppFilter
+    filter_backends = [DjangoFilterBackend, AppOrderingFilter]
     ordering_fields = ["name", "adam_id", "total_licenses", "used_licenses", "available_licenses"]
-    ordering = ["name", "id"]
+    ordering = ["name"]
 
     def get_queryset(self):
         return selectors.app_list()

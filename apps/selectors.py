@@ -3,13 +3,25 @@
 from __future__ import annotations
 
 from django.db.models import QuerySet
+from django.db.models.functions import Lower
 
 from apps.models import App
 
+# Names sort as people read them: "iMovie" between "Garageband" and "Keynote", not after "Zoom".
+NAME_ORDER = Lower("name")
+
 
 def app_list() -> QuerySet[App]:
-    """Every app and book, with its token (T12: the token's name is shown beside each app)."""
-    return App.objects.select_related("vpp_token")
+    """Every app and book, with its token (T12: the token's name is shown beside each app), by name
+    (case-insensitive), then token.
+    """
+    return App.objects.select_related("vpp_token").order_by(NAME_ORDER, Lower("vpp_token__name"), "id")
+
+
+def order_by_name(queryset: QuerySet[App], *, descending: bool = False) -> QuerySet[App]:
+    """`queryset` by name, case-insensitive, then token and id (stable for pagination)."""
+    name = NAME_ORDER.desc() if descending else NAME_ORDER.asc()
+    return queryset.order_by(name, Lower("vpp_token__name"), "id")
 
 
 def app_same_asset_elsewhere(app: App) -> QuerySet[App]:

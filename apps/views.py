@@ -40,7 +40,7 @@ class AppListView(FilteredListView):
     filterset_class = AppFilter
     title = _("Apps")
     csv_filename = "apps.csv"
-    default_ordering = ("name", "vpp_token__name", "id")
+    # No default_ordering: the selector's case-insensitive name order stands unless a column is chosen.
     breadcrumbs = [(_("Home"), "/"), (_("Apps"), None)]
     columns = [
         Column(_("Name"), lambda a: a.name or a.adam_id, link=_detail_url, order_by="name"),
@@ -60,6 +60,13 @@ class AppListView(FilteredListView):
 
     def get_base_queryset(self):
         return selectors.app_list()
+
+    def get_queryset(self):
+        queryset = super().get_queryset()
+        ordering = self.request.GET.get("ordering", "")
+        if ordering in ("name", "-name"):
+            queryset = selectors.order_by_name(queryset, descending=ordering.startswith("-"))
+        return queryset
 
 
 class BookListView(AppListView):

@@ -186,3 +186,23 @@ def test_catalogue_after_a_real_sync_shows_metadata(apple, admin_web):
     garageband = App.objects.get(vpp_token=token, adam_id="408709785")
     detail = admin_web.get(reverse("apps:detail", args=[garageband.pk])).content.decode()
     assert "com.apple.mobilegarageband" in detail and garageband.icon_url in detail
+
+
+CASE_NAMES = ["Zoom", "iMovie", "keynote", "Numbers"]
+CASE_ORDER = ["iMovie", "keynote", "Numbers", "Zoom"]
+
+
+def test_list_sorts_names_case_insensitively_on_page_and_api(admin_web, admin_api):
+    token = factories.VPPTokenFactory()
+    for name in CASE_NAMES:
+        factories.AppFactory(vpp_token=token, name=name)
+    api = [a["name"] for a in admin_api.get("/api/v1/apps/").json()["results"]]
+    assert api == CASE_ORDER
+    api = [a["name"] for a in admin_api.get("/api/v1/apps/?ordering=-name").json()["results"]]
+    assert api == CASE_ORDER[::-1]
+    api = [a["name"] for a in admin_api.get("/api/v1/apps/?ordering=name").json()["results"]]
+    assert api == CASE_ORDER
+    cases = (("", CASE_ORDER), ("?ordering=name", CASE_ORDER), ("?ordering=-name", CASE_ORDER[::-1]))
+    for query, expected in cases:
+        rows = admin_web.get(reverse("apps:list") + query).context["object_list"]
+        assert [a.name for a in rows] == expected, query
