@@ -43,7 +43,14 @@ class AppListView(FilteredListView):
     # No default_ordering: the selector's case-insensitive name order stands unless a column is chosen.
     breadcrumbs = [(_("Home"), "/"), (_("Apps"), None)]
     columns = [
-        Column(_("Name"), lambda a: a.name or a.adam_id, link=_detail_url, order_by="name"),
+        # The cell shows the synced icon beside the name; the CSV keeps the plain name.
+        Column(
+            _("Name"),
+            lambda a: a.name or a.adam_id,
+            link=_detail_url,
+            order_by="name",
+            template="apps/cells/name.html",
+        ),
         Column(_("Token"), "vpp_token.name", order_by="vpp_token__name"),
         Column(_("Type"), "get_product_type_display", order_by="product_type"),
         Column(_("Bundle ID"), "bundle_id", order_by="bundle_id"),

@@ -206,3 +206,16 @@ def test_list_sorts_names_case_insensitively_on_page_and_api(admin_web, admin_ap
     for query, expected in cases:
         rows = admin_web.get(reverse("apps:list") + query).context["object_list"]
         assert [a.name for a in rows] == expected, query
+
+
+def test_list_and_detail_show_the_synced_icon_lazily_with_alt_text(admin_web):
+    app = factories.AppFactory(name="Keynote", icon_url="http://127.0.0.1:8001/_simulator/icons/361285480.png")
+    factories.AppFactory(name="No icon", icon_url="")
+    page = admin_web.get(reverse("apps:list")).content.decode()
+    detail = admin_web.get(reverse("apps:detail", args=[app.pk])).content.decode()
+    for html in (page, detail):
+        assert f'src="{app.icon_url}"' in html
+        img = html[html.index(f'src="{app.icon_url}"') - 200 : html.index(f'src="{app.icon_url}"') + 200]
+        assert 'loading="lazy"' in img
+        assert 'alt="Icon of Keynote"' in img
+    assert page.count("<img") == 1  # an app without an icon gets no broken image
