@@ -31,3 +31,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
     DATABASES["default"]["TEST"] = {  # noqa: F405
         "NAME": os.path.join(tempfile.gettempdir(), f"vpp-console-test-{os.getpid()}.sqlite3")
     }
+
+# Each test process has its own queue: with a shared Redis, an in-thread worker of one xdist worker must never
+# take tasks enqueued by another (they would run against the other process's test database).
+CELERY_TASK_DEFAULT_QUEUE = f"vpp-tests-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}-{os.getpid()}"
