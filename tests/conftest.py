@@ -145,3 +145,18 @@ def celery_worker(transactional_db):
         app, pool="solo", perform_ping_check=False, shutdown_timeout=10, loglevel="WARNING"
     ) as worker:
         yield worker
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _drop_test_queue():
+    """Tasks enqueued without a worker stay in this process's own queue; remove it from Redis at the end."""
+    yield
+    if django_settings.CELERY_BROKER_URL.startswith("redis://"):
+        import redis
+
+        try:
+            redis.Redis.from_url(django_settings.CELERY_BROKER_URL, socket_connect_timeout=2).delete(
+                django_settings.CELERY_TASK_DEFAULT_QUEUE
+            )
+        except redis.RedisError:
+            pass
