@@ -72,6 +72,7 @@ class RowResult:
     key: str = ""
     values: dict[str, Any] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
+    pk: int | None = None  # the existing user or device an update applies to
 
 
 @dataclass
@@ -278,6 +279,7 @@ def _check_users(rows: list[tuple[int, dict[str, str]]]) -> list[RowResult]:
         else:
             changes = {k: v for k, v in values.items() if getattr(user, k) != v}
             result.action = UPDATE if changes else UNCHANGED
+            result.pk = user.pk
             values = changes
         result.values = values
     return results
@@ -357,6 +359,7 @@ def _check_devices(rows: list[tuple[int, dict[str, str]]]) -> list[RowResult]:
                 if getattr(device, "primary_user_id" if k == "primary_user" else k) != v
             }
             result.action = UPDATE if changes else UNCHANGED
+            result.pk = device.pk
             values = changes
         result.values = values
     return results
@@ -449,24 +452,17 @@ def import_apply(*, kind: str, content: bytes | str, group: Group | None = None,
         raise ValidationError(result.error_messages())
     good = [r for r in result.rows if r.action in (CREATE, UPDATE, ADD)]
     if kind == USERS:
-        users = {
-            u.user_principal_name.lower(): u
-            for u in DirectoryUser.objects.filter(
-                user_principal_name__in=[r.key for r in good if r.action == UPDATE]
-            )
-        }
+        # Existing rows by id: the file may spell a UPN or serial number in another case than the directory.
+        users = DirectoryUser.objects.in_bulk([r.pk for r in good if r.action == UPDATE])
         for row in good:
             if row.action == CREATE:
                 services.user_create(**row.values, actor=actor)
             else:
-                services.user_update(user=users[row.key.lower()], data=row.values, actor=actor)
+                services.user_update(user=users[row.pk], data=row.values, actor=actor)
     elif kind == DEVICES:
         user_ids = {v for r in good if (v := r.values.get("primary_user"))}
         users = DirectoryUser.objects.in_bulk(list(user_ids))
-        devices = {
-            d.serial_number.upper(): d
-            for d in Device.objects.filter(serial_number__in=[r.key for r in good if r.action == UPDATE])
-        }
+        devices = Device.objects.in_bulk([r.pk for r in good if r.action == UPDATE])
         for row in good:
             values = dict(row.values)
             if "primary_user" in values:
@@ -474,7 +470,7 @@ def import_apply(*, kind: str, content: bytes | str, group: Group | None = None,
             if row.action == CREATE:
                 services.device_create(**values, actor=actor)
             else:
-                services.device_update(device=devices[row.key], data=values, actor=actor)
+                services.device_update(device=devices[row.pk], data=values, actor=actor)
     else:
         by_group: dict[int, tuple[list[int], list[int]]] = {}
         for row in good:

@@ -178,3 +178,15 @@ def test_membership_import_into_one_group(administrator):
         kind="memberships", content="serial_number\nsn1\n", group=group, actor=administrator
     )
     assert GroupMembership.objects.get().device.serial_number == "SN1"
+
+
+def test_update_rows_match_existing_users_and_devices_whatever_the_case(administrator):
+    """The file may spell a UPN or serial number in another case than the directory: the row updates it."""
+    factories.DirectoryUserFactory(user_principal_name="ben@example.com", display_name="Benjamin")
+    Device.objects.create(serial_number="abc123", name="Old")
+    csv_import.import_apply(
+        kind="users", content="user_principal_name,display_name\nBEN@Example.com,Ben\n", actor=administrator
+    )
+    csv_import.import_apply(kind="devices", content="serial_number,name\nABC123,New\n", actor=administrator)
+    assert DirectoryUser.objects.get().display_name == "Ben"
+    assert Device.objects.get().name == "New"
