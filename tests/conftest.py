@@ -6,6 +6,7 @@ browser skip with the reason printed, except with REQUIRE_SERVICES=1 (CI), where
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 
@@ -154,9 +155,7 @@ def _drop_test_queue():
     if django_settings.CELERY_BROKER_URL.startswith("redis://"):
         import redis
 
-        try:
+        with contextlib.suppress(redis.RedisError):
             redis.Redis.from_url(django_settings.CELERY_BROKER_URL, socket_connect_timeout=2).delete(
                 django_settings.CELERY_TASK_DEFAULT_QUEUE
             )
-        except redis.RedisError:
-            pass
