@@ -22,6 +22,22 @@ Apple to register the user" — until the registration event completes; then it 
 accepts an association for a *Registered* user: the license is held for them, and the device install proceeds
 once the user accepted the program invitation (VPPUser status Registered → Associated, shown on the user
 page).
+
+Five devices per user license (A3), enforced: Apple is asked for one association per user and app (the client
+user id, never the devices), and the console tracks which of the user's devices use that license
+(`LicenseDevice`, at most `MAX_DEVICES_PER_USER`). The devices a user license should cover are, in order:
+- device group: the user's active member devices (their primary user is the user), by membership
+  `joined_at`, then membership id;
+- user group (and an install requested for a user): the user's active devices, by `Device.created_at`,
+  then id.
+Devices whose App Store is blocked (S12) are never covered. Devices already covered keep their slot; new
+ones are attached in that order while fewer than five are covered. Each further device gets a License row in
+state `failed` (`license_type=user`, `device` set, `user` empty — the user's own row holds the one open
+license per app and user) with `DEVICE_LIMIT` as the error: shown on the device page, the app's Assignments
+pane, the licenses list and API, counted in the pre-flight's `ineligible` and in the run's failures. A device
+is detached when it is retired or deleted, when it is no longer the user's device, or when the license is
+revoked; the next device in order is covered on the next allocation ("Allocate / retry"), and its failed row
+is removed.
 """
 
 from __future__ import annotations
@@ -32,15 +48,19 @@ from dataclasses import dataclass, field
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Count, Q
+from django.db.models import Q
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from apps.models import App
-from assignments.models import Assignment, License, LicenseRun, VPPUser
+from assignments.models import Assignment, License, LicenseDevice, LicenseRun, VPPUser
 from directory.models import Device, DirectoryUser, Group, GroupMembership
 
 NO_LICENSES = "No licenses available"
 MAX_DEVICES_PER_USER = 5  # A3: one user license works on up to five of the user's devices
+DEVICE_LIMIT = gettext_noop(
+    "This user's license already covers five devices (Apple allows five per user license)."
+)
 
 
 @dataclass
@@ -49,13 +69,15 @@ class Target:
 
     `device` is set for user licensing when the user was reached through a device (device group), so the
     device
-    rules (S12, S13) can be checked.
+    rules (S12, S13) can be checked. `devices` (user licensing) are the user's devices that should use the
+    user license, in the stable order of A3; at most five of them are covered.
     """
 
     user: DirectoryUser | None = None
     device: Device | None = None
     problem: str = ""
     warnings: list[str] = field(default_factory=list)
+    devices: list[Device] = field(default_factory=list)
 
 
 # --- who is targeted -------------------------------------------------------------------------------------
@@ -68,13 +90,15 @@ def _memberships(group: Group, kind: str):
     return qs.filter(user__isnull=False, user__is_active=True).select_related("user")
 
 
-def _active_device_counts(user_ids: Iterable[int]) -> dict[int, int]:
-    rows = (
-        Device.objects.filter(primary_user_id__in=list(user_ids), is_active=True)
-        .values("primary_user_id")
-        .annotate(n=Count("id"))
+def active_devices(user_ids: Iterable[int]) -> dict[int, list[Device]]:
+    """user id → the user's active devices in the A3 order for user targets (created_at, then id)."""
+    result: dict[int, list[Device]] = {}
+    devices = Device.objects.filter(primary_user_id__in=list(user_ids), is_active=True).order_by(
+        "created_at", "id"
     )
-    return {r["primary_user_id"]: r["n"] for r in rows}
+    for device in devices:
+        result.setdefault(device.primary_user_id, []).append(device)
+    return result
 
 
 def targets_for(*, app: App, group: Group, license_type: str) -> list[Target]:
@@ -91,23 +115,29 @@ def targets_for(*, app: App, group: Group, license_type: str) -> list[Target]:
             targets = [Target(device=d) for u in users for d in devices.get(u.pk, [])]
     else:
         if group.group_type == Group.GroupType.USER:
-            targets = [Target(user=m.user) for m in _memberships(group, "user")]
+            users = [m.user for m in _memberships(group, "user")]
+            owned = active_devices(u.pk for u in users)
+            targets = [Target(user=u, devices=owned.get(u.pk, [])) for u in users]
         else:
-            seen: set[int] = set()
+            by_user: dict[int, Target] = {}
             for m in _memberships(group, "device"):
                 user = m.device.primary_user
-                if user is not None and user.pk in seen:
+                if user is None:
+                    targets.append(Target(device=m.device))
                     continue
-                if user is not None:
-                    seen.add(user.pk)
-                targets.append(Target(user=user, device=m.device))
-    counts = _active_device_counts({t.user.pk for t in targets if t.user is not None})
+                if user.pk not in by_user:
+                    by_user[user.pk] = Target(user=user, device=m.device)
+                    targets.append(by_user[user.pk])
+                by_user[user.pk].devices.append(m.device)
+            for target in by_user.values():
+                # The device rules (S12) are checked on the user's first device that can use the license.
+                target.device = next((d for d in target.devices if d.app_store_allowed), target.devices[0])
     for target in targets:
-        check_target(app=app, license_type=license_type, target=target, device_counts=counts)
+        check_target(app=app, license_type=license_type, target=target)
     return targets
 
 
-def check_target(*, app: App, license_type: str, target: Target, device_counts: dict[int, int] | None = None):
+def check_target(*, app: App, license_type: str, target: Target):
     """Fill `target.problem` (refused) and `target.warnings` (allowed, but the admin should know)."""
     if license_type == Assignment.LicenseType.DEVICE:
         if app.product_type == App.ProductType.BOOK:
@@ -135,7 +165,7 @@ def check_target(*, app: App, license_type: str, target: Target, device_counts: 
             else:
                 target.problem = _("This device has no primary user to hold a user license.")
             return target
-        if device.kiosk_mode:
+        if device.kiosk_mode or any(d.kiosk_mode for d in target.devices):
             target.warnings.append(
                 _("User licensing is not recommended on kiosk devices; use device licensing.")
             )
@@ -146,15 +176,57 @@ def check_target(*, app: App, license_type: str, target: Target, device_counts: 
         target.problem = _("The user is deactivated.")
     elif not user.managed_apple_id:
         target.problem = _("The user has no Apple ID or managed Apple ID; user licensing needs one.")
-    else:
-        count = (device_counts or {}).get(user.pk)
-        if count is None:
-            count = Device.objects.filter(primary_user=user, is_active=True).count()
-        if count > MAX_DEVICES_PER_USER:
-            target.warnings.append(
-                _("The user has %(count)d devices; a user license works on at most five.") % {"count": count}
-            )
     return target
+
+
+def coverage_candidates(target: Target) -> list[Device]:
+    """A3: the devices of `target` that can use its user license (active, App Store allowed), in order."""
+    if target.user is None or target.problem:
+        return []
+    return [
+        d
+        for d in target.devices
+        if d.is_active and d.app_store_allowed and d.primary_user_id == target.user.pk
+    ]
+
+
+def split_devices(devices: list[Device], covered: set[int]) -> tuple[list[Device], list[Device]]:
+    """A3: (devices to attach, devices over the limit) given the device ids the license already covers."""
+    attach: list[Device] = []
+    over: list[Device] = []
+    n = len(covered)
+    for device in devices:
+        if device.pk in covered:
+            continue
+        if n < MAX_DEVICES_PER_USER:
+            attach.append(device)
+            n += 1
+        else:
+            over.append(device)
+    return attach, over
+
+
+def _links(app: App, user_ids: list[int]) -> tuple[dict[int, set[int]], list[int]]:
+    """({user id: covered device ids} of the users' open licenses of `app`, ids of stale links).
+
+    A link is stale when its license is revoked, its device retired, or the device no longer the user's.
+    """
+    valid: dict[int, set[int]] = {}
+    stale: list[int] = []
+    rows = LicenseDevice.objects.filter(license__app=app, license__user_id__in=user_ids).values_list(
+        "pk",
+        "license__user_id",
+        "license__state",
+        "device_id",
+        "device__is_active",
+        "device__primary_user_id",
+    )
+    for pk, user_id, state, device_id, active, owner in rows:
+        if state == License.State.REVOKED or not active or owner != user_id:
+            stale.append(pk)
+        else:
+            valid.setdefault(user_id, set()).add(device_id)
+    return valid, stale
 
 
 # --- pre-flight ------------------------------------------------------------------------------------------
@@ -178,8 +250,26 @@ def available_for(app: App) -> int | None:
     return max(0, app.available_licenses - pending)
 
 
+def devices_over_limit(*, app: App, targets: list[Target]) -> list[Device]:
+    """A3 (read only, for the pre-flight): the targets' devices that no user license slot is left for."""
+    wanted = [(t, coverage_candidates(t)) for t in targets]
+    wanted = [(t, c) for t, c in wanted if c]
+    if not wanted:
+        return []
+    valid, _stale = _links(app, [t.user.pk for t, _c in wanted])
+    over: list[Device] = []
+    for target, candidates in wanted:
+        over += split_devices(candidates, set(valid.get(target.user.pk, ())))[1]
+    holding = _holding_keys(app, Assignment.LicenseType.DEVICE) if over else set()
+    return [d for d in over if d.pk not in holding]
+
+
 def preflight(*, app: App, group: Group, license_type: str) -> dict:
-    """B3: how many licenses assigning `app` to `group` needs, how many are available, and the problems."""
+    """B3: how many licenses assigning `app` to `group` needs, how many are available, and the problems.
+
+    With user licensing, devices beyond the five a user license covers (A3) are listed as ineligible too
+    (`devices_over_limit` counts them).
+    """
     targets = targets_for(app=app, group=group, license_type=license_type)
     holding = _holding_keys(app, license_type)
     eligible = [t for t in targets if not t.problem]
@@ -187,13 +277,17 @@ def preflight(*, app: App, group: Group, license_type: str) -> dict:
     needed = sum(1 for t in eligible if key(t) not in holding)
     available = available_for(app)
     warnings = sorted({w for t in targets for w in t.warnings})
+    over = devices_over_limit(app=app, targets=targets) if license_type == Assignment.LicenseType.USER else []
+    ineligible = [str(t.user or t.device) + ": " + t.problem for t in targets if t.problem]
+    ineligible += [f"{d}: {_(DEVICE_LIMIT)}" for d in over]
     return {
         "targets": len(targets),
         "licenses_needed": needed,
         "licenses_available": available,
         "oversubscribed": available is not None and needed > available,
-        "ineligible": [str(t.user or t.device) + ": " + t.problem for t in targets if t.problem][:50],
-        "ineligible_count": sum(1 for t in targets if t.problem),
+        "ineligible": ineligible[:50],
+        "ineligible_count": sum(1 for t in targets if t.problem) + len(over),
+        "devices_over_limit": len(over),
         "warnings": warnings,
     }
 
@@ -212,7 +306,7 @@ def reserve(
     transaction with the App row locked, so concurrent reservations see each other's pending licenses.
     """
     is_device = license_type == Assignment.LicenseType.DEVICE
-    counts = {"reserved": 0, "failed": 0, "skipped": 0}
+    counts = {"reserved": 0, "failed": 0, "skipped": 0, "over_limit": 0}
     with transaction.atomic():
         locked = App.objects.select_for_update().get(pk=app.pk)
         available = available_for(locked)
@@ -285,7 +379,86 @@ def reserve(
         License.objects.bulk_create(create, batch_size=500)
         if update:
             License.objects.bulk_update(update, ["state", "error", "error_number", "event_id", "assignment"])
+        if not is_device:
+            counts["over_limit"] = _cover_devices(app=locked, targets=targets, assignment=assignment)
+            counts["failed"] += counts["over_limit"]
     return counts
+
+
+def _cover_devices(*, app: App, targets: list[Target], assignment: Assignment | None) -> int:
+    """A3, under the App lock: attach the targets' devices to their users' licenses while fewer than five are
+    covered; each further device gets a failed License with `DEVICE_LIMIT`. Returns how many failed that way.
+
+    Stale links (revoked license, retired device, device no longer the user's) are removed first, so their
+    slots go to the next devices in order. A device that is covered loses the failed row that said it was not.
+    """
+    wanted = [(t, coverage_candidates(t)) for t in targets]
+    wanted = [(t, c) for t, c in wanted if c]
+    if not wanted:
+        return 0
+    user_ids = [t.user.pk for t, _c in wanted]
+    licenses = {
+        lic.user_id: lic
+        for lic in License.objects.filter(app=app, user_id__in=user_ids).exclude(state=License.State.REVOKED)
+    }
+    valid, stale = _links(app, user_ids)
+    if stale:
+        LicenseDevice.objects.filter(pk__in=stale).delete()
+    links: list[LicenseDevice] = []
+    over: list[Device] = []
+    for target, candidates in wanted:
+        lic = licenses.get(target.user.pk)
+        if lic is None:
+            continue
+        covered = valid.setdefault(target.user.pk, set())
+        attach, rest = split_devices(candidates, covered)
+        covered.update(d.pk for d in attach)
+        links += [LicenseDevice(license=lic, device=d) for d in attach]
+        over += rest
+    LicenseDevice.objects.bulk_create(links, batch_size=500, ignore_conflicts=True)
+    covered_ids = {pk for ids in valid.values() for pk in ids}
+    if covered_ids:
+        License.objects.filter(
+            app=app,
+            license_type=Assignment.LicenseType.USER,
+            user__isnull=True,
+            device_id__in=covered_ids,
+            state=License.State.FAILED,
+        ).delete()
+    if not over:
+        return 0
+    rows = {
+        lic.device_id: lic
+        for lic in License.objects.filter(app=app, device_id__in=[d.pk for d in over]).exclude(
+            state=License.State.REVOKED
+        )
+    }
+    create: list[License] = []
+    update: list[License] = []
+    for device in over:
+        row = rows.get(device.pk)
+        if row is None:
+            create.append(
+                License(
+                    app=app,
+                    assignment=assignment,
+                    license_type=Assignment.LicenseType.USER,
+                    device=device,
+                    state=License.State.FAILED,
+                    error=DEVICE_LIMIT,  # stored untranslated; pages translate it
+                )
+            )
+        elif (
+            row.license_type == Assignment.LicenseType.USER and row.user_id is None and row.state == "failed"
+        ):
+            row.error, row.error_number, row.event_id = DEVICE_LIMIT, None, ""
+            row.assignment = assignment or row.assignment
+            update.append(row)
+        # otherwise the device holds this app another way (device licensing): nothing to report
+    License.objects.bulk_create(create, batch_size=500)
+    if update:
+        License.objects.bulk_update(update, ["error", "error_number", "event_id", "assignment"])
+    return len(create) + len(update)
 
 
 # --- asking Apple ----------------------------------------------------------------------------------------
@@ -452,7 +625,7 @@ def run_allocation(run: LicenseRun) -> LicenseRun:
         return finish_run(run, error=" ".join(exc.messages))
     targets = targets_for(app=app, group=assignment.group, license_type=assignment.license_type)
     counts = reserve(app=app, targets=targets, license_type=assignment.license_type, assignment=assignment)
-    run.total = len(targets)
+    run.total = len(targets) + counts["over_limit"]
     run.failed = counts["failed"]
     run.progress = 50
     run.summary = {**counts, "events": [], "user_events": []}
@@ -488,7 +661,7 @@ def targets_for_holder(*, app: App, user: DirectoryUser | None = None, device: D
                 continue
             if assignment.license_type == Assignment.LicenseType.DEVICE:
                 return assignment, Target(device=device)
-            return assignment, Target(user=device.primary_user, device=device)
+            return assignment, Target(user=device.primary_user, device=device, devices=[device])
         if user is not None:
             covered = (
                 members.filter(user=user).exists()
@@ -496,5 +669,5 @@ def targets_for_holder(*, app: App, user: DirectoryUser | None = None, device: D
                 else members.filter(Q(device__primary_user=user)).exists()
             )
             if covered and assignment.license_type == Assignment.LicenseType.USER:
-                return assignment, Target(user=user)
+                return assignment, Target(user=user, devices=active_devices([user.pk]).get(user.pk, []))
     return None, None

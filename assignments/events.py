@@ -21,7 +21,7 @@ from django.db.models import F, Value
 from django.db.models.functions import Greatest
 
 from apps.models import App, AppleAssignment
-from assignments.models import License, LicenseRun, VPPUser
+from assignments.models import License, LicenseDevice, LicenseRun, VPPUser
 
 Key = tuple[str, str]
 
@@ -91,6 +91,8 @@ def _settle(
                 continue
             moved += 1
         License.objects.bulk_update(licenses, ["state", "error_number", "error", "updated_at"])
+        if gone:  # A3: a revoked user license no longer covers devices; their slots are free again
+            LicenseDevice.objects.filter(license__in=gone).delete()
         _move_counts(_update_mirror(appeared, gone, keys))
     return moved
 

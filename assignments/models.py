@@ -107,6 +107,10 @@ class License(models.Model):
     event_id = models.CharField(_("Apple event"), max_length=100, blank=True, db_index=True)
     error_number = models.IntegerField(_("error number"), null=True, blank=True)
     error = models.CharField(_("error"), max_length=500, blank=True)
+    # A3: the devices of `user` that use this user license (at most five); see LicenseDevice.
+    covered_devices = models.ManyToManyField(
+        "directory.Device", through="LicenseDevice", related_name="covering_licenses", blank=True
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -130,6 +134,31 @@ class License(models.Model):
 
     def __str__(self) -> str:
         return f"{self.app} / {self.user or self.device or self.untracked_target}"
+
+
+class LicenseDevice(models.Model):
+    """A3: one device of the license's user that uses this user license (at most five per license).
+
+    Attached by the allocation engine in the stable order of `allocation.py`; detached when the device is
+    retired or deleted, stops being the user's device, or the license is revoked — which frees the slot
+    for the user's next device on the next allocation. Apple is not told: user licensing associates the
+    user, not devices.
+    """
+
+    license = models.ForeignKey(License, related_name="device_links", on_delete=models.CASCADE)
+    device = models.ForeignKey("directory.Device", related_name="license_links", on_delete=models.CASCADE)
+    added_at = models.DateTimeField(_("added"), auto_now_add=True)
+
+    class Meta:
+        ordering = ["added_at", "id"]
+        verbose_name = _("device using a user license")
+        verbose_name_plural = _("devices using a user license")
+        constraints = [
+            models.UniqueConstraint(fields=["license", "device"], name="one_link_per_license_device")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.license} → {self.device}"
 
 
 class LicenseRun(models.Model):

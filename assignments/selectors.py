@@ -6,7 +6,9 @@ from assignments.models import Assignment, License, LicenseRun
 
 
 def license_list():
-    return License.objects.select_related("app__vpp_token", "device", "user", "assignment__group")
+    return License.objects.select_related(
+        "app__vpp_token", "device", "user", "assignment__group"
+    ).prefetch_related("covered_devices")
 
 
 def license_run_list():
@@ -19,11 +21,16 @@ def assignment_list(app=None):
 
 
 def holder_licenses(*, user=None, device=None):
-    """Licenses of one user or one device (for their pages), newest first."""
+    """Licenses of one user or one device (for their pages), newest first.
+
+    A device's licenses include the user licenses that cover it (A3).
+    """
+    from django.db.models import Q
+
     qs = license_list()
     if user is not None:
         return qs.filter(user=user)
-    return qs.filter(device=device)
+    return qs.filter(Q(device=device) | Q(device_links__device=device)).distinct()
 
 
 def available_assignments_for(*, user=None, device=None):

@@ -10,6 +10,7 @@ from directory.models import Group
 
 class LicenseSerializer(serializers.ModelSerializer):
     serial_number = serializers.CharField(source="device.serial_number", default=None, read_only=True)
+    covered_devices = serializers.PrimaryKeyRelatedField(many=True, read_only=True)
 
     class Meta:
         model = License
@@ -23,6 +24,7 @@ class LicenseSerializer(serializers.ModelSerializer):
             "device",
             "user",
             "untracked_target",
+            "covered_devices",
             "event_id",
             "error_number",
             "error",

@@ -14,7 +14,7 @@ from django.utils.translation import gettext as _
 
 from apps.models import App
 from assignments import allocation
-from assignments.models import Assignment, License, LicenseRun
+from assignments.models import Assignment, License, LicenseDevice, LicenseRun
 from assignments.revocation import create_run, disassociate, revoke_token_licenses
 from console.audit import record, snapshot
 from directory.models import Device, DirectoryUser, Group
@@ -166,9 +166,9 @@ def assignment_delete(*, assignment: Assignment, actor) -> LicenseRun | None:
             before=before,
             after={"uninstall_requested_for": len(license_ids), "license_run": run.pk if run else None},
         )
-        License.objects.filter(assignment=assignment, state=License.State.FAILED).update(
-            state=License.State.REVOKED, error=_("Assignment removed")
-        )
+        failed = License.objects.filter(assignment=assignment, state=License.State.FAILED)
+        LicenseDevice.objects.filter(license__in=failed).delete()
+        failed.update(state=License.State.REVOKED, error=_("Assignment removed"))
         assignment.delete()
     return run
 
@@ -203,11 +203,13 @@ def license_install(
     result = allocation.allocate(
         app=app, targets=[target], license_type=assignment.license_type, assignment=assignment
     )
-    lookup = (
-        {"user": target.user}
-        if assignment.license_type == Assignment.LicenseType.USER
-        else {"device": target.device}
-    )
+    if assignment.license_type == Assignment.LicenseType.DEVICE:
+        lookup = {"device": target.device}
+    elif device is not None and result.get("over_limit"):
+        # A3: the user's license already covers five other devices; this device's failed row says so.
+        lookup = {"device": device, "user__isnull": True, "state": License.State.FAILED}
+    else:
+        lookup = {"user": target.user}
     lic = (
         License.objects.filter(app=app, **lookup).exclude(state=License.State.REVOKED).order_by("-id").first()
     )
@@ -294,6 +296,23 @@ def device_revoke_licenses(*, device: Device | None, actor, serial_number: str =
         device=device,
         summary={"serial_number": serial_number or device.serial_number},
     )
+
+
+def device_detach_user_licenses(*, device: Device, actor) -> int:
+    """A3 / B1: a retired device stops using its user's licenses; each frees a slot for the user's next
+    device (covered on the next allocation). Returns how many licenses the device was detached from."""
+    links = LicenseDevice.objects.filter(device=device)
+    license_ids = list(links.values_list("license_id", flat=True))
+    if license_ids:
+        links.delete()
+        record(
+            actor=actor,
+            action="device.user_licenses_detached",
+            obj=device,
+            before={"licenses": license_ids},
+            after={"licenses": []},
+        )
+    return len(license_ids)
 
 
 def user_revoke_licenses(*, user: DirectoryUser, actor) -> LicenseRun:

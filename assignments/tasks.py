@@ -83,11 +83,11 @@ def device_retired(device_id: int, actor_id: int | None = None, serial_number: s
     from assignments import services
     from directory.models import Device
 
-    services.device_revoke_licenses(
-        device=Device.objects.filter(pk=device_id).first(),
-        serial_number=serial_number,
-        actor=services.actor_by_id(actor_id),
-    )
+    device = Device.objects.filter(pk=device_id).first()
+    actor = services.actor_by_id(actor_id)
+    if device is not None and not device.is_active:
+        services.device_detach_user_licenses(device=device, actor=actor)
+    services.device_revoke_licenses(device=device, serial_number=serial_number, actor=actor)
 
 
 @shared_task(**DB_RETRY)
