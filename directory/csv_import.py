@@ -215,6 +215,16 @@ def preview(kind: str, content: bytes | str, *, group: Group | None = None) -> I
     return result
 
 
+def _check_lengths(model, values: dict[str, Any], errors: list[str]) -> None:
+    """Text longer than its column holds: a preview that passes must not fail at import."""
+    for column, value in values.items():
+        limit = getattr(model._meta.get_field(column), "max_length", None)
+        if limit and isinstance(value, str) and len(value) > limit:
+            errors.append(
+                _("%(column)s is longer than %(max)d characters.") % {"column": column, "max": limit}
+            )
+
+
 def _check_users(rows: list[tuple[int, dict[str, str]]]) -> list[RowResult]:
     existing = {u.user_principal_name.lower(): u for u in DirectoryUser.objects.all()}
     apple_ids = {
@@ -257,6 +267,7 @@ def _check_users(rows: list[tuple[int, dict[str, str]]]) -> list[RowResult]:
                 result.errors.append(
                     _("“%(email)s” is not a valid email address.") % {"email": values["email"]}
                 )
+        _check_lengths(DirectoryUser, {"user_principal_name": upn, **values}, result.errors)
         apple_id = values.get("managed_apple_id", "").lower()
         if apple_id:
             holder = apple_ids.get(apple_id)
@@ -343,11 +354,7 @@ def _check_devices(rows: list[tuple[int, dict[str, str]]]) -> list[RowResult]:
                     % {"upn": cells["primary_user"]}
                 )
             values["primary_user"] = user_id
-        for column, limit in (("name", 200), ("model", 100), ("os_version", 32)):
-            if len(values.get(column, "")) > limit:
-                result.errors.append(
-                    _("%(column)s is longer than %(max)d characters.") % {"column": column, "max": limit}
-                )
+        _check_lengths(Device, {"serial_number": serial, **values}, result.errors)
         device = existing.get(serial)
         if device is None:
             result.action = CREATE

@@ -190,3 +190,20 @@ def test_update_rows_match_existing_users_and_devices_whatever_the_case(administ
     csv_import.import_apply(kind="devices", content="serial_number,name\nABC123,New\n", actor=administrator)
     assert DirectoryUser.objects.get().display_name == "Ben"
     assert Device.objects.get().name == "New"
+
+
+def test_very_long_fields_are_row_errors_in_the_preview(administrator):
+    """A preview that passes must import: a too-long cell is reported on its row, not at confirm time."""
+    users = "user_principal_name,display_name,managed_apple_id\n" + f"a@example.com,{'A' * 201},{'b' * 255}\n"
+    result = csv_import.preview("users", users)
+    assert result.rows[0].errors == [
+        "display_name is longer than 200 characters.",
+        "managed_apple_id is longer than 254 characters.",
+    ]
+    devices = "serial_number,name\n" + "S" * 65 + ",iPad\n"
+    assert csv_import.preview("devices", devices).rows[0].errors == [
+        "serial_number is longer than 64 characters."
+    ]
+    with pytest.raises(ValidationError):
+        csv_import.import_apply(kind="users", content=users, actor=administrator)
+    assert not DirectoryUser.objects.exists()
