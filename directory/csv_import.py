@@ -1,7 +1,8 @@
 """CSV import of users, devices and group memberships: parse and validate (preview), then apply (confirm).
 
 A file with any bad row is rejected whole: nothing is imported. Confirming validates the file again, because
-the directory may have changed since the preview. Columns (header row required, UTF-8, comma-separated):
+the directory may have changed since the preview. Columns (header row required; UTF-8 with or without a BOM;
+comma- or semicolon-separated):
 
 - users: user_principal_name, display_name, email, managed_apple_id, is_active
 - devices: serial_number, name, model, platform, os_version, ownership, supervised, kiosk_mode, dep_enrolled,
@@ -155,7 +156,11 @@ def read_rows(kind: str, content: bytes | str) -> tuple[list[tuple[int, dict[str
         text = _decode(content)
     except ValidationError as exc:
         return [], list(exc.messages)
-    reader = csv.reader(io.StringIO(text, newline=""))
+    text = text.removeprefix("\ufeff")  # a byte-order mark left in already-decoded text
+    # Excel in many locales saves "CSV" separated by semicolons: the header line says which separator is used.
+    first_line = text.split("\n", 1)[0]
+    delimiter = ";" if ";" in first_line and "," not in first_line else ","
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     try:
         header = next(reader)
     except StopIteration:

@@ -207,3 +207,21 @@ def test_very_long_fields_are_row_errors_in_the_preview(administrator):
     with pytest.raises(ValidationError):
         csv_import.import_apply(kind="users", content=users, actor=administrator)
     assert not DirectoryUser.objects.exists()
+
+
+def test_excel_files_with_bom_semicolons_crlf_and_blank_lines(administrator):
+    """Excel writes UTF-8 with a byte-order mark, CRLF line ends and, in many locales, semicolons."""
+    content = (
+        "user_principal_name;display_name;email\r\n"
+        "ana@example.com;Ana, Jr.;\r\n\r\n;;\r\n"
+        "ben@example.com;Ben;\r\n"
+    )
+    for raw in (content.encode("utf-8-sig"), "\ufeff" + content):
+        result = csv_import.preview("users", raw)
+        assert result.is_valid, result.error_messages()
+        assert [(r.number, r.key, r.values) for r in result.rows] == [
+            (2, "ana@example.com", {"user_principal_name": "ana@example.com", "display_name": "Ana, Jr."}),
+            (5, "ben@example.com", {"user_principal_name": "ben@example.com", "display_name": "Ben"}),
+        ]
+    csv_import.import_apply(kind="users", content=content.encode("utf-8-sig"), actor=administrator)
+    assert DirectoryUser.objects.get(user_principal_name="ana@example.com").display_name == "Ana, Jr."
