@@ -33,7 +33,7 @@ class VPPTokenViewSet(
     filterset_class = VPPTokenFilter
     ordering_fields = ["name", "expires_at", "last_sync_at", "state"]
     parser_classes = [MultiPartParser, FormParser, JSONParser]
-    write_actions = ("sync", "revoke_licenses", "sync_all", "renew")
+    write_actions = ("sync", "revoke_licenses", "sync_all", "renew", "take_control")
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
 
     def get_queryset(self):
@@ -90,6 +90,13 @@ class VPPTokenViewSet(
         """Sync every valid token now; 202 with their runs."""
         runs = services.token_sync_all(actor=request.user)
         return Response(SyncRunSerializer(runs, many=True).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(request=None, responses={200: VPPTokenSerializer})
+    @action(detail=True, methods=["post"], url_path="take-control")
+    def take_control(self, request, pk=None):
+        """Take the token back from another MDM (T4); only in the state `assigned_to_external_mdm`."""
+        token = services.token_take_control(token=self.get_object(), actor=request.user)
+        return Response(self._read(token))
 
     @extend_schema(request=None, responses={202: LicenseRunSummarySerializer})
     @action(detail=True, methods=["post"], url_path="revoke-licenses")

@@ -480,6 +480,29 @@ def token_renew(*, token: VPPToken, file: bytes | str, actor) -> VPPToken:
     return token
 
 
+def token_take_control(*, token: VPPToken, actor) -> VPPToken:
+    """Take a token back from another MDM (T4, T8): write our mdmInfo at Apple, mark it valid, sync it.
+
+    Only for a token in the state "assigned to external MDM". The other product loses the token; licenses it
+    assigned stay at Apple and show up here as untracked. Raises ValidationError for another state or when
+    Apple refuses.
+    """
+    if token.state != VPPToken.State.ASSIGNED_TO_EXTERNAL_MDM:
+        raise ValidationError(_("Only a token assigned to another MDM can be taken back."))
+    with transaction.atomic():
+        token = VPPToken.objects.select_for_update().get(pk=token.pk)
+        before = _audit_snapshot(token)
+        _claim(token)
+        token.state = VPPToken.State.VALID
+        token.state_detail = ""
+        token.save(update_fields=["state", "state_detail", "updated_at"])
+        before, after = audit.changed(before, _audit_snapshot(token))
+        audit.record(actor=actor, action="vpp_token.take_control", obj=token, before=before, after=after)
+        _request_first_sync(token, actor)
+        transaction.on_commit(lambda: _register_notifications(token.pk))
+    return token
+
+
 def token_delete(*, token: VPPToken, actor) -> None:
     """Delete a token with its apps and assignments here (T13). Apple is not called; licenses stay."""
     with transaction.atomic():

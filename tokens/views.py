@@ -256,6 +256,30 @@ class TokenSyncView(_TokenObjectMixin, ConsoleAccessMixin, View):
         return HttpResponseRedirect(_token_link(token))
 
 
+class TokenTakeControlView(_TokenObjectMixin, ConsoleAccessMixin, View):
+    """Take a token back from another MDM (T4): POST with the confirmation ticked."""
+
+    write = True
+    http_method_names = ["post"]
+
+    def post(self, request, *args, **kwargs):
+        token = self.get_token()
+        if request.POST.get("confirm") != "1":
+            messages.error(request, gettext("Tick the confirmation to take control of the token."))
+            return HttpResponseRedirect(_token_link(token))
+        try:
+            services.token_take_control(token=token, actor=request.user)
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+        else:
+            messages.success(
+                request,
+                gettext("“%(name)s” is managed by this console again; a sync was requested.")
+                % {"name": token.name},
+            )
+        return HttpResponseRedirect(_token_link(token))
+
+
 class TokenSyncAllView(ConsoleAccessMixin, View):
     write = True
     http_method_names = ["post"]
