@@ -70,6 +70,32 @@ def record(
     )
 
 
+def record_many(
+    *, actor, action: str, entries: Iterable[tuple[models.Model, dict | None, dict | None]]
+) -> list[AuditEntry]:
+    """One audit entry per (object, before, after), written in bulk: imports of thousands of rows."""
+    is_user = actor is not None and getattr(actor, "is_authenticated", False)
+    rows = []
+    for obj, before, after in entries:
+        if before:
+            before = {k: v for k, v in _jsonable(before).items() if k not in _SECRET_FIELDS}
+        if after:
+            after = {k: v for k, v in _jsonable(after).items() if k not in _SECRET_FIELDS}
+        rows.append(
+            AuditEntry(
+                actor=actor if is_user else None,
+                actor_name=actor.get_username() if is_user else SYSTEM,
+                action=action,
+                object_type=obj._meta.label_lower,
+                object_id=str(obj.pk),
+                object_repr=str(obj)[:300],
+                before=before,
+                after=after,
+            )
+        )
+    return AuditEntry.objects.bulk_create(rows, batch_size=500)
+
+
 def changed(before: dict, after: dict) -> tuple[dict, dict]:
     """Only the keys whose values differ, for compact before/after pairs."""
     keys = [k for k in after if before.get(k) != after.get(k)]

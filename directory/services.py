@@ -239,6 +239,135 @@ def user_reactivate(*, user: DirectoryUser, actor) -> DirectoryUser:
     return user
 
 
+# --- many users or devices at once (CSV import) -------------------------------------------------------
+def _validate_many(objs: Sequence, model, label: str, messages: Mapping[str, Any]) -> None:
+    """Field formats and uniqueness of many new or changed objects, in one query per unique field.
+
+    `messages` maps each unique field to a function (value, holder) -> message: a value may appear once across
+    `objs` and the rest of the table, whatever the case. `label` names an object (its UPN or serial number).
+    Raises ValidationError naming every problem.
+    """
+    errors: list[str] = []
+    batch_pks = {o.pk for o in objs if o.pk is not None}
+    for field, message in messages.items():
+        taken = {
+            value.lower(): holder
+            for pk, value, holder in model.objects.exclude(**{field: ""}).values_list("pk", field, label)
+            if pk not in batch_pks
+        }
+        for obj in objs:
+            value = getattr(obj, field)
+            if not value:
+                continue
+            if value.lower() in taken:
+                errors.append(message(value, taken[value.lower()]))
+            taken[value.lower()] = getattr(obj, label)
+    for obj in objs:
+        try:
+            _full_clean(obj, exclude=["primary_user"] if model is Device else [])
+        except ValidationError as exc:
+            errors.extend(
+                f"{getattr(obj, label)}: {field}: {m}" for field, ms in exc.message_dict.items() for m in ms
+            )
+    if errors:
+        raise ValidationError(errors)
+
+
+def _validate_many_users(users: Sequence[DirectoryUser]) -> None:
+    errors: list[str] = []
+    for user in users:
+        if not user.user_principal_name:
+            errors.append(_("The user principal name is required."))
+        elif not user.display_name:
+            errors.append(f"{user.user_principal_name}: " + _("The display name is required."))
+    if errors:
+        raise ValidationError(errors)
+    _validate_many(
+        users,
+        DirectoryUser,
+        "user_principal_name",
+        {
+            "user_principal_name": lambda value, holder: (
+                _("A user with the user principal name “%(upn)s” already exists.") % {"upn": value}
+            ),
+            # A3: the pair (user, Apple ID) is unique, so one Apple ID belongs to one user.
+            "managed_apple_id": lambda value, holder: (
+                _("The Apple ID “%(apple_id)s” already belongs to %(user)s.")
+                % {"apple_id": value, "user": holder}
+            ),
+        },
+    )
+
+
+def _saved_pks(objs: Sequence, model, field: str) -> None:
+    """Give `objs` their ids after bulk_create on a database that does not return them."""
+    missing = [o for o in objs if o.pk is None]
+    if missing:
+        values = [getattr(o, field) for o in missing]
+        pks = dict(model.objects.filter(**{f"{field}__in": values}).values_list(field, "pk"))
+        for obj in missing:
+            obj.pk = pks[getattr(obj, field)]
+
+
+@transaction.atomic
+def user_bulk_create(*, rows: Sequence[Mapping[str, Any]], actor) -> list[DirectoryUser]:
+    """Create many users in a few queries (CSV import of thousands of rows): the checks and defaults of
+    `user_create`, and one `directory.user.create` audit entry per user. Raises ValidationError naming every
+    problem; then nothing is created."""
+    now = timezone.now()
+    users = []
+    for data in rows:
+        is_active = bool(data.get("is_active", True))
+        users.append(
+            DirectoryUser(
+                user_principal_name=_clean_text(data.get("user_principal_name")),
+                display_name=_clean_text(data.get("display_name")),
+                email=_clean_text(data.get("email")),
+                managed_apple_id=_clean_text(data.get("managed_apple_id")),
+                is_active=is_active,
+                deactivated_at=None if is_active else now,
+            )
+        )
+    _validate_many_users(users)
+    DirectoryUser.objects.bulk_create(users, batch_size=500)
+    _saved_pks(users, DirectoryUser, "user_principal_name")
+    audit.record_many(
+        actor=actor, action="directory.user.create", entries=[(u, None, audit.snapshot(u)) for u in users]
+    )
+    return users
+
+
+@transaction.atomic
+def user_bulk_update(*, changes: Sequence[tuple[int, Mapping[str, Any]]], actor) -> list[DirectoryUser]:
+    """`user_update` for many users (by id) in a few queries, with the same checks and audit entries.
+
+    An `is_active` change goes through `user_deactivate` / `user_reactivate`, so licenses follow (S11, B1).
+    """
+    locked = DirectoryUser.objects.select_for_update().in_bulk([pk for pk, _data in changes])
+    now = timezone.now()
+    users, entries, lifecycle, fields = [], [], [], {"updated_at"}
+    for pk, data in changes:
+        user = locked[pk]
+        before = _snapshot(user)
+        for field in USER_FIELDS:
+            if field in data:
+                setattr(user, field, _clean_text(data[field]))
+        old, new = audit.changed(before, _snapshot(user))
+        users.append(user)
+        if new:
+            user.updated_at = now
+            fields.update(new)
+            entries.append((user, old, new))
+        if "is_active" in data and bool(data["is_active"]) != user.is_active:
+            lifecycle.append((user, bool(data["is_active"])))
+    _validate_many_users(users)
+    DirectoryUser.objects.bulk_update([u for u, _o, _n in entries], sorted(fields), batch_size=500)
+    audit.record_many(actor=actor, action="directory.user.update", entries=entries)
+    for user, active in lifecycle:
+        (user_reactivate if active else user_deactivate)(user=user, actor=actor)
+    return users
+
+
 # --- devices -----------------------------------------------------------------------------------------------
 def _normalise_serial(value: Any) -> str:
     return _clean_text(value).upper()
@@ -336,6 +465,84 @@ def device_retire(*, device: Device, actor) -> Device:
     )
     _notify_assignments("on_device_retired", device_id=device.pk, actor_id=_actor_id(actor))
     return device
+
+
+_DEVICE_SETTINGS = ("platform", "ownership", "supervised", "kiosk_mode", "dep_enrolled", "app_store_allowed")
+
+
+def _validate_many_devices(devices: Sequence[Device]) -> None:
+    missing = [d for d in devices if not d.serial_number]
+    if missing:
+        raise ValidationError(_("The serial number is required."))
+    user_ids = {d.primary_user_id for d in devices if d.primary_user_id is not None}
+    if user_ids - set(DirectoryUser.objects.filter(pk__in=user_ids).values_list("pk", flat=True)):
+        raise ValidationError(_("The primary user does not exist."))
+    _validate_many(
+        devices,
+        Device,
+        "serial_number",
+        {
+            "serial_number": lambda value, holder: (
+                _("A device with the serial number “%(serial)s” already exists.") % {"serial": value}
+            )
+        },
+    )
+
+
+@transaction.atomic
+def device_bulk_create(*, rows: Sequence[Mapping[str, Any]], actor) -> list[Device]:
+    """Register many devices in a few queries (CSV import): the checks and defaults of `device_create`, and
+    one `directory.device.create` audit entry per device. Raises ValidationError naming every problem."""
+    devices = []
+    for data in rows:
+        device = Device(
+            serial_number=_normalise_serial(data.get("serial_number")),
+            name=_clean_text(data.get("name")),
+            model=_clean_text(data.get("model")),
+            os_version=_clean_text(data.get("os_version")),
+            primary_user=data.get("primary_user"),
+        )
+        for field in _DEVICE_SETTINGS:
+            if field in data:
+                setattr(device, field, data[field])
+        devices.append(device)
+    _validate_many_devices(devices)
+    Device.objects.bulk_create(devices, batch_size=500)
+    _saved_pks(devices, Device, "serial_number")
+    audit.record_many(
+        actor=actor, action="directory.device.create", entries=[(d, None, audit.snapshot(d)) for d in devices]
+    )
+    return devices
+
+
+@transaction.atomic
+def device_bulk_update(*, changes: Sequence[tuple[int, Mapping[str, Any]]], actor) -> list[Device]:
+    """`device_update` for many devices (by id) in a few queries, with the same checks and audit entries."""
+    locked = Device.objects.select_for_update().in_bulk([pk for pk, _data in changes])
+    now = timezone.now()
+    devices, entries, fields = [], [], {"updated_at"}
+    for pk, data in changes:
+        device = locked[pk]
+        before = _snapshot(device)
+        for field in DEVICE_FIELDS:
+            if field not in data:
+                continue
+            value = data[field]
+            if field == "serial_number":
+                value = _normalise_serial(value)
+            elif field in ("name", "model", "os_version"):
+                value = _clean_text(value)
+            setattr(device, field, value)
+        old, new = audit.changed(before, _snapshot(device))
+        devices.append(device)
+        if new:
+            device.updated_at = now
+            fields.update(new)
+            entries.append((device, old, new))
+    _validate_many_devices(devices)
+    Device.objects.bulk_update([d for d, _o, _n in entries], sorted(fields), batch_size=500)
+    audit.record_many(actor=actor, action="directory.device.update", entries=entries)
+    return devices
 
 
 # --- groups ------------------------------------------------------------------------------------------------

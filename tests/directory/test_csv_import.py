@@ -225,3 +225,94 @@ def test_excel_files_with_bom_semicolons_crlf_and_blank_lines(administrator):
         ]
     csv_import.import_apply(kind="users", content=content.encode("utf-8-sig"), actor=administrator)
     assert DirectoryUser.objects.get(user_principal_name="ana@example.com").display_name == "Ana, Jr."
+
+
+# --- bulk import: a few queries whatever the number of rows, the same audit log and hooks -------------
+def _users_file(n: int, start: int = 0, suffix: str = "") -> str:
+    rows = "".join(f"u{i}@example.com,User {i}{suffix},u{i}@example.com,\n" for i in range(start, start + n))
+    return "user_principal_name,display_name,email,is_active\n" + rows
+
+
+def _devices_file(n: int, suffix: str = "") -> str:
+    rows = "".join(f"SN{i:05d},Device {i}{suffix},iPadOS,u{i % 3}@example.com\n" for i in range(n))
+    return "serial_number,name,platform,primary_user\n" + rows
+
+
+def test_import_queries_do_not_grow_with_rows(administrator):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    counts = []
+    for start, n in ((0, 3), (100, 30)):
+        with CaptureQueriesContext(connection) as created:
+            csv_import.import_apply(kind="users", content=_users_file(n, start), actor=administrator)
+        with CaptureQueriesContext(connection) as updated:
+            csv_import.import_apply(kind="users", content=_users_file(n, start, " 2"), actor=administrator)
+        counts.append((len(created), len(updated)))
+    assert counts[0] == counts[1]
+    with CaptureQueriesContext(connection) as few:
+        csv_import.import_apply(kind="devices", content=_devices_file(3), actor=administrator)
+    Device.objects.all().delete()
+    with CaptureQueriesContext(connection) as many:
+        csv_import.import_apply(kind="devices", content=_devices_file(30), actor=administrator)
+    assert len(few) == len(many)
+
+
+def test_b6_bulk_import_records_one_audit_entry_per_created_or_changed_object(administrator):
+    from console.models import AuditEntry
+
+    factories.DirectoryUserFactory(user_principal_name="u1@example.com", display_name="Old", email="")
+    csv_import.import_apply(kind="users", content=_users_file(2), actor=administrator)
+    u0 = DirectoryUser.objects.get(user_principal_name="u0@example.com")
+    created = AuditEntry.objects.get(action="directory.user.create", object_id=str(u0.pk))
+    assert created.actor == administrator and created.object_type == "directory.directoryuser"
+    assert created.after["user_principal_name"] == "u0@example.com" and created.after["is_active"] is True
+    updated = AuditEntry.objects.get(action="directory.user.update")
+    assert (updated.before, updated.after) == (
+        {"display_name": "Old", "email": ""},
+        {"display_name": "User 1", "email": "u1@example.com"},
+    )
+    csv_import.import_apply(kind="devices", content=_devices_file(1), actor=administrator)
+    device = AuditEntry.objects.get(action="directory.device.create")
+    assert device.after["serial_number"] == "SN00000" and device.after["primary_user_id"] == u0.pk
+
+
+def test_s11_import_deactivating_a_user_reaches_the_assignments_hooks_after_commit(
+    administrator, monkeypatch, django_capture_on_commit_callbacks
+):
+    from directory import services
+
+    calls = []
+    monkeypatch.setattr(services, "_notify_assignments", lambda name, **kw: calls.append((name, kw)))
+    user = factories.DirectoryUserFactory(user_principal_name="leaver@example.com")
+    content = "user_principal_name,is_active\nLEAVER@example.com,false\n"
+    csv_import.import_apply(kind="users", content=content, actor=administrator)
+    user.refresh_from_db()
+    assert not user.is_active
+    assert calls == [("on_user_deactivated", {"user_id": user.pk, "actor_id": administrator.pk})]
+
+
+def test_bulk_services_refuse_a_conflicting_batch_and_save_nothing(administrator):
+    from console.models import AuditEntry
+    from directory import services
+
+    factories.DirectoryUserFactory(
+        user_principal_name="taken@example.com", managed_apple_id="id@apple.example"
+    )
+    rows = [
+        {"user_principal_name": "new@example.com", "display_name": "New"},
+        {"user_principal_name": "TAKEN@example.com", "display_name": "Dup"},
+        {"user_principal_name": "o@example.com", "display_name": "O", "managed_apple_id": "ID@apple.example"},
+        {"user_principal_name": "long@example.com", "display_name": "L" * 201},
+    ]
+    with pytest.raises(ValidationError) as exc:
+        services.user_bulk_create(rows=rows, actor=administrator)
+    assert exc.value.messages[:2] == [
+        "A user with the user principal name “TAKEN@example.com” already exists.",
+        "The Apple ID “ID@apple.example” already belongs to taken@example.com.",
+    ]
+    assert "long@example.com: display_name:" in exc.value.messages[2]
+    with pytest.raises(ValidationError):
+        services.device_bulk_create(rows=[{"serial_number": "sn1"}, {"serial_number": "SN1"}], actor=None)
+    assert DirectoryUser.objects.count() == 1 and not Device.objects.exists()
+    assert not AuditEntry.objects.exists()
