@@ -159,8 +159,8 @@ def _csv_cell(value) -> str:
     if isinstance(value, list | tuple):
         return ", ".join(str(v) for v in value)
     text = str(value)
-    # Neutralise spreadsheet formulas (CSV injection) in exported text.
-    if text[:1] in ("=", "+", "-", "@") and not text.lstrip("-").replace(".", "", 1).isdigit():
+    # Neutralise spreadsheet formulas (CSV injection: OWASP's leading characters); numbers stay numbers.
+    if text[:1] in ("=", "+", "-", "@", "\t", "\r") and not text.lstrip("-").replace(".", "", 1).isdigit():
         text = "'" + text
     return text
 

@@ -212,3 +212,17 @@ def test_drf_token_from_management_command(administrator):
     from rest_framework.authtoken.models import Token
 
     assert Token.objects.filter(user=administrator).exists()
+
+
+@pytest.mark.parametrize(
+    ("value", "exported"),
+    [("=HYPERLINK(1)", "'=HYPERLINK(1)"), ("@SUM(A1)", "'@SUM(A1)"), ("\t=1", "'\t=1"), ("-12.5", "-12.5")],
+)
+def test_b6_csv_export_neutralises_formulas(admin_web, administrator, value, exported):
+    import csv
+    import io
+
+    audit.record(actor=administrator, action="x", object_repr=value)
+    response = admin_web.get(reverse("audit-log"), {"export": "csv"})
+    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert rows[1][4] == exported
