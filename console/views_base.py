@@ -163,4 +163,3 @@ def _csv_cell(value) -> str:
     if text[:1] in ("=", "+", "-", "@", "\t", "\r") and not text.lstrip("-").replace(".", "", 1).isdigit():
         text = "'" + text
     return text
-

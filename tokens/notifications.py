@@ -116,9 +116,11 @@ def _test(token, notification: Notification, resync: list[str]) -> str:
 def _app_for(token, adam_id: str, pricing_param: str):
     from apps.models import App
 
-    return App.objects.select_for_update().filter(
-        vpp_token=token, adam_id=adam_id, pricing_param=pricing_param or "STDQ"
-    ).first()
+    return (
+        App.objects.select_for_update()
+        .filter(vpp_token=token, adam_id=adam_id, pricing_param=pricing_param or "STDQ")
+        .first()
+    )
 
 
 def _asset_count(token, notification: Notification, resync: list[str]) -> str:

@@ -330,10 +330,26 @@ def _apply_asset(app, asset: Asset, meta: AppMetadata | None, country: str) -> N
 
 
 APP_FIELDS = [
-    "product_type", "total_licenses", "used_licenses", "available_licenses", "retired_licenses",
-    "is_unlimited", "supports_device_licensing", "supports_user_licensing", "revocable", "platforms", "name",
-    "bundle_id", "version", "icon_url", "store_url", "release_date", "publisher", "is_custom_app",
-    "metadata_country", "updated_at",
+    "product_type",
+    "total_licenses",
+    "used_licenses",
+    "available_licenses",
+    "retired_licenses",
+    "is_unlimited",
+    "supports_device_licensing",
+    "supports_user_licensing",
+    "revocable",
+    "platforms",
+    "name",
+    "bundle_id",
+    "version",
+    "icon_url",
+    "store_url",
+    "release_date",
+    "publisher",
+    "is_custom_app",
+    "metadata_country",
+    "updated_at",
 ]
 
 

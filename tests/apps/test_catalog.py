@@ -209,7 +209,9 @@ def test_list_sorts_names_case_insensitively_on_page_and_api(admin_web, admin_ap
 
 
 def test_list_and_detail_show_the_synced_icon_lazily_with_alt_text(admin_web):
-    app = factories.AppFactory(name="Keynote", icon_url="http://127.0.0.1:8001/_simulator/icons/361285480.png")
+    app = factories.AppFactory(
+        name="Keynote", icon_url="http://127.0.0.1:8001/_simulator/icons/361285480.png"
+    )
     factories.AppFactory(name="No icon", icon_url="")
     page = admin_web.get(reverse("apps:list")).content.decode()
     detail = admin_web.get(reverse("apps:detail", args=[app.pk])).content.decode()

@@ -24,9 +24,7 @@ def _apple_counts(apple, token, adam_id):
     return asset["assignedCount"], asset["availableCount"]
 
 
-def test_a5_counts_follow_apple_when_notification_and_poll_both_report(
-    apple, client, administrator
-):
+def test_a5_counts_follow_apple_when_notification_and_poll_both_report(apple, client, administrator):
     token = connect(apple, notification_secret=SECRET)
     sync(token)
     location = apple.state.locations[token.location_uid]
@@ -74,9 +72,7 @@ def _deliver(apple, client, token, seen: set) -> int:
     return delivered
 
 
-def test_s4_user_license_follows_registration_notifications_to_assigned(
-    apple, client, administrator
-):
+def test_s4_user_license_follows_registration_notifications_to_assigned(apple, client, administrator):
     """User licensing driven by Apple's notifications alone: users/create → USER_MANAGEMENT → the waiting
     license is requested → ASSET_MANAGEMENT → assigned, counted once."""
     token = connect(apple, notification_secret=SECRET)
