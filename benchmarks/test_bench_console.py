@@ -32,7 +32,7 @@ def _large_token(simulator):
     return token
 
 
-def test_bench_full_sync_2k_assets_200k_assignments(benchmark, settings):
+def test_bench_full_sync_large_location(benchmark, settings):
     with running_simulator(page_size=1000) as simulator:
         settings.APPLE_VPP_BASE_URL = simulator.base_url
         token = _large_token(simulator)
