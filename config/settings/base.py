@@ -198,8 +198,6 @@ PUBLIC_BASE_URL = env("PUBLIC_BASE_URL", default="")
 FIELD_ENCRYPTION_KEY = env("FIELD_ENCRYPTION_KEY", default="")
 VPP_MAX_TOKENS = env.int("VPP_MAX_TOKENS", default=256)
 VPP_MDM_NAME = env("VPP_MDM_NAME", default="VPP Console")
-VPP_LICENSE_LOW_THRESHOLD = env.int("VPP_LICENSE_LOW_THRESHOLD", default=80)
-VPP_ALERT_WEBHOOK_URL = env("VPP_ALERT_WEBHOOK_URL", default="")
 VPP_FULL_SYNC_EVERY_HOURS = env.int("VPP_FULL_SYNC_EVERY_HOURS", default=24 * 7)
 
 EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.smtp.EmailBackend")
