@@ -48,6 +48,8 @@ class Command(BaseCommand):
     def handle(self, *args, port: int, no_demo: bool, **options):
         self.children: list[subprocess.Popen] = []
         signal.signal(signal.SIGTERM, lambda *_: self._stop(0))
+        # Ctrl-C stops everything, even when started from a shell that ignores SIGINT in background jobs.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         settings.VAR_DIR.mkdir(parents=True, exist_ok=True)
         call_command("migrate", interactive=False, verbosity=0)
         call_command("collectstatic", interactive=False, verbosity=0)
