@@ -109,7 +109,8 @@ class SimulatorRequestHandler(BaseHTTPRequestHandler):
         host = self.headers.get("Host")
         if not host:
             address = self.server.server_address
-            host = f"{address[0]}:{address[1]}"
+            name = address[0].decode() if isinstance(address[0], bytes) else address[0]
+            host = f"{name}:{address[1]}"
         return f"http://{host}"
 
     def _send(
