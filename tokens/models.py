@@ -129,6 +129,8 @@ class SyncRun(models.Model):
     users_count = models.PositiveIntegerField(_("users"), default=0)
     error_number = models.IntegerField(_("Apple error number"), null=True, blank=True)
     error = models.TextField(_("error"), blank=True)
+    # Something that went wrong without failing the run (e.g. the store metadata lookup was unavailable).
+    warning = models.CharField(_("warning"), max_length=500, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]

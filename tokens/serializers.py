@@ -78,6 +78,7 @@ class SyncRunSerializer(serializers.ModelSerializer):
             "finished_at",
             "error",
             "error_number",
+            "warning",
             "assets_count",
             "apps_created",
             "apps_updated",

@@ -150,6 +150,24 @@ class _Snapshot:
     users_version_id: str | None = None
 
 
+def _lookup_metadata(client, run: SyncRun, adam_ids: list[str], country: str, platform: str):
+    """Store metadata for `adam_ids`, best effort.
+
+    The lookup is a separate Apple service (and optional in service/config): when it fails, apps keep the
+    metadata they had (as for an app missing from the store, T10) and the run still updates licenses and
+    assignments, noting the problem as a warning.
+    """
+    try:
+        return client.lookup_metadata(adam_ids, country=country, platform=platform)
+    except AppleError as exc:
+        logger.warning("metadata lookup failed for sync run %s: %s", run.pk, exc)
+        run.warning = (
+            _("Store metadata could not be read (%(error)s); names and icons were kept.") % {"error": exc}
+        )[:500]
+        SyncRun.objects.filter(pk=run.pk).update(warning=run.warning)
+        return {}
+
+
 def _check_mdm(token: VPPToken, mdm_info) -> None:
     """Apple returns mdmInfo on every token-scoped answer: stop as soon as it is not ours (T8)."""
     if mdm_info is not None and mdm_info.id != str(token.mdm_info_id):
@@ -236,7 +254,7 @@ def _read_apple(token: VPPToken, run: SyncRun, progress: _Progress, spool: IO[st
         platform = token.default_platform or (
             "volumestore" if token.account_type == VPPToken.AccountType.EDUCATION else "enterprisestore"
         )
-        snap.metadata = client.lookup_metadata(adam_ids, country=token.country_or_region, platform=platform)
+        snap.metadata = _lookup_metadata(client, run, adam_ids, token.country_or_region, platform)
 
         progress.set(40, _("Reading assignments"))
         expected = sum(a.assigned_count for a in assets.values())

@@ -370,3 +370,19 @@ def test_b8_run_whose_worker_was_lost_does_not_lock_the_token_forever(apple, set
     # A recent running run still locks the token.
     again, created = request_sync(token=token, trigger=SyncRun.Trigger.MANUAL)
     assert not created and again.pk == fresh.pk
+
+
+def test_t10_store_lookup_down_still_syncs_licenses_and_keeps_metadata(apple):
+    """The metadata lookup is a separate Apple service: its failure must not stop counts and assignments."""
+    token = connect(apple)
+    assert sync(token).status == SyncRun.Status.COMPLETED
+    garageband = App.objects.get(vpp_token=token, adam_id="408709785")
+    name, total = garageband.name, garageband.total_licenses
+    apple.change_count(token.location_uid, "408709785", 5)
+    apple.add_fault("internal_error", count=50, path="MZStorePlatform")
+    run = sync(token)
+    assert run.status == SyncRun.Status.COMPLETED, run.error
+    assert "metadata" in run.warning and "9603" in run.warning
+    garageband.refresh_from_db()
+    assert garageband.total_licenses == total + 5
+    assert garageband.name == name
