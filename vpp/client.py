@@ -70,6 +70,20 @@ METADATA_BATCH_SIZE = 100
 BACKOFF_BASE = 0.5
 BACKOFF_CAP = 30.0
 USER_AGENT = "vpp-console/0.1"
+# The v2 endpoints under the base URL (apple-vpp-api.md §1.1), used when service/config omits one.
+DOCUMENTED_PATHS = {
+    "clientConfig": "client/config",
+    "getAssets": "assets",
+    "getAssignments": "assignments",
+    "getUsers": "users",
+    "createUsers": "users/create",
+    "updateUsers": "users/update",
+    "retireUsers": "users/retire",
+    "associateAssets": "assets/associate",
+    "disassociateAssets": "assets/disassociate",
+    "revokeAssets": "assets/revoke",
+    "eventStatus": "status",
+}
 
 T = TypeVar("T")
 
@@ -462,9 +476,13 @@ class VPPClient:
 
     def _url(self, name: str) -> str:
         url = self.service_config().urls.get(name)
-        if not url:
+        if url:
+            return url
+        # service/config should list every endpoint; where it does not, use the documented v2 path.
+        path = DOCUMENTED_PATHS.get(name)
+        if path is None:
             raise BadRequest(None, f"service/config has no URL named {name!r}")
-        return url
+        return self.base_url + path
 
     # -- client config ---------------------------------------------------------------------------------------
 

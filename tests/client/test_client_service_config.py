@@ -2,10 +2,12 @@
 
 import threading
 
+import pytest
 import requests
 
 import vpp.client
 from vpp.client import DEFAULT_BASE_URL, VPPClient, default_base_url
+from vpp.errors import BadRequest
 
 
 class CountingSession(requests.Session):
@@ -83,3 +85,19 @@ def test_default_base_url(monkeypatch, settings):
     assert VPPClient("t").base_url == "http://from-env/mdm/v2/"
     monkeypatch.delenv("APPLE_VPP_BASE_URL")
     assert default_base_url() == DEFAULT_BASE_URL
+
+
+def test_missing_service_config_urls_fall_back_to_the_documented_paths(sim, make_client, token):
+    """An implementation whose service/config lists fewer URLs still works through the documented v2 paths."""
+    sim.update_settings(omit_service_urls=["clientConfig", "getAssets", "eventStatus"])
+    client = make_client(token)
+    assert "clientConfig" not in client.service_config().urls
+    assert client.client_config().uid == sim.uid_of(token)
+    assert any(True for _ in client.iter_assets())
+
+
+def test_a_url_with_no_documented_path_is_a_clear_error(sim, make_client, token):
+    sim.update_settings(omit_service_urls=["contentMetadataLookup"])
+    client = make_client(token)
+    with pytest.raises(BadRequest, match="contentMetadataLookup"):
+        client.lookup_metadata(["408709785"], country="us", platform="enterprisestore")

@@ -130,6 +130,8 @@ class AppleApi:
             f"{base}/WebObjects/MZFinance.woa/wa/associateVPPUserWithITSAccount?inviteCode=%25inviteCode%25&mt=8"
         )
         urls["contentMetadataLookup"] = f"{base}/WebObjects/MZStorePlatform.woa/wa/lookup"
+        for name in self.state.settings.omit_service_urls:
+            urls.pop(name, None)
         return {
             "errorCodes": [error_body(n) for n in SERVICE_ERROR_CODES if n in ERROR_MESSAGES],
             "limits": self.limits,

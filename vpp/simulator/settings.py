@@ -55,6 +55,8 @@ class SimulatorSettings:
     persist_interval: float = 5.0
     log_requests: bool = False
     limits: dict[str, int] = field(default_factory=dict)
+    # URL names left out of service/config, to act like an implementation that lists fewer of them.
+    omit_service_urls: list[str] = field(default_factory=list)
 
     def effective_limits(self) -> dict[str, int]:
         """Apple's ``limits`` object with overrides applied."""
