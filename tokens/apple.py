@@ -33,18 +33,28 @@ def our_mdm_info(token) -> MdmInfo:
 def state_from_client_config(token, config: ClientConfig) -> tuple[str, str]:
     """(state, detail) for a token given Apple's client/config answer.
 
-    Another MDM's mdmInfo (or none at all, once we claimed the token) means the token is no longer ours (T8).
+    Another MDM's mdmInfo means the token is no longer ours (T8). No mdmInfo at all means nobody claims the
+    location (Apple lost it, or an implementation does not echo it): the token stays valid and
+    `claim_if_unclaimed` writes ours again.
     """
     from tokens.models import VPPToken
 
     expires = config.token_expiration or token.expires_at
     if expires and expires <= timezone.now():
         return VPPToken.State.EXPIRED, ""
-    if config.mdm_info is None or config.mdm_info.id != str(token.mdm_info_id):
-        other = config.mdm_info
-        detail = f"{other.name} ({other.metadata})" if other else "no MDM"
-        return VPPToken.State.ASSIGNED_TO_EXTERNAL_MDM, f"Managed by another MDM: {detail}"
+    other = config.mdm_info
+    if other is not None and other.id != str(token.mdm_info_id):
+        return (
+            VPPToken.State.ASSIGNED_TO_EXTERNAL_MDM,
+            f"Managed by another MDM: {other.name} ({other.metadata})",
+        )
     return VPPToken.State.VALID, ""
+
+
+def claim_if_unclaimed(client: VPPClient, token, config: ClientConfig) -> None:
+    """Write our mdmInfo when Apple shows none for a token we hold, so other products see it is in use."""
+    if config.mdm_info is None:
+        client.update_client_config(mdm_info=our_mdm_info(token))
 
 
 def state_from_error(exc: AppleError) -> tuple[str, str] | None:

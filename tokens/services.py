@@ -23,6 +23,7 @@ from django.utils.translation import gettext as _
 
 from console import audit
 from tokens.apple import (
+    claim_if_unclaimed,
     client_for,
     client_for_content,
     our_mdm_info,
@@ -538,6 +539,8 @@ def token_check_state(*, token: VPPToken) -> VPPToken:
         try:
             with client_for(token, max_retries=2, max_retry_seconds=10.0) as client:
                 config = client.client_config()
+                if state_from_client_config(token, config)[0] == VPPToken.State.VALID:
+                    claim_if_unclaimed(client, token, config)
         except AppleError as exc:
             implied = state_from_error(exc)
             if implied is None:

@@ -34,7 +34,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from console import audit
-from tokens.apple import client_for, state_from_client_config, state_from_error
+from tokens.apple import claim_if_unclaimed, client_for, state_from_client_config, state_from_error
 from tokens.models import SyncRun, VPPToken
 from vpp.errors import AppleError, BadRequest
 from vpp.types import AppMetadata, Asset
@@ -238,6 +238,7 @@ def _read_apple(token: VPPToken, run: SyncRun, progress: _Progress, spool: IO[st
         _save_token_state(token, state, detail, config=config)
         if state != VPPToken.State.VALID:
             raise SyncFailed(detail or _("The token is %(state)s.") % {"state": token.get_state_display()})
+        claim_if_unclaimed(client, token, config)
 
         progress.set(10, _("Reading assets"))
         filters = {"adam_id": run.adam_id} if run.adam_id else {}

@@ -386,3 +386,14 @@ def test_t10_store_lookup_down_still_syncs_licenses_and_keeps_metadata(apple):
     garageband.refresh_from_db()
     assert garageband.total_licenses == total + 5
     assert garageband.name == name
+
+
+def test_t8_location_with_no_mdm_info_is_claimed_again_not_called_foreign(apple):
+    """No mdmInfo at Apple means nobody claims the location: the sync writes ours again and carries on."""
+    token = connect(apple)
+    apple.state.set_mdm_info(token.location_uid, None)
+    run = sync(token)
+    assert run.status == SyncRun.Status.COMPLETED, run.error
+    token.refresh_from_db()
+    assert token.state == VPPToken.State.VALID
+    assert apple.location(token.location_uid)["mdmInfo"]["id"] == str(token.mdm_info_id)
