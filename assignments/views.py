@@ -17,7 +17,7 @@ from assignments import allocation, prompts, selectors, services
 from assignments.filters import LicenseFilter, LicenseRunFilter
 from assignments.forms import AssignmentForm
 from assignments.models import License, LicenseRun
-from console.views_base import Column, ConsoleAccessMixin, FilteredListView
+from console.views_base import Column, ConsoleAccessMixin, FilteredListView, add_service_errors
 from directory.models import Device, DirectoryUser, Group
 
 
@@ -153,8 +153,7 @@ class AppAssignmentsView(ConsoleAccessMixin, TemplateView):
             try:
                 assignment = services.assignment_create(app=self.app, actor=request.user, **form.cleaned_data)
             except ValidationError as exc:
-                for field, errors in exc.message_dict.items():
-                    form.add_error(field if field in form.fields else None, errors)
+                add_service_errors(form, exc)
             else:
                 figures = assignment.preflight
                 if figures["oversubscribed"]:

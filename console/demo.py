@@ -107,12 +107,9 @@ def load_demo(stdout=None) -> dict[str, tuple[str, str]]:
 def _demo_assignment(admin) -> None:
     """GarageBand, Required with device licensing, to the classroom iPads."""
     from apps.models import App
+    from assignments.services import assignment_create
     from directory.models import Group as DeviceGroup
 
-    try:
-        from assignments.services import assignment_create
-    except ImportError:
-        return
     app = App.objects.filter(adam_id="408709785", vpp_token__name="Contoso Schools").first()
     group = DeviceGroup.objects.filter(name="Classroom iPads").first()
     if app and group and not app.assignments.filter(group=group).exists():

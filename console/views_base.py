@@ -11,11 +11,22 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.http import StreamingHttpResponse
 from django.views.generic import ListView
 
 from console.access import check_access
 from console.roles import can_change
+
+
+def add_service_errors(form, error: ValidationError) -> None:
+    """Show a service's ValidationError on a form: on the fields it names where the form has them, the rest
+    (and errors without fields) on the form as a whole."""
+    if hasattr(error, "error_dict"):
+        for field, errors in error.error_dict.items():
+            form.add_error(field if field in form.fields else None, errors)
+    else:
+        form.add_error(None, error.messages)
 
 
 class ConsoleAccessMixin:

@@ -7,8 +7,6 @@ tells the assignments app about changes that affect licenses through `assignment
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -42,20 +40,13 @@ GROUP_FIELDS = ("name", "group_type", "description")
 
 # --- hooks into the assignments app ------------------------------------------------------------------------
 def _notify_assignments(hook_name: str, **kwargs: Any) -> None:
-    """Call `assignments.hooks.<hook_name>(**kwargs)` after commit, if the assignments app provides it.
+    """Call `assignments.hooks.<hook_name>(**kwargs)` after commit.
 
     The directory does not know about licenses; the assignments app reclaims or hands them out (S11, B1, S6).
     """
-    try:
-        spec = importlib.util.find_spec("assignments.hooks")
-    except (ImportError, ValueError):
-        spec = None
-    if spec is None:
-        return
-    module = importlib.import_module("assignments.hooks")
-    hook = getattr(module, hook_name, None)
-    if hook is None:
-        return
+    from assignments import hooks
+
+    hook = getattr(hooks, hook_name)
     transaction.on_commit(lambda: hook(**kwargs), robust=True)
 
 

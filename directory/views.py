@@ -14,7 +14,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.generic import DetailView, FormView, TemplateView
 
-from console.views_base import Column, ConsoleAccessMixin, FilteredListView
+from console.views_base import Column, ConsoleAccessMixin, FilteredListView, add_service_errors
 from directory import csv_import, selectors, services
 from directory.filters import DeviceFilter, DirectoryUserFilter, GroupFilter
 from directory.forms import AddMembersForm, DeviceForm, DirectoryUserForm, GroupForm, ImportForm
@@ -25,15 +25,6 @@ USERS = (gettext_lazy("Users"), reverse_lazy("directory:users"))
 DEVICES = (gettext_lazy("Devices"), reverse_lazy("directory:devices"))
 GROUPS = (gettext_lazy("Groups"), reverse_lazy("directory:groups"))
 IMPORT_SESSION_KEY = "directory_import"
-
-
-def _add_errors(form, exc: ValidationError) -> None:
-    """Put a service's ValidationError on the form: on the named field where the form has it."""
-    if hasattr(exc, "error_dict"):
-        for field, errors in exc.error_dict.items():
-            form.add_error(field if field in form.fields else None, errors)
-    else:
-        form.add_error(None, exc.messages)
 
 
 def _yes_no(value: bool) -> str:
@@ -56,7 +47,7 @@ class ServiceFormView(ConsoleAccessMixin, FormView):
         try:
             obj = self.perform(form.cleaned_data)
         except ValidationError as exc:
-            _add_errors(form, exc)
+            add_service_errors(form, exc)
             return self.form_invalid(form)
         messages.success(self.request, self.success_message % {"name": obj})
         return redirect(self.success_url_for(obj))
@@ -461,7 +452,7 @@ class GroupAddMembersView(ConsoleAccessMixin, FormView):
                 actor=self.request.user,
             )
         except ValidationError as exc:
-            _add_errors(form, exc)
+            add_service_errors(form, exc)
             return self.form_invalid(form)
         messages.success(self.request, _("%(count)d member(s) added.") % {"count": len(added)})
         return redirect(_group_url(self.group))

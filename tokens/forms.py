@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from django import forms
-from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
 from tokens.models import VPPToken
@@ -35,14 +34,6 @@ class _TokenFieldsForm(forms.Form):
         initial="false",
         help_text=_("When On, newer versions of this token's apps are pushed to devices at check-in."),
     )
-
-    def apply_errors(self, error: ValidationError) -> None:
-        """Show a service's ValidationError on the fields it names (the rest on the form)."""
-        if hasattr(error, "error_dict"):
-            for field, errors in error.error_dict.items():
-                self.add_error(field if field in self.fields else None, errors)
-        else:
-            self.add_error(None, error)
 
 
 class TokenCreateForm(_TokenFieldsForm):

@@ -197,12 +197,9 @@ def _asset_management(token, notification: Notification, resync: list[str]) -> s
     else:
         error = notification.error
         parts.append(f"{kind} failed: {error}" if error else f"{kind} failed")
-    try:
-        from assignments import events
-    except ImportError:
-        events = None
-    if events is not None and hasattr(events, "apply_asset_management"):
-        events.apply_asset_management(token, payload)
+    from assignments import events
+
+    events.apply_asset_management(token, payload)
     return "; ".join(parts) or f"{kind}: nothing to change"
 
 

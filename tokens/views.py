@@ -13,7 +13,7 @@ from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 from django.views.generic import DetailView, FormView, TemplateView
 
-from console.views_base import Column, ConsoleAccessMixin, FilteredListView
+from console.views_base import Column, ConsoleAccessMixin, FilteredListView, add_service_errors
 from tokens import selectors, services
 from tokens.filters import SyncRunFilter, VPPTokenFilter
 from tokens.forms import TokenCreateForm, TokenEditForm
@@ -100,7 +100,7 @@ class _TokenFormView(ConsoleAccessMixin, FormView):
     template_name = "tokens/form.html"
 
     def form_invalid_with(self, form, error: ValidationError):
-        form.apply_errors(error)
+        add_service_errors(form, error)
         return self.form_invalid(form)
 
 
@@ -220,11 +220,8 @@ class TokenRevokeView(_ConfirmView):
 
     def post(self, request, *args, **kwargs):
         token = self.get_token()
-        try:
-            from assignments.revocation import revoke_token_licenses
-        except ImportError:
-            messages.error(request, gettext("Revoking licenses is not available in this installation."))
-            return HttpResponseRedirect(_token_link(token))
+        from assignments.revocation import revoke_token_licenses
+
         try:
             run = revoke_token_licenses(token=token, actor=request.user)
         except ValidationError as error:
