@@ -53,6 +53,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
 from apps.models import App
+from assignments.events import notify_licenses_settled
 from assignments.models import Assignment, License, LicenseDevice, LicenseRun, VPPUser
 from directory.models import Device, DirectoryUser, Group, GroupMembership
 
@@ -382,6 +383,8 @@ def reserve(
         if not is_device:
             counts["over_limit"] = _cover_devices(app=locked, targets=targets, assignment=assignment)
             counts["failed"] += counts["over_limit"]
+        # D2: targets that got no license show it as a failed install; the others wait for Apple.
+        notify_licenses_settled({app.pk})
     return counts
 
 

@@ -94,7 +94,18 @@ def _settle(
         if gone:  # A3: a revoked user license no longer covers devices; their slots are free again
             LicenseDevice.objects.filter(license__in=gone).delete()
         _move_counts(_update_mirror(appeared, gone, keys))
+        if moved:
+            notify_licenses_settled({lic.app_id for lic in licenses})
     return moved
+
+
+def notify_licenses_settled(app_ids: set[int]) -> None:
+    """D2: after commit, deployment installs where Apple assigned licenses (and shows why others failed)."""
+    # Import here: deployment sits above assignments (it imports this module); the hook breaks that cycle.
+    from deployment import hooks as deployment_hooks
+
+    ids = sorted(app_ids)
+    transaction.on_commit(lambda: deployment_hooks.on_licenses_settled(ids), robust=True)
 
 
 def _update_mirror(appeared: list[License], gone: list[License], keys: dict[int, Key]) -> Counter:
@@ -270,11 +281,20 @@ def apply_user_management(token, payload: dict) -> int:
 def apply_user_associated(token, payload: dict) -> int:
     """USER_ASSOCIATED: the users accepted the invitation (S4): Registered → Associated."""
     ids = [u.get("clientUserId") for u in payload.get("associatedUsers") or payload.get("users") or []]
-    return (
-        VPPUser.objects.filter(vpp_token=token, client_user_id__in=ids)
-        .exclude(status=VPPUser.Status.RETIRED)
-        .update(status=VPPUser.Status.ASSOCIATED)
+    users = VPPUser.objects.filter(vpp_token=token, client_user_id__in=ids).exclude(
+        status=VPPUser.Status.RETIRED
     )
+    user_ids = list(users.values_list("user_id", flat=True))
+    changed = users.update(status=VPPUser.Status.ASSOCIATED)
+    if changed:  # S4: installs that waited for the users to join the program can proceed
+        notify_licenses_settled(
+            set(
+                License.objects.filter(
+                    app__vpp_token=token, user_id__in=user_ids, state=License.State.ASSIGNED
+                ).values_list("app_id", flat=True)
+            )
+        )
+    return changed
 
 
 def poll_events(*, token, event_ids: Iterable[str]) -> list[str]:

@@ -105,6 +105,8 @@ def assignment_create(
         record(actor=actor, action="assignment.create", obj=assignment, after=snapshot(assignment) | figures)
         if intent == Assignment.Intent.REQUIRED:
             assignment.run = assignment_allocate(assignment=assignment, actor=actor)
+        elif intent == Assignment.Intent.UNINSTALL:
+            _uninstall_assigned(assignment)
     assignment.preflight = figures
     return assignment
 
@@ -126,7 +128,18 @@ def assignment_update(*, assignment: Assignment, actor, intent: str | None = Non
         )
         if intent == Assignment.Intent.REQUIRED and before["intent"] != intent:
             assignment_allocate(assignment=assignment, actor=actor)
+        elif intent == Assignment.Intent.UNINSTALL and before["intent"] != intent:
+            _uninstall_assigned(assignment)
     return assignment
+
+
+def _uninstall_assigned(assignment: Assignment) -> None:
+    """S3/D3: deployment removes the app from the group's devices (and reclaims after), after commit."""
+    # Import here: deployment sits above assignments (it imports this module); the hook breaks that cycle.
+    from deployment import hooks as deployment_hooks
+
+    assignment_id = assignment.pk
+    transaction.on_commit(lambda: deployment_hooks.on_uninstall_assigned(assignment_id), robust=True)
 
 
 def assignment_allocate(*, assignment: Assignment, actor) -> LicenseRun:
@@ -145,11 +158,19 @@ def assignment_allocate(*, assignment: Assignment, actor) -> LicenseRun:
 def assignment_delete(*, assignment: Assignment, actor) -> LicenseRun | None:
     """S10: removing an assignment reclaims its licenses and records the uninstall of the app on its
     targets."""
+    # Import here: deployment sits above assignments (it imports this module); the hook breaks that cycle.
+    from deployment import hooks as deployment_hooks
+
     license_ids = list(assignment.licenses.filter(state__in=License.HOLDING).values_list("pk", flat=True))
     with transaction.atomic():
         before = snapshot(assignment)
         run = None
-        if license_ids:
+        if license_ids and deployment_hooks.removal_waits_for_devices():
+            # D3: the app is removed from the devices first; each license is reclaimed once its removal is
+            # acknowledged (or at once where no device has to remove it).
+            app_id, ids = assignment.app_id, list(license_ids)
+            transaction.on_commit(lambda: deployment_hooks.on_assignment_removed(app_id, ids), robust=True)
+        elif license_ids:
             run = create_run(
                 kind=LicenseRun.Kind.REVOKE_APP,
                 actor=actor,

@@ -5,6 +5,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from console.api import build_router
+from deployment.webhooks import nanomdm_webhook
 
 router = build_router()
 
@@ -17,6 +18,8 @@ urlpatterns = [
     path("apps/", include("apps.urls")),
     path("directory/", include("directory.urls")),
     path("assignments/", include("assignments.urls")),
+    path("deployment/", include("deployment.urls")),
+    path("webhooks/nanomdm/", nanomdm_webhook, name="nanomdm-webhook"),
     path("api/v1/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/v1/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/v1/", include(router.urls)),

@@ -12,7 +12,7 @@ from rest_framework.routers import DefaultRouter
 from rest_framework.views import exception_handler as drf_exception_handler
 
 # Apps that expose API resources; each has an `api.py` with `register(router)`.
-API_APPS = ("console", "tokens", "apps", "directory", "assignments")
+API_APPS = ("console", "tokens", "apps", "directory", "assignments", "deployment")
 
 
 class Pagination(PageNumberPagination):

@@ -372,6 +372,15 @@ APP_FIELDS = [
 ]
 
 
+def _versions_changed(app_ids: list[int]) -> None:
+    """T11/D4: deployment pushes the newer versions to the devices that have the apps, after commit."""
+    # Import here: deployment sits above tokens (it imports the apps and assignments above this module); the
+    # hook breaks that cycle.
+    from deployment import hooks as deployment_hooks
+
+    transaction.on_commit(lambda: deployment_hooks.on_app_versions_changed(app_ids), robust=True)
+
+
 def _apply(token: VPPToken, run: SyncRun, snap: _Snapshot, progress: _Progress) -> dict[str, int]:
     """Write the whole snapshot; called inside one transaction."""
     from apps.models import App, AppleAssignment
@@ -383,6 +392,7 @@ def _apply(token: VPPToken, run: SyncRun, snap: _Snapshot, progress: _Progress) 
         existing_qs = existing_qs.filter(adam_id=run.adam_id)
     existing = {(a.adam_id, a.pricing_param): a for a in existing_qs}
     created, updated = [], []
+    newer: list[int] = []  # T11: apps with a new version
     for key, asset in snap.assets.items():
         app = existing.get(key)
         if app is None:
@@ -390,11 +400,16 @@ def _apply(token: VPPToken, run: SyncRun, snap: _Snapshot, progress: _Progress) 
             _apply_asset(app, asset, snap.metadata.get(asset.adam_id), token.country_or_region)
             created.append(app)
         else:
+            old_version = app.version
             _apply_asset(app, asset, snap.metadata.get(asset.adam_id), token.country_or_region)
             app.updated_at = now
             updated.append(app)
+            if old_version and app.version != old_version:
+                newer.append(app.pk)
     App.objects.bulk_create(created, batch_size=BATCH_SIZE)
     App.objects.bulk_update(updated, APP_FIELDS, batch_size=BATCH_SIZE)
+    if newer and token.automatic_app_updates:
+        _versions_changed(newer)
     gone = [a.pk for key, a in existing.items() if key not in snap.assets]
     if gone:
         App.objects.filter(pk__in=gone).delete()
