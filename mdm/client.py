@@ -14,7 +14,9 @@ from __future__ import annotations
 import json
 import logging
 import time
+import uuid
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 from types import TracebackType
 from typing import Any
 from urllib.parse import quote
@@ -124,30 +126,33 @@ class NanoMDMClient:
         """Queue ``command`` for every enrollment id (and push, unless ``no_push``); a result per id.
 
         The ids are split into as few requests as the URL limits allow; the results are merged and
-        ``http_status`` is what NanoMDM would answer for the whole list (200 / 207 / 500).
+        ``http_status`` is what NanoMDM would answer for the whole list (200 / 207 / 500). The first request
+        uses ``command.command_uuid``, each further one a fresh UUID (NanoMDM's SQL storage refuses a command
+        UUID it already holds): read each id's ``IdStatus.command_uuid``.
 
         Raises ``MDMAuthError`` (401), ``MDMUnavailable`` after the retries (with ``partial`` set when earlier
         requests of the same call were answered) or ``MDMError`` (any other unexpected answer);
         ValueError for an id that cannot be addressed (empty or containing a comma).
         """
         ids = self._clean_ids(enrollment_ids)
-        body = command.to_plist()
         statuses: dict[str, IdStatus] = {}
         requests_made = 0
         query = "?nopush=1" if no_push else ""
-        for batch in self._batches(ids):
+        for index, batch in enumerate(self._batches(ids)):
+            sent = command if index == 0 else replace(command, command_uuid=str(uuid.uuid4()).upper())
             url = f"{self.base_url}/v1/enqueue/{self._path(batch)}{query}"
             try:
-                data, _status = self._request("PUT", url, body=body, idempotent=False)
+                data, _status = self._request("PUT", url, body=sent.to_plist(), idempotent=False)
             except MDMUnavailable as exc:
                 if requests_made:
-                    sent = list(statuses)
-                    partial = self._enqueue_result(command, statuses, no_push, requests_made, order=sent)
+                    partial = self._enqueue_result(
+                        command, statuses, no_push, requests_made, order=list(statuses)
+                    )
                     unsent = tuple(i for i in ids if i not in statuses)
                     raise MDMUnavailable(exc.message, exc.status, partial=partial, unsent_ids=unsent) from exc
                 raise
             requests_made += 1
-            statuses.update(id_statuses(data, batch))
+            statuses.update(id_statuses(data, batch, sent.command_uuid))
         return self._enqueue_result(command, statuses, no_push, requests_made, order=ids)
 
     def push(self, enrollment_ids: Sequence[str]) -> PushResult:

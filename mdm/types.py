@@ -22,12 +22,14 @@ class IdStatus:
 
     ``push_result`` is the APNs push id when a push was sent; ``push_error`` / ``command_error`` are NanoMDM's
     error texts. A command with only a ``push_error`` is still queued: the device fetches it at its next
-    check-in.
+    check-in. ``command_uuid`` is the UUID the command was queued under for this id (an enqueue split into
+    several requests uses one UUID per request): match the device's report by it.
     """
 
     push_result: str | None = None
     push_error: str | None = None
     command_error: str | None = None
+    command_uuid: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -69,6 +71,10 @@ class EnqueueResult:
 
     ``http_status`` is 200 when every id succeeded, 207 when some failed, 500 when all failed, as NanoMDM
     answers one request; ``requests`` counts the HTTP requests it took.
+
+    ``command_uuid`` is the command's own UUID, used for the first request. NanoMDM's SQL storage keeps a
+    command UUID once (primary key), so every further request carries the same command under a fresh UUID:
+    each id's ``IdStatus.command_uuid`` says which (``command_uuids`` lists them all).
     """
 
     command_uuid: str
@@ -93,6 +99,15 @@ class EnqueueResult:
         """Every id succeeded."""
         return all(s.ok for s in self.ids.values())
 
+    @property
+    def command_uuids(self) -> list[str]:
+        """Every command UUID used, in request order (the first is ``command_uuid``)."""
+        seen: dict[str, None] = {self.command_uuid: None}
+        for status in self.ids.values():
+            if status.command_uuid:
+                seen.setdefault(status.command_uuid, None)
+        return list(seen)
+
 
 def merged_status(statuses: Sequence[IdStatus]) -> int:
     """The HTTP status NanoMDM would give for these per-id results (200 / 207 / 500)."""
@@ -109,7 +124,9 @@ def _text(value: Any) -> str | None:
     return value if isinstance(value, str) else str(value)
 
 
-def id_statuses(data: Mapping[str, Any], ids: Sequence[str]) -> dict[str, IdStatus]:
+def id_statuses(
+    data: Mapping[str, Any], ids: Sequence[str], command_uuid: str | None = None
+) -> dict[str, IdStatus]:
     """A result per requested id from NanoMDM's JSON answer (see the module docstring for the rules)."""
     raw_status = data.get("status")
     status: Mapping[str, Any] = raw_status if isinstance(raw_status, Mapping) else {}
@@ -125,6 +142,9 @@ def id_statuses(data: Mapping[str, Any], ids: Sequence[str]) -> dict[str, IdStat
         if push_error is None and push_result is None and top_push is not None and command_error is None:
             push_error = top_push
         result[enrollment_id] = IdStatus(
-            push_result=push_result, push_error=push_error, command_error=command_error
+            push_result=push_result,
+            push_error=push_error,
+            command_error=command_error,
+            command_uuid=command_uuid,
         )
     return result

@@ -34,7 +34,7 @@ def checkin_event(
     event_id: str | None = None,
     url_params: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """A check-in event (``mdm.Authenticate``, ``mdm.TokenUpdate``, ``mdm.CheckOut`` …) of a device channel."""
+    """A device-channel check-in event (``mdm.Authenticate``, ``mdm.TokenUpdate``, ``mdm.CheckOut`` …)."""
     sub: dict[str, Any] = {"ids": _ids(udid), "udid": udid, "raw_payload": _raw(payload)}
     if token_update_tally is not None:
         sub["token_update_tally"] = token_update_tally
