@@ -1,0 +1,1 @@
+"""A stand-in for NanoMDM and its devices (standard library only); see README.md."""
