@@ -21,6 +21,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from urllib.parse import quote
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -34,7 +35,7 @@ from assignments.models import Assignment, License, LicenseDevice, VPPUser
 from deployment.models import Command, CommandBatch, DeviceAppState, InstallState, WebhookEvent
 from directory.models import Device, GroupMembership
 from mdm import commands as mdm_commands
-from mdm.client import NanoMDMClient
+from mdm.client import MAX_IDS_PER_REQUEST, MAX_PATH_BYTES, NanoMDMClient
 from mdm.errors import MDMError
 
 logger = logging.getLogger(__name__)
@@ -148,9 +149,7 @@ def send_command(
     """
     targets = [d for d in devices if d.udid]
     batches: list[CommandBatch] = []
-    size = max(1, settings.MDM_ENQUEUE_BATCH_SIZE)
-    for start in range(0, len(targets), size):
-        chunk = targets[start : start + size]
+    for chunk in _chunks(targets):
         command_uuid = str(uuid.uuid4()).upper()
         command = make(command_uuid)
         now = timezone.now()
@@ -180,6 +179,23 @@ def send_command(
     return batches
 
 
+def _chunks(devices: Sequence[Device]) -> Iterable[list[Device]]:
+    """Batches of devices that each fit one enqueue request (count and URL length), so each batch is queued
+    under its own CommandUUID and every answer finds its row."""
+    size = max(1, min(settings.MDM_ENQUEUE_BATCH_SIZE, MAX_IDS_PER_REQUEST))
+    chunk: list[Device] = []
+    length = 0
+    for device in devices:
+        cost = len(quote(device.udid, safe="")) + 1
+        if chunk and (len(chunk) >= size or length + cost > MAX_PATH_BYTES):
+            yield chunk
+            chunk, length = [], 0
+        chunk.append(device)
+        length += cost
+    if chunk:
+        yield chunk
+
+
 def _enqueue(batch: CommandBatch, command, devices: Sequence[Device], *, app, purpose: str) -> None:
     by_udid = {d.udid: d for d in devices}
     rows = Command.objects.filter(batch=batch)
@@ -201,6 +217,9 @@ def _enqueue(batch: CommandBatch, command, devices: Sequence[Device], *, app, pu
         device = by_udid.get(udid)
         if device is None:
             continue
+        if status.command_uuid and status.command_uuid != batch.command_uuid:
+            # The client split the batch: this id's command went out under another UUID.
+            rows.filter(device_id=device.pk).update(command_uuid=status.command_uuid)
         if status.command_error:
             failed[device.pk] = f"The MDM server did not queue the command: {status.command_error}"
         elif status.push_error:

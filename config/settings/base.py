@@ -222,8 +222,8 @@ NANOMDM_CHECKOUT_RECLAIMS_LICENSES = env.bool("NANOMDM_CHECKOUT_RECLAIMS_LICENSE
 # all, then failed ("the device did not answer").
 MDM_COMMAND_TIMEOUT_MINUTES = env.int("MDM_COMMAND_TIMEOUT_MINUTES", default=60)
 MDM_COMMAND_MAX_ATTEMPTS = env.int("MDM_COMMAND_MAX_ATTEMPTS", default=3)
-# Enrollment ids per enqueue request (one command UUID each).
-MDM_ENQUEUE_BATCH_SIZE = env.int("MDM_ENQUEUE_BATCH_SIZE", default=500)
+# Enrollment ids per enqueue request (one command UUID each; at most 200, and fewer for long ids).
+MDM_ENQUEUE_BATCH_SIZE = env.int("MDM_ENQUEUE_BATCH_SIZE", default=200)
 # Seconds between the ManagedApplicationList checks after an install was acknowledged (bounded backoff).
 MDM_INVENTORY_BACKOFF = [
     int(s) for s in env.list("MDM_INVENTORY_BACKOFF", default=["10", "30", "120", "600", "1800"])
