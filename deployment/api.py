@@ -8,9 +8,10 @@
 from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
+from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import mixins, serializers, viewsets
-from rest_framework.filters import OrderingFilter
 from rest_framework.response import Response
 
 from apps.models import App
@@ -83,25 +84,26 @@ class AppUserStatusViewSet(_AppScoped, mixins.ListModelMixin, viewsets.GenericVi
 
     serializer_class = UserStatusSerializer
     filterset_class = UserStateFilter
+    filter_backends = [DjangoFilterBackend]  # aggregate rows: no ordering by model fields
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
             return DeviceAppState.objects.none()
         return selectors.user_states(self.get_app().pk)
 
-    def filter_queryset(self, queryset):
-        # The rows are aggregates: only the FilterSet applies (no ordering by model fields).
-        backends = [b for b in self.filter_backends if b is not OrderingFilter]
-        for backend in backends:
-            queryset = backend().filter_queryset(self.request, queryset, self)
-        return queryset
-
 
 _counts = {state.value: serializers.IntegerField() for state in InstallState}
 
 
+class _OneObjectSchema(AutoSchema):
+    def _is_list_view(self, serializer=None) -> bool:
+        return False
+
+
 class AppInstallSummaryViewSet(_AppScoped, viewsets.ViewSet):
     """D5: devices per install state, and users (by the worst state of their devices) under `users`."""
+
+    schema = _OneObjectSchema()
 
     @extend_schema(
         responses=inline_serializer(
