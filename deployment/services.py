@@ -849,7 +849,7 @@ def _apply(event) -> str:
         udid = checkin.udid or checkin.enrollment_id or ""
         if event.topic in ("mdm.Authenticate", "mdm.TokenUpdate"):
             try:
-                device, became = directory_services.device_mdm_enrol(
+                device, _became = directory_services.device_mdm_enrol(
                     udid=udid,
                     serial_number=checkin.serial_number or "",
                     name=checkin.device_name or "",
@@ -860,7 +860,9 @@ def _apply(event) -> str:
                 )
             except ValidationError as exc:
                 return " ".join(exc.messages)
-            if became or event.topic == "mdm.TokenUpdate":
+            # TokenUpdate: the device can be pushed to, so its apps are deployed now (and again on each
+            # later TokenUpdate, which is rare and harmless: deploying twice sends nothing twice).
+            if event.topic == "mdm.TokenUpdate":
                 from deployment.tasks import deploy_device as task
 
                 transaction.on_commit(lambda: task.delay(device.pk), robust=True)

@@ -103,15 +103,18 @@ def diagnose(app=None) -> str:
 
     lines = []
     if app is not None:
-        lines.append(f"states {list(DeviceAppState.objects.filter(app=app).values_list('state', 'error'))[:10]}")
+        lines.append(
+            f"states {list(DeviceAppState.objects.filter(app=app).values_list('state', 'error'))[:10]}"
+        )
         lines.append(f"licenses {list(License.objects.filter(app=app).values_list('state', 'error'))[:10]}")
         lines.append(
             "commands "
             + str(list(Command.objects.filter(app=app).values_list("purpose", "status", "error"))[:10])
         )
-    lines.append(f"runs {list(LicenseRun.objects.values_list('kind', 'status', 'progress', 'error', 'summary'))}")
+    lines.append(f"runs {list(LicenseRun.objects.values_list('kind', 'status', 'progress', 'error'))[:5]}")
     outcomes: dict = {}
     for topic, outcome in WebhookEvent.objects.values_list("topic", "outcome"):
-        outcomes[(topic, outcome)] = outcomes.get((topic, outcome), 0) + 1
+        key = (topic, outcome.split(" ")[0])
+        outcomes[key] = outcomes.get(key, 0) + 1
     lines.append(f"events {outcomes}")
     return "\n".join(lines)

@@ -32,6 +32,7 @@ def _enrol(nanomdm, devices):
     ids = [d.pk for d in devices]
     wait_for(
         lambda: Device.objects.filter(pk__in=ids, mdm_enrolled=True).exclude(udid="").count() == len(ids),
+        timeout=30 + len(ids) / 2,
         message="devices enrolled through the webhook",
     )
     return list(Device.objects.filter(pk__in=ids).order_by("pk"))
