@@ -8,10 +8,10 @@ answer is posted to the webhook as an ``mdm.Connect`` event before the next comm
 
 from __future__ import annotations
 
+import http.client
 import json
 import logging
 import threading
-import urllib.error
 import urllib.request
 import uuid
 import zlib
@@ -19,7 +19,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from .events import HMAC_HEADER, acknowledge_event, checkin_event, encode_event, jsonable, sign
 from .runner import Runner
@@ -39,7 +39,7 @@ STORE_UNREACHABLE = (12066, "The app could not be installed: the App Store could
 NOT_MANAGED = (12029, "The app is not managed.")
 UNSUPPORTED = (12021, "The simulator does not implement this command.")
 BAD_COMMAND = (12001, "The command is not valid.")
-FAULT_KINDS = ("unavailable", "internal_error", "slow")
+FAULT_KINDS = ("unavailable", "internal_error", "slow", "unexplained_500")
 PUSH_MISSING = "push data missing for id"  # NanoMDM's push service for an id it holds no push data for
 PUSH_UNREGISTERED = "Unregistered"  # APNs' answer for the token of a device whose profile was removed
 MAX_LOG = 200_000
@@ -226,6 +226,54 @@ def demo_identity(n: int) -> dict[str, str]:
     }
 
 
+class WebhookSender:
+    """POSTs over one keep-alive connection per worker thread (a new connection per event would make the
+    simulator, not the console, the bottleneck of a benchmark)."""
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+
+    def post(self, url: str, body: bytes, headers: dict[str, str], timeout: float) -> int:
+        """The HTTP status of one delivery; raises OSError / HTTPException when there is no answer."""
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(f"not an http(s) URL: {url}")
+        key = (parts.scheme, parts.netloc, timeout)
+        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        for _ in range(2):
+            previous: http.client.HTTPConnection | None = getattr(self._local, "connection", None)
+            reused = previous is not None and self._local.key == key
+            if previous is not None and reused:
+                connection = previous
+            else:
+                if previous is not None:
+                    previous.close()
+                factory = (
+                    http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+                )
+                connection = factory(parts.netloc, timeout=timeout)
+                self._local.connection, self._local.key = connection, key
+            try:
+                connection.request("POST", path, body=body, headers=headers)
+                response = connection.getresponse()
+                response.read()
+            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+                connection.close()
+                self._local.connection = None
+                if reused:  # the server closed the idle connection before reading: send on a fresh one
+                    continue
+                raise
+            except Exception:
+                connection.close()
+                self._local.connection = None
+                raise
+            if response.will_close:
+                connection.close()
+                self._local.connection = None
+            return response.status
+        raise http.client.HTTPException("no answer")
+
+
 class MDMState:
     """NanoMDM's enrolments and queues, the devices, the logs; public methods are the control operations."""
 
@@ -244,6 +292,7 @@ class MDMState:
         self.webhook_counts = {"sent": 0, "failed": 0}
         self.demo_counter = 0
         self.faults: list[dict[str, Any]] = []
+        self.sender = WebhookSender()
 
     # ------------------------------------------------------------------------------ lifecycle
 
@@ -273,8 +322,9 @@ class MDMState:
 
     def add_fault(self, values: dict[str, Any]) -> list[dict[str, Any]]:
         """Make ``count`` API requests (after ``skip`` good ones) fail: ``unavailable`` (503 HTML from a
-        proxy), ``internal_error`` (500 without body: NanoMDM could not read the request) or ``slow``
-        (answered after ``delay`` seconds)."""
+        proxy), ``internal_error`` (500 without body: NanoMDM could not read the request), ``slow``
+        (answered after ``delay`` seconds) or ``unexplained_500`` (500 with JSON naming no error, as another
+        implementation of the contract might answer)."""
         kind = values.get("kind")
         if kind not in FAULT_KINDS:
             raise ControlError(f"kind must be one of {FAULT_KINDS}")
@@ -610,16 +660,13 @@ class MDMState:
             headers = {"Content-Type": "application/json; charset=utf-8"}
             if self.settings.hmac_key:
                 headers[HMAC_HEADER] = sign(body, self.settings.hmac_key)
-            request = urllib.request.Request(url, data=body, method="POST", headers=headers)
             try:
-                with urllib.request.urlopen(request, timeout=self.settings.webhook_timeout) as response:
-                    entry["http_status"] = response.status
-                    response.read()
-            except urllib.error.HTTPError as exc:
-                entry["http_status"] = exc.code
-                entry["error"] = f"HTTP {exc.code}"
-            except (OSError, ValueError) as exc:
+                entry["http_status"] = self.sender.post(url, body, headers, self.settings.webhook_timeout)
+            except (OSError, ValueError, http.client.HTTPException) as exc:
                 entry["error"] = f"{type(exc).__name__}: {exc}"
+            else:
+                if entry["http_status"] != 200:
+                    entry["error"] = f"HTTP {entry['http_status']}"
         with self.lock:
             self.webhooks.append(entry)
             ok = entry["http_status"] == 200 or (not url)

@@ -142,6 +142,9 @@ class MDMRequestHandler(BaseHTTPRequestHandler):
             if fault["kind"] == "internal_error":
                 self._send(500, b"", None)
                 return
+            if fault["kind"] == "unexplained_500":
+                self._json(500, {}, indent="\t")
+                return
             time.sleep(fault["delay"])
         if path.startswith(ENQUEUE_PREFIX) and method == "PUT":
             self._enqueue(path[len(ENQUEUE_PREFIX) :], query, raw)

@@ -94,6 +94,14 @@ def test_500_with_json_when_every_device_failed_is_a_result_per_device(mdm_sim, 
     )
 
 
+def test_a_500_whose_json_names_no_error_marks_every_device_failed(mdm_sim, make_client, sleeps):
+    udids = enrol(mdm_sim, 2)
+    mdm_sim.add_fault("unexplained_500")
+    result = make_client(mdm_sim.url).enqueue(udids, _inventory())
+    assert result.http_status == 500 and sleeps.delays == []  # a JSON answer: a result, not retried
+    assert all("500" in (s.command_error or "") and not s.ok for s in result.ids.values())
+
+
 def test_a_checked_out_device_reports_its_push_failure(mdm_sim, make_client):
     udid = enrol(mdm_sim, 1)[0]
     mdm_sim.check_out(udid)
