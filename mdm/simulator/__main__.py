@@ -73,6 +73,11 @@ def main(argv: list[str] | None = None) -> int:
         default=0,
         help="enrol this many demo devices once the webhook URL accepts connections",
     )
+    parser.add_argument(
+        "--enroll-serials",
+        default="",
+        help="comma-separated serial numbers to enrol (e.g. the console's demo devices)",
+    )
     parser.add_argument("--log-requests", action="store_true")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
@@ -97,13 +102,18 @@ def main(argv: list[str] | None = None) -> int:
         flush=True,
     )
 
+    serials = [s.strip() for s in args.enroll_serials.split(",") if s.strip()]
+
     def demo() -> None:
         if args.webhook_url and not _wait_for(args.webhook_url, 120):
-            logger.warning("the webhook URL did not answer; enrolling the demo devices anyway")
-        simulator.enroll_demo(args.demo_devices)
-        logger.info("enrolled %d demo devices", args.demo_devices)
+            logger.warning("the webhook URL did not answer; enrolling the devices anyway")
+        if serials:
+            simulator.state.enroll([{"serial_number": s} for s in serials])
+        if args.demo_devices > 0:
+            simulator.enroll_demo(args.demo_devices)
+        logger.info("enrolling %d devices", len(serials) + max(args.demo_devices, 0))
 
-    if args.demo_devices > 0:
+    if args.demo_devices > 0 or serials:
         threading.Thread(target=demo, name="mdm-sim-demo", daemon=True).start()
 
     def stop(signum: int, frame: object) -> None:

@@ -869,6 +869,14 @@ class MDMState:
 
     def summary(self) -> dict[str, Any]:
         with self.lock:
+            by_type: dict[str, int] = {}
+            requests_by_type: dict[str, int] = {}
+            for command in self.commands:
+                by_type[command["request_type"]] = by_type.get(command["request_type"], 0) + 1
+            for request in self.requests:
+                if request["kind"] == "enqueue" and request.get("request_type"):
+                    name = request["request_type"]
+                    requests_by_type[name] = requests_by_type.get(name, 0) + 1
             return {
                 "devices": len(self.devices),
                 "enrolled": sum(1 for d in self.devices.values() if d.enrolled),
@@ -876,6 +884,8 @@ class MDMState:
                 "enqueue_requests": sum(1 for r in self.requests if r["kind"] == "enqueue"),
                 "push_requests": sum(1 for r in self.requests if r["kind"] == "push"),
                 "commands": len(self.commands),
+                "commands_by_type": by_type,
+                "enqueue_requests_by_type": requests_by_type,
                 "webhooks": dict(self.webhook_counts),
             }
 

@@ -15,6 +15,7 @@ import requests
 
 from mdm import commands
 from mdm.client import NanoMDMClient
+from mdm.simulator.control import MDMSimulatorControl, MDMSimulatorControlError
 from mdm.simulator.testing import running_mdm_simulator
 from tests.mdm.conftest import API_KEY, HMAC_KEY, enrol
 from vpp.client import VPPClient
@@ -346,6 +347,9 @@ def test_command_log_counts_install_commands_and_enqueue_requests(devices_sim, c
     assert len(log["commands"]) == 5 and len(log["requests"]) == 1
     assert {c["udid"] for c in log["commands"]} == set(udids)
     assert len(devices_sim.log()["requests"]) == 2
+    summary = MDMSimulatorControl(devices_sim.url).summary()
+    assert summary["commands_by_type"] == {"InstallApplication": 5, "ManagedApplicationList": 2}
+    assert summary["enqueue_requests_by_type"] == {"InstallApplication": 1, "ManagedApplicationList": 1}
 
 
 # ---------------------------------------------------------------------------------------------- raw HTTP
@@ -368,8 +372,6 @@ def test_a_body_that_is_not_a_command_plist_is_a_500_with_a_command_error(mdm_si
 
 
 def test_control_api_over_http_drives_the_same_behaviours(mdm_sim):
-    from mdm.simulator.control import MDMSimulatorControl, MDMSimulatorControlError
-
     control = MDMSimulatorControl(mdm_sim.url)
     assert control.ping()
     device = control.enroll("CTRL00000001", client_user_id="u-1")
@@ -385,9 +387,23 @@ def test_control_api_over_http_drives_the_same_behaviours(mdm_sim):
     assert control.devices() == []
 
 
-def test_command_line_starts_the_simulator(tmp_path):
+def test_command_line_starts_the_simulator_and_enrols_the_given_devices(receiver):
     process = subprocess.Popen(
-        [sys.executable, "-m", "mdm.simulator", "--port", "0", "--api-key", "cli-key"],
+        [
+            sys.executable,
+            "-m",
+            "mdm.simulator",
+            "--port",
+            "0",
+            "--api-key",
+            "cli-key",
+            "--webhook-url",
+            receiver.url,
+            "--enroll-serials",
+            "DMPCL0000001,DMPCL0000002",
+            "--demo-devices",
+            "1",
+        ],
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -397,6 +413,14 @@ def test_command_line_starts_the_simulator(tmp_path):
         url = line.split(" on ", 1)[1].split(" ", 1)[0]
         with urllib.request.urlopen(f"{url}/version", timeout=5) as response:
             assert json.loads(response.read()) == {"version": "simulator"}
+        events = receiver.wait_for(
+            lambda: len(receiver.events("mdm.TokenUpdate")) >= 3 and receiver.events(), 10
+        )
+        serials = {e.checkin.serial_number for e in events if e.topic == "mdm.Authenticate"}
+        assert serials == {"DMPCL0000001", "DMPCL0000002", "NMDM00000001"}
+        udids = [d["udid"] for d in MDMSimulatorControl(url).devices()]
+        with NanoMDMClient(url, "cli-key") as cli_client:
+            assert sorted(cli_client.push(udids).ok_ids) == sorted(udids)
     finally:
         process.terminate()
         assert process.wait(timeout=10) == 0
