@@ -140,9 +140,10 @@ class NanoMDMClient:
         uses ``command.command_uuid``, each further one a fresh UUID (NanoMDM's SQL storage refuses a command
         UUID it already holds): read each id's ``IdStatus.command_uuid``.
 
-        Raises ``MDMAuthError`` (401), ``MDMUnavailable`` after the retries (with ``partial`` set when earlier
-        requests of the same call were answered) or ``MDMError`` (any other unexpected answer);
-        ValueError for an id that cannot be addressed (empty or containing a comma).
+        Duplicate ids are sent once. Raises ``MDMAuthError`` (401), ``MDMUnavailable`` after the retries
+        (``unsent_ids``: the ids without an answer; ``partial``: the merged result of the requests answered
+        before, if any) or ``MDMError`` (any other unexpected answer); ValueError for an id that cannot be
+        addressed (empty, or containing a comma or a slash).
         """
         ids = self._clean_ids(enrollment_ids)
         statuses: dict[str, IdStatus] = {}
@@ -154,13 +155,13 @@ class NanoMDMClient:
             try:
                 data, status = self._request("PUT", url, body=sent.to_plist(), idempotent=False)
             except MDMUnavailable as exc:
-                if requests_made:
-                    partial = self._enqueue_result(
-                        command, statuses, no_push, requests_made, order=list(statuses)
-                    )
-                    unsent = tuple(i for i in ids if i not in statuses)
-                    raise MDMUnavailable(exc.message, exc.status, partial=partial, unsent_ids=unsent) from exc
-                raise
+                partial = (
+                    self._enqueue_result(command, statuses, no_push, requests_made, order=list(statuses))
+                    if requests_made
+                    else None
+                )
+                unsent = tuple(i for i in ids if i not in statuses)
+                raise MDMUnavailable(exc.message, exc.status, partial=partial, unsent_ids=unsent) from None
             requests_made += 1
             statuses.update(_consistent(status, id_statuses(data, batch, sent.command_uuid)))
         return self._enqueue_result(command, statuses, no_push, requests_made, order=ids)

@@ -170,6 +170,7 @@ def test_retries_are_bounded_then_unavailable_is_raised(mdm_sim, make_client, sl
     with pytest.raises(MDMUnavailable) as caught:
         make_client(mdm_sim.url, max_retries=2).enqueue([udid], _inventory())
     assert caught.value.status == 503 and caught.value.partial is None
+    assert caught.value.unsent_ids == (udid,)
     assert len(sleeps.delays) == 2
     assert [r["kind"] for r in mdm_sim.log()["requests"]] == ["fault"] * 3
 
