@@ -66,6 +66,16 @@ def _snippet(response: requests.Response) -> str:
     return text[:MAX_ERROR_TEXT] or (response.reason or "no body")
 
 
+def _consistent(http_status: int, statuses: dict[str, IdStatus]) -> dict[str, IdStatus]:
+    """A 500 means every id failed: never record success for an id NanoMDM's JSON did not explain."""
+    if http_status != 500:
+        return statuses
+    message = "NanoMDM answered HTTP 500 without an error for this id"
+    return {
+        i: s if not s.ok else replace(s, command_error=message, push_result=None) for i, s in statuses.items()
+    }
+
+
 class NanoMDMClient:
     """A client for one NanoMDM server (``base_url`` is the API root, e.g. ``https://mdm.example.com``).
 
@@ -130,9 +140,10 @@ class NanoMDMClient:
         uses ``command.command_uuid``, each further one a fresh UUID (NanoMDM's SQL storage refuses a command
         UUID it already holds): read each id's ``IdStatus.command_uuid``.
 
-        Raises ``MDMAuthError`` (401), ``MDMUnavailable`` after the retries (with ``partial`` set when earlier
-        requests of the same call were answered) or ``MDMError`` (any other unexpected answer);
-        ValueError for an id that cannot be addressed (empty or containing a comma).
+        Duplicate ids are sent once. Raises ``MDMAuthError`` (401), ``MDMUnavailable`` after the retries
+        (``unsent_ids``: the ids without an answer; ``partial``: the merged result of the requests answered
+        before, if any) or ``MDMError`` (any other unexpected answer); ValueError for an id that cannot be
+        addressed (empty, or containing a comma or a slash).
         """
         ids = self._clean_ids(enrollment_ids)
         statuses: dict[str, IdStatus] = {}
@@ -142,17 +153,17 @@ class NanoMDMClient:
             sent = command if index == 0 else replace(command, command_uuid=str(uuid.uuid4()).upper())
             url = f"{self.base_url}/v1/enqueue/{self._path(batch)}{query}"
             try:
-                data, _status = self._request("PUT", url, body=sent.to_plist(), idempotent=False)
+                data, status = self._request("PUT", url, body=sent.to_plist(), idempotent=False)
             except MDMUnavailable as exc:
-                if requests_made:
-                    partial = self._enqueue_result(
-                        command, statuses, no_push, requests_made, order=list(statuses)
-                    )
-                    unsent = tuple(i for i in ids if i not in statuses)
-                    raise MDMUnavailable(exc.message, exc.status, partial=partial, unsent_ids=unsent) from exc
-                raise
+                partial = (
+                    self._enqueue_result(command, statuses, no_push, requests_made, order=list(statuses))
+                    if requests_made
+                    else None
+                )
+                unsent = tuple(i for i in ids if i not in statuses)
+                raise MDMUnavailable(exc.message, exc.status, partial=partial, unsent_ids=unsent) from None
             requests_made += 1
-            statuses.update(id_statuses(data, batch, sent.command_uuid))
+            statuses.update(_consistent(status, id_statuses(data, batch, sent.command_uuid)))
         return self._enqueue_result(command, statuses, no_push, requests_made, order=ids)
 
     def push(self, enrollment_ids: Sequence[str]) -> PushResult:
@@ -164,8 +175,8 @@ class NanoMDMClient:
         statuses: dict[str, IdStatus] = {}
         for batch in self._batches(ids):
             url = f"{self.base_url}/v1/push/{self._path(batch)}"
-            data, _status = self._request("POST", url, idempotent=True)
-            statuses.update(id_statuses(data, batch))
+            data, status = self._request("POST", url, idempotent=True)
+            statuses.update(_consistent(status, id_statuses(data, batch)))
         ordered = {i: statuses[i] for i in ids}
         return PushResult(http_status=merged_status(list(ordered.values())), ids=ordered)
 

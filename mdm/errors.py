@@ -38,9 +38,9 @@ class MDMAuthError(MDMError):
 class MDMUnavailable(MDMError):
     """NanoMDM could not be reached, timed out or answered 5xx without a result, after the bounded retries.
 
-    When an enqueue was split into several requests and a later one failed, ``partial`` holds the merged
-    result of the requests NanoMDM did answer and ``unsent_ids`` the enrollment ids whose request failed
-    (they may or may not have been queued: a read timeout leaves the outcome unknown).
+    From an enqueue, ``unsent_ids`` are the enrollment ids whose request got no answer (after a read timeout
+    the command may still have been queued: the outcome is unknown) and, when the enqueue was split into
+    several requests and a later one failed, ``partial`` is the merged result of those NanoMDM answered.
     """
 
     def __init__(

@@ -3,13 +3,37 @@
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
 import plistlib
 import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-__all__ = ["acknowledge_event", "checkin_event", "encode_event"]
+__all__ = ["HMAC_HEADER", "acknowledge_event", "checkin_event", "encode_event", "jsonable", "sign"]
+
+# Kept here rather than imported from mdm.webhook: the simulator is written against the standard library
+# only and is the other side of the console's parser, so it does not reuse the parser's code.
+HMAC_HEADER = "X-Hmac-Signature"
+
+
+def sign(body: bytes, key: str) -> str:
+    """NanoMDM's ``X-Hmac-Signature``: base64 of the HMAC-SHA256 of the body."""
+    return base64.b64encode(hmac.new(key.encode(), body, hashlib.sha256).digest()).decode("ascii")
+
+
+def jsonable(value: Any) -> Any:
+    """Plist values as JSON (binary data as ``<N bytes>``, dates as ISO strings) for the control API."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, bytes | bytearray):
+        return f"<{len(value)} bytes>"
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
 
 
 def _raw(payload: dict[str, Any]) -> str:

@@ -378,7 +378,7 @@ def test_oversized_event_is_refused_before_parsing():
         parse_event(b"{" + b" " * MAX_EVENT_BYTES + b"}")
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(st.binary(max_size=2000))
 def test_arbitrary_bytes_never_raise_anything_but_malformed_event(body):
     # The inner parser, without parse_event's catch-all safety net: it must handle bad input itself.
@@ -396,7 +396,7 @@ json_values = st.recursive(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(
     st.sampled_from(["mdm.Connect", "mdm.Authenticate", "mdm.TokenUpdate", "mdm.CheckOut", "other"]),
     json_values,
