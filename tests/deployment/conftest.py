@@ -62,7 +62,7 @@ def ack(udid: str, command_uuid: str, status: str = "Acknowledged", **answer) ->
     )
 
 
-def wait_for(condition, timeout: float = 60.0, interval: float = 0.2, message: str = ""):
+def wait_for(condition, timeout: float = 120.0, interval: float = 0.2, message: str = ""):
     """Poll `condition` until it returns something truthy; fail with `message` (and the last value) after."""
     import time
 
