@@ -17,7 +17,7 @@ from collections import defaultdict
 from django.db import transaction
 
 from apps.models import App
-from assignments.models import License, LicenseRun, VPPUser
+from assignments.models import Assignment, License, LicenseRun, VPPUser
 from directory.models import Device
 
 SHOWN = 200  # drift items kept in a run's summary for the page
@@ -126,6 +126,33 @@ def _repair(token, found: dict) -> list[str]:
     return events
 
 
+def request_required(token) -> tuple[int, list[str]]:
+    """S11: reserve and request a license for every target a Required assignment of `token` reaches that
+    holds none (a license lost while an assignment still wanted it). Returns (licenses reserved, event ids).
+    """
+    from assignments.allocation import request_pending, reserve, targets_for
+
+    reserved = 0
+    app_ids: set[int] = set()
+    assignments = Assignment.objects.filter(
+        app__vpp_token=token, intent=Assignment.Intent.REQUIRED
+    ).select_related("app__vpp_token", "group")
+    for assignment in assignments:
+        targets = targets_for(
+            app=assignment.app, group=assignment.group, license_type=assignment.license_type
+        )
+        counts = reserve(
+            app=assignment.app, targets=targets, license_type=assignment.license_type, assignment=assignment
+        )
+        reserved += counts["reserved"]
+        if counts["reserved"]:
+            app_ids.add(assignment.app_id)
+    events: list[str] = []
+    for app in App.objects.filter(pk__in=sorted(app_ids)).select_related("vpp_token"):
+        events += request_pending(app=app)["events"]
+    return reserved, events
+
+
 def run_reconcile(run: LicenseRun) -> LicenseRun:
     """Compare (and with summary.repair, fix); the run's summary lists the drift for the page."""
     from assignments.runs import finish_run, start_run
@@ -136,14 +163,21 @@ def run_reconcile(run: LicenseRun) -> LicenseRun:
     if not token.is_usable:
         return finish_run(run, error=f"The VPP token cannot be used: {token.get_state_display()}.")
     repair = bool((run.summary or {}).get("repair"))
+    allocate_required = bool((run.summary or {}).get("allocate_required"))
+    required = 0
     try:
         found = drift(token)
         events = _repair(token, found) if repair else []
+        if repair or allocate_required:
+            required, required_events = request_required(token)
+            events += required_events
     except AppleError as exc:
         return finish_run(run, error=str(exc), error_number=exc.number)
     run.total = len(found["untracked"]) + len(found["missing"])
     run.summary = {
         "repair": repair,
+        "allocate_required": allocate_required,
+        "required_requested": required,
         "untracked_count": len(found["untracked"]),
         "untracked_unknown_count": sum(1 for i in found["untracked"] if not i[4]),
         "missing_count": len(found["missing"]),

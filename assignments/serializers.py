@@ -38,6 +38,7 @@ class AssignmentSerializer(serializers.ModelSerializer):
     group = serializers.PrimaryKeyRelatedField(queryset=Group.objects.all())
     licenses_needed = serializers.SerializerMethodField()
     licenses_available = serializers.SerializerMethodField()
+    unlimited = serializers.SerializerMethodField()
     oversubscribed = serializers.SerializerMethodField()
     warnings = serializers.SerializerMethodField()
     license_run = serializers.SerializerMethodField()
@@ -58,6 +59,7 @@ class AssignmentSerializer(serializers.ModelSerializer):
             "updated_at",
             "licenses_needed",
             "licenses_available",
+            "unlimited",
             "oversubscribed",
             "warnings",
             "license_run",
@@ -73,6 +75,10 @@ class AssignmentSerializer(serializers.ModelSerializer):
 
     def get_licenses_available(self, obj) -> int | None:
         return self._figure(obj, "licenses_available")
+
+    def get_unlimited(self, obj) -> bool | None:
+        """B3: True when the app's licenses never run out (then `licenses_available` is null)."""
+        return self._figure(obj, "unlimited")
 
     def get_oversubscribed(self, obj) -> bool | None:
         return self._figure(obj, "oversubscribed")
