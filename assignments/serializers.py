@@ -9,7 +9,8 @@ from directory.models import Group
 
 
 class LicenseSerializer(serializers.ModelSerializer):
-    serial_number = serializers.CharField(source="device.serial_number", default=None, read_only=True)
+    serial_number = serializers.SerializerMethodField()
+    client_user_id = serializers.SerializerMethodField()
     covered_devices = serializers.PrimaryKeyRelatedField(many=True, read_only=True)
 
     class Meta:
@@ -23,7 +24,7 @@ class LicenseSerializer(serializers.ModelSerializer):
             "serial_number",
             "device",
             "user",
-            "untracked_target",
+            "client_user_id",
             "covered_devices",
             "event_id",
             "error_number",
@@ -32,6 +33,16 @@ class LicenseSerializer(serializers.ModelSerializer):
             "updated_at",
         ]
         read_only_fields = fields
+
+    def get_serial_number(self, obj) -> str | None:
+        """The device's serial number, or the one Apple reports for an untracked license (T9)."""
+        if obj.device_id is not None:
+            return obj.device.serial_number
+        return obj.apple_serial_number or None
+
+    def get_client_user_id(self, obj) -> str | None:
+        """The client user id Apple reports for an untracked user license (T9)."""
+        return obj.apple_client_user_id or None
 
 
 class AssignmentSerializer(serializers.ModelSerializer):

@@ -158,15 +158,14 @@ def test_s8_kiosk_device_reached_through_user_group_warns(apple, location, make_
     figures = admin_api.get(
         f"/api/v1/apps/{app.pk}/assignments/preflight/?group={group.pk}&license_type=user"
     ).json()
-    assert figures["warnings"] == ["User licensing is not recommended on kiosk devices; use device licensing."]
+    kiosk = "User licensing is not recommended on kiosk devices; use device licensing."
+    assert figures["warnings"] == [kiosk]
     response = admin_api.post(
         f"/api/v1/apps/{app.pk}/assignments/",
         {"group": group.pk, "intent": "available", "license_type": "user"},
     )
     assert response.status_code == 201
-    assert response.json()["warnings"] == [
-        "User licensing is not recommended on kiosk devices; use device licensing."
-    ]
+    assert response.json()["warnings"] == [kiosk]
 
 
 @pytest.mark.django_db
