@@ -18,6 +18,7 @@ from collections.abc import Iterable, Iterator
 from django.db import transaction
 
 from apps.models import App, AppleAssignment
+from assignments.allocation import request_pending, reserve, targets_for
 from assignments.events import license_keys
 from assignments.models import Assignment, License, LicenseRun, VPPUser
 from assignments.revocation import mark_revoking
@@ -149,7 +150,7 @@ def untracked_refresh(*, token, at_apple: Iterable[Item] | None = None) -> dict[
 
 
 def _repair(token, found: dict) -> list[str]:
-    from assignments.allocation import NO_LICENSES, available_for, request_pending
+    from assignments.allocation import NO_LICENSES, available_for
     from assignments.events import _move_counts
     from tokens.apple import client_for
     from vpp.types import AssetRef
@@ -201,8 +202,6 @@ def request_required(token) -> tuple[int, list[str]]:
     """S11: reserve and request a license for every target a Required assignment of `token` reaches that
     holds none (a license lost while an assignment still wanted it). Returns (licenses reserved, event ids).
     """
-    from assignments.allocation import request_pending, reserve, targets_for
-
     reserved = 0
     app_ids: set[int] = set()
     assignments = Assignment.objects.filter(

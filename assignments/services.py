@@ -149,9 +149,9 @@ def assignment_delete(*, assignment: Assignment, actor) -> LicenseRun | None:
     """S10: removing an assignment reclaims its licenses and records the uninstall of the app on its
     targets. S11: a license another assignment of the app still reaches stays, held through that one."""
     holding = list(assignment.licenses.filter(state__in=License.HOLDING))
-    kept = _still_reached(holding, exclude_group_id=assignment.group_id)
-    license_ids = [lic.pk for lic in holding if lic.pk not in kept]
     with transaction.atomic():
+        kept = _still_reached(holding, exclude_group_id=assignment.group_id)
+        license_ids = [lic.pk for lic in holding if lic.pk not in kept]
         before = snapshot(assignment)
         run = None
         if license_ids:
