@@ -427,9 +427,13 @@ def group_members_added(*, group_id: int, actor) -> list[LicenseRun]:
 def group_members_removed(*, group_id: int, user_ids, device_ids, actor) -> LicenseRun | None:
     """S11: members who left lose the licenses they held through this group's assignments, unless another
     assignment of the same app still reaches them (then the license stays, held through that assignment)."""
+    # A user who left a user group also leaves the device licenses their devices held through it.
+    leavers = Q(user_id__in=user_ids or []) | Q(
+        device__primary_user_id__in=user_ids or [], license_type=Assignment.LicenseType.DEVICE
+    )
     licenses = list(
         License.objects.filter(
-            Q(user_id__in=user_ids or []) | Q(device_id__in=device_ids or []),
+            leavers | Q(device_id__in=device_ids or []),
             assignment__group_id=group_id,
             state=License.State.ASSIGNED,
         )

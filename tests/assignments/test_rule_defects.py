@@ -65,6 +65,28 @@ def test_s11_user_in_two_groups_keeps_license_when_leaving_one(apple, location, 
 
 
 @pytest.mark.django_db
+def test_s11_user_leaving_a_user_group_loses_its_device_licenses(apple, location, make_app, administrator):
+    from directory.models import GroupMembership
+
+    _token, uid = location
+    app = make_app(total=5)
+    group = factories.GroupFactory(group_type="user")
+    leaver, stayer = factories.DirectoryUserFactory.create_batch(2)
+    leaving_device = factories.DeviceFactory(primary_user=leaver)
+    staying_device = factories.DeviceFactory(primary_user=stayer)
+    add_members(group, users=[leaver, stayer])
+    _required(app, group, "device", administrator, apple)
+    assert License.objects.filter(app=app, state="assigned").count() == 2
+
+    GroupMembership.objects.filter(group=group, user=leaver).delete()
+    services.group_members_removed(group_id=group.pk, user_ids=[leaver.pk], device_ids=[], actor=None)
+    _execute_queued(apple)
+    assert License.objects.get(app=app, device=leaving_device).state == "revoked"
+    assert License.objects.get(app=app, device=staying_device).state == "assigned"
+    assert [a["serialNumber"] for a in _at_apple(apple, uid, app.adam_id)] == [staying_device.serial_number]
+
+
+@pytest.mark.django_db
 def test_s11_nightly_reconciliation_requests_missing_required_licenses(
     apple, location, make_app, administrator
 ):
