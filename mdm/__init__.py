@@ -5,6 +5,7 @@ API (``PUT /v1/enqueue/{ids}``, ``/v1/push/{ids}``), ``webhook`` verifies and pa
 back, ``simulator`` is a stand-in for NanoMDM and its devices. Contract: ``shared/mdm-nanomdm.md``.
 """
 
+from .client import NanoMDMClient
 from .commands import (
     Command,
     install_application,
@@ -15,6 +16,7 @@ from .commands import (
 )
 from .errors import MDMAuthError, MDMError, MDMUnavailable
 from .types import EnqueueResult, IdStatus, PushResult
+from .webhook import MalformedEvent, WebhookEvent, parse_event, verify_signature
 
 __all__ = [
     "Command",
@@ -23,10 +25,15 @@ __all__ = [
     "MDMAuthError",
     "MDMError",
     "MDMUnavailable",
+    "MalformedEvent",
+    "NanoMDMClient",
     "PushResult",
+    "WebhookEvent",
     "install_application",
     "installed_application_list",
     "invite_to_program",
     "managed_application_list",
+    "parse_event",
     "remove_application",
+    "verify_signature",
 ]

@@ -30,6 +30,7 @@ __all__ = [
     "HMAC_HEADER",
     "MAX_DEPTH",
     "MAX_EVENT_BYTES",
+    "SECRET_KEYS",
     "AcknowledgeEvent",
     "CheckinEvent",
     "ErrorChainItem",
@@ -56,6 +57,10 @@ CHECKIN_TOPICS = frozenset(
         "mdm.DeclarativeManagement",
         "mdm.GetToken",
     }
+)
+# Check-in keys whose values let someone act for the enrolment (push to it, unlock it, take its bootstrap).
+SECRET_KEYS = frozenset(
+    {"Token", "PushMagic", "UnlockToken", "Challenge", "BootstrapToken", "AwaitingConfiguration_Token"}
 )
 # An InstalledApplicationList of a few hundred apps is a few hundred KB once base64-encoded.
 MAX_EVENT_BYTES = 8 * 1024 * 1024
@@ -433,11 +438,12 @@ def _parse(body: bytes) -> WebhookEvent:
 
 
 def jsonable(value: Any) -> Any:
-    """A plist value as JSON-friendly data: datetimes as ISO strings, and binary data (push tokens, unlock
-    tokens, challenges: secrets) replaced by ``"<N bytes>"`` so it is never stored.
+    """A plist value as JSON-friendly data: datetimes as ISO strings; binary data (push tokens, unlock
+    tokens, challenges) replaced by ``"<N bytes>"`` and the values of ``SECRET_KEYS`` by ``"<hidden>"``, so
+    what is stored holds no secret of the enrolment.
     """
     if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
+        return {str(k): "<hidden>" if k in SECRET_KEYS else jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [jsonable(v) for v in value]
     if isinstance(value, bytes | bytearray):

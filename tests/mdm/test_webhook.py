@@ -114,16 +114,23 @@ def test_event_without_ids_falls_back_to_the_udid_and_go_timestamps_parse():
     assert event.checkin.url_params == {"tenant": "a"}
 
 
-def test_jsonable_drops_binary_secrets_and_formats_dates():
-    raw = {"Token": b"\x00" * 32, "When": datetime(2026, 1, 1, tzinfo=UTC), "List": [b"x", 1]}
+def test_jsonable_drops_binary_and_enrolment_secrets_and_formats_dates():
+    raw = {
+        "Token": b"\x00" * 32,
+        "PushMagic": "2F1E-secret",
+        "When": datetime(2026, 1, 1, tzinfo=UTC),
+        "List": [b"x", 1],
+    }
     assert jsonable(raw) == {
-        "Token": "<32 bytes>",
+        "Token": "<hidden>",
+        "PushMagic": "<hidden>",
         "When": "2026-01-01T00:00:00+00:00",
         "List": ["<1 bytes>", 1],
     }
-    json.dumps(
-        jsonable(parse_event(_body(checkin_event("mdm.Authenticate", AUTHENTICATE, udid=UDID))).checkin.raw)
+    stored = jsonable(
+        parse_event(_body(checkin_event("mdm.Authenticate", AUTHENTICATE, udid=UDID))).checkin.raw
     )
+    assert "secret-challenge" not in json.dumps(stored) and stored["SerialNumber"] == "C02MT66KFLHH"
 
 
 # ---------------------------------------------------------------------------------------------- acknowledge
