@@ -15,7 +15,7 @@ from deployment.models import DeviceAppState
 from tests import factories
 from tests.assignments.conftest import add_members, settle
 from tests.browser.conftest import sign_in
-from tests.deployment.conftest import location, make_app, nanomdm, wait_for  # noqa: F401  (fixtures)
+from tests.deployment.conftest import wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
@@ -31,7 +31,14 @@ def _reload_until(page, selector: str, timeout: float = 60.0) -> None:
 
 
 def test_d2_required_assignment_goes_from_pending_install_to_installed(
-    page, administrator, apple, location, make_app, nanomdm, celery_worker, artifacts  # noqa: F811
+    page,
+    administrator,
+    apple,
+    location,
+    make_app,
+    nanomdm,
+    celery_worker,
+    artifacts,
 ):
     from assignments.models import LicenseRun
     from directory.models import Device
@@ -54,8 +61,10 @@ def test_d2_required_assignment_goes_from_pending_install_to_installed(
     run = wait_for(lambda: LicenseRun.objects.filter(assignment=assignment, progress__gte=50).first())
     settle(apple, run, rounds=8)
     wait_for(
-        lambda: DeviceAppState.objects.filter(app=app, device=device, state="pending_install").exists()
-        and device.mdm_commands.filter(status="not_now").exists(),
+        lambda: (
+            DeviceAppState.objects.filter(app=app, device=device, state="pending_install").exists()
+            and device.mdm_commands.filter(status="not_now").exists()
+        ),
         message="install pending on a busy device",
     )
 
