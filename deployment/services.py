@@ -360,8 +360,6 @@ def _waiting_users(app: App, user_ids: set[int]) -> set[int]:
     return set(
         VPPUser.objects.filter(vpp_token_id=app.vpp_token_id, user_id__in=user_ids)
         .exclude(status__in=[VPPUser.Status.ASSOCIATED, VPPUser.Status.RETIRED])
-        .exclude(user__managed_apple_id="")
-        .filter(invite_code__gt="")
         .values_list("user_id", flat=True)
     )
 
@@ -437,8 +435,13 @@ def deploy_app(*, app_id: int, device_ids: Iterable[int] | None = None) -> dict:
 
 
 def _send_invites(app: App, devices: list[Device]) -> None:
-    """S4: InviteToProgram to devices of users who have not joined yet (once per device and token)."""
+    """S4: InviteToProgram to devices of users who have not joined yet (once per device and token).
+
+    The invitation URL is Apple's `invitationEmail` template with the user's invite code (from the last sync,
+    else asked from Apple now).
+    """
     from tokens.apple import client_for
+    from vpp.errors import AppleError
 
     invited = set(
         Command.objects.filter(
@@ -448,21 +451,31 @@ def _send_invites(app: App, devices: list[Device]) -> None:
     devices = [d for d in devices if d.pk not in invited]
     if not devices:
         return
-    codes = dict(
-        VPPUser.objects.filter(
+    vpp_users = {
+        v.user_id: v
+        for v in VPPUser.objects.filter(
             vpp_token_id=app.vpp_token_id, user_id__in={d.primary_user_id for d in devices}
-        ).values_list("user_id", "invite_code")
-    )
+        ).exclude(status=VPPUser.Status.RETIRED)
+    }
     try:
-        base = client_for(app.vpp_token).service_config().invitation_email_url or ""
-    except Exception:  # the invitation waits for the next deploy when Apple cannot be asked now
-        logger.warning("no invitation URL from Apple for token %s", app.vpp_token_id)
+        client = client_for(app.vpp_token)
+        base = client.service_config().urls.get("invitationEmail", "")
+        codes: dict[int, str] = {}
+        for user_id, vpp_user in vpp_users.items():
+            code = vpp_user.invite_code
+            if not code:
+                found = list(client.iter_users(client_user_id=vpp_user.client_user_id))
+                code = (found[0].invite_code or "") if found else ""
+            codes[user_id] = code
+    except AppleError as exc:  # the invitation waits for the next deploy when Apple cannot be asked now
+        logger.warning("no invitation for token %s: %s", app.vpp_token_id, exc)
         return
     for device in devices:
         code = codes.get(device.primary_user_id)
         if not code or not base:
             continue
-        url = base.replace("%inviteCode%", code) if "%inviteCode%" in base else f"{base}{code}"
+        # Apple's template carries the placeholder %inviteCode% (URL-encoded as %25inviteCode%25).
+        url = base.replace("%25inviteCode%25", code).replace("%inviteCode%", code)
         send_command(
             devices=[device],
             make=lambda cu, url=url: mdm_commands.invite_to_program(invitation_url=url, command_uuid=cu),

@@ -367,3 +367,37 @@ def _enrol_quietly(nanomdm):
     spec = nanomdm.enroll("QUIET0001")
     wait_for(lambda: nanomdm.device(spec["udid"])["enrolled"], message="enrolled at the stand-in")
     return factories.DeviceFactory(serial_number="QUIET0001", udid=spec["udid"], mdm_enrolled=True)
+
+
+def test_s4_user_licensing_invites_first_and_installs_after_the_user_joined(
+    apple, location, make_app, nanomdm, celery_worker, administrator
+):
+    from assignments.events import apply_user_associated
+    from assignments.models import VPPUser
+
+    token, uid = location
+    app = _bundle(apple, make_app(5))
+    user = factories.DirectoryUserFactory()
+    device = factories.DeviceFactory(primary_user=user)
+    group = factories.GroupFactory(group_type="user")
+    add_members(group, users=[user])
+    (device,) = _enrol(nanomdm, [device])
+    _required(apple, app, group, administrator, license_type="user")
+    vpp_user = wait_for(
+        lambda: VPPUser.objects.filter(user=user).first(), message="the user registered at Apple"
+    )
+    assert vpp_user.status == "registered"
+    nanomdm.update_device(device.udid, client_user_id=vpp_user.client_user_id)
+    wait_for(lambda: nanomdm.device(device.udid)["invitations"], message="InviteToProgram reached the device")
+    invitation = nanomdm.device(device.udid)["invitations"][0]
+    assert "inviteCode=" in invitation and "%25inviteCode%25" not in invitation
+    assert nanomdm.log(request_type="InstallApplication")["commands"] == []  # the install waits
+    assert DeviceAppState.objects.get(app=app, device=device).state == "pending_install"
+    # The user accepts the invitation; Apple says so (USER_ASSOCIATED): the install goes out.
+    apple.accept_invitation(uid, vpp_user.client_user_id)
+    apply_user_associated(token, {"associatedUsers": [{"clientUserId": vpp_user.client_user_id}]})
+    wait_for(
+        lambda: DeviceAppState.objects.get(app=app, device=device).state == "installed",
+        message="installed after joining",
+    )
+    assert len(nanomdm.log(request_type="InstallApplication")["commands"]) == 1
