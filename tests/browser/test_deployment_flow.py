@@ -58,7 +58,10 @@ def test_d2_required_assignment_goes_from_pending_install_to_installed(
     assignment = assignment_create(
         app=app, group=group, intent="required", license_type="device", actor=administrator
     )
-    run = wait_for(lambda: LicenseRun.objects.filter(assignment=assignment, progress__gte=50).first())
+    run = wait_for(
+        lambda: LicenseRun.objects.filter(assignment=assignment, summary__has_key="requested").first(),
+        message="the allocation asked Apple",
+    )
     settle(apple, run, rounds=8)
     wait_for(
         lambda: (
