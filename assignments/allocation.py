@@ -54,7 +54,12 @@ from django.utils.translation import gettext_noop
 
 from apps.models import App
 from assignments.models import Assignment, License, LicenseDevice, LicenseRun, VPPUser
+from assignments.runs import finish_run, start_run
 from directory.models import Device, DirectoryUser, Group, GroupMembership
+from tokens import services as token_services
+from tokens.apple import client_for, state_from_error
+from vpp.errors import AppleError
+from vpp.types import AssetRef, RequestUser
 
 NO_LICENSES = "No licenses available"
 MAX_DEVICES_PER_USER = 5  # A3: one user license works on up to five of the user's devices
@@ -473,20 +478,13 @@ def _require_usable(token) -> None:
 
 
 def _fail_token(token, exc) -> None:
-    from tokens.apple import state_from_error
-    from tokens.models import VPPToken
-
     implied = state_from_error(exc)
     if implied is not None:
-        VPPToken.objects.filter(pk=token.pk).update(state=implied[0], state_detail=implied[1][:500])
+        token_services.token_set_state(token=token, state=implied[0], detail=implied[1], audited=False)
 
 
-def register_users(*, token, users: list[DirectoryUser]) -> list[str]:
+def register_users(*, token, users: list[DirectoryUser], interactive: bool = False) -> list[str]:
     """Register users we have no Apple user for on `token` (users/create); returns the event ids."""
-    from tokens.apple import client_for
-    from vpp.errors import AppleError
-    from vpp.types import RequestUser
-
     have = set(
         VPPUser.objects.filter(vpp_token=token, user__in=users)
         .exclude(status=VPPUser.Status.RETIRED)
@@ -510,7 +508,8 @@ def register_users(*, token, users: list[DirectoryUser]) -> list[str]:
     requests = [RequestUser(v.client_user_id, email=v.email or None) for v in new]
     by_id = {v.client_user_id: v for v in new}
     try:
-        events = list(client_for(token).create_users(requests))
+        with client_for(token, interactive=interactive) as client:
+            events = list(client.create_users(requests))
         error = None
     except AppleError as exc:
         events, error = list(exc.events), exc
@@ -532,17 +531,14 @@ def register_users(*, token, users: list[DirectoryUser]) -> list[str]:
     return [e.event_id for e in events]
 
 
-def request_pending(*, app: App) -> dict:
+def request_pending(*, app: App, interactive: bool = False) -> dict:
     """Ask Apple to associate every pending, not yet requested license of `app` (after `reserve` committed).
 
     Users without an Apple user are registered first; their licenses wait for the registration. Returns
     `{"events": [...], "user_events": [...], "requested": n}`. A synchronous Apple error marks the licenses it
-    covered failed with Apple's error number; the token state follows token errors (T5).
+    covered failed with Apple's error number; the token state follows token errors (T5). `interactive` (a
+    person waits for the answer) uses few retries; background work the full budget.
     """
-    from tokens.apple import client_for
-    from vpp.errors import AppleError
-    from vpp.types import AssetRef
-
     token = app.vpp_token
     result: dict = {"events": [], "user_events": [], "requested": 0}
     pending = License.objects.filter(app=app, state=License.State.PENDING, event_id="").select_related(
@@ -563,7 +559,9 @@ def request_pending(*, app: App) -> dict:
     by_serial: dict[str, License] = {lic.device.serial_number: lic for lic in device_licenses}
     by_client: dict[str, License] = {}
     if user_licenses:
-        result["user_events"] = register_users(token=token, users=[lic.user for lic in user_licenses])
+        result["user_events"] = register_users(
+            token=token, users=[lic.user for lic in user_licenses], interactive=interactive
+        )
         ready = {
             v.user_id: v.client_user_id
             for v in VPPUser.objects.filter(
@@ -578,11 +576,12 @@ def request_pending(*, app: App) -> dict:
     asset = AssetRef(app.adam_id, app.pricing_param)
     error = None
     try:
-        events = list(
-            client_for(token).associate_assets(
-                [asset], serial_numbers=list(by_serial), client_user_ids=list(by_client)
+        with client_for(token, interactive=interactive) as client:
+            events = list(
+                client.associate_assets(
+                    [asset], serial_numbers=list(by_serial), client_user_ids=list(by_client)
+                )
             )
-        )
     except AppleError as exc:
         events, error = list(exc.events), exc
         _fail_token(token, exc)
@@ -609,13 +608,27 @@ def allocate(
     events."""
     _require_usable(app.vpp_token)
     counts = reserve(app=app, targets=targets, license_type=license_type, assignment=assignment)
-    return counts | request_pending(app=app)
+    return counts | request_pending(app=app, interactive=True)
+
+
+def only_members(
+    targets: list[Target], *, user_ids: Iterable[int], device_ids: Iterable[int]
+) -> list[Target]:
+    """The targets (in their order) that involve these users or devices: new members of a group."""
+    users, devices = set(user_ids), set(device_ids)
+    return [
+        t
+        for t in targets
+        if (t.user is not None and t.user.pk in users)
+        or (t.device is not None and (t.device.pk in devices or t.device.primary_user_id in users))
+        or any(d.pk in devices for d in t.devices)
+    ]
 
 
 def run_allocation(run: LicenseRun) -> LicenseRun:
-    """Carry out an ALLOCATE run for its assignment (Required): reserve for every target, then ask Apple."""
-    from assignments.runs import finish_run, start_run
-
+    """Carry out an ALLOCATE run for its assignment (Required): reserve for every target (or only the new
+    members named in the run's summary), then ask Apple."""
+    members = (run.summary or {}).get("members")
     start_run(run)
     assignment = Assignment.objects.select_related("app__vpp_token", "group").get(pk=run.assignment_id)
     app = assignment.app
@@ -624,6 +637,8 @@ def run_allocation(run: LicenseRun) -> LicenseRun:
     except ValidationError as exc:
         return finish_run(run, error=" ".join(exc.messages))
     targets = targets_for(app=app, group=assignment.group, license_type=assignment.license_type)
+    if members is not None:
+        targets = only_members(targets, user_ids=members["user_ids"], device_ids=members["device_ids"])
     counts = reserve(app=app, targets=targets, license_type=assignment.license_type, assignment=assignment)
     run.total = len(targets) + counts["over_limit"]
     run.failed = counts["failed"]

@@ -7,7 +7,8 @@
 - `POST apps/{app_id}/install/` `{"user": id}` or `{"device": id}` (Available assignments)
 - `POST apps/{app_id}/removed/` `{"user": id}` or `{"device": id}` (S3: the MDM reported the app removed)
 - `POST apps/{app_id}/revoke-licenses/`, `devices/{id}/revoke-licenses/`, `users/{id}/revoke-licenses/`
-- `POST vpp-tokens/{id}/reclaim-untracked/`, `vpp-tokens/{id}/reconcile/` (`{"repair": true}` to fix)
+- `POST vpp-tokens/{id}/reclaim-untracked/`, `vpp-tokens/{id}/reconcile/` (`{"repair": true}` to fix),
+  `vpp-tokens/{id}/revoke-licenses/` (T14)
 - `license-runs/` read-only
 """
 
@@ -27,9 +28,11 @@ from assignments.serializers import (
     AssignmentUpdateSerializer,
     HolderSerializer,
     LicenseRunSerializer,
+    LicenseRunSummarySerializer,
     LicenseSerializer,
 )
 from directory.models import Device, DirectoryUser, Group
+from tokens.models import VPPToken
 
 
 class LicenseViewSet(viewsets.ReadOnlyModelViewSet):
@@ -177,8 +180,6 @@ class UserRevokeViewSet(viewsets.ViewSet):
 class TokenReclaimUntrackedViewSet(viewsets.ViewSet):
     @extend_schema(request=None, responses=LicenseRunSerializer)
     def create(self, request, token_id=None):
-        from tokens.models import VPPToken
-
         token = get_object_or_404(VPPToken, pk=token_id)
         return _run_response(services.token_reclaim_untracked(token=token, actor=request.user))
 
@@ -186,11 +187,18 @@ class TokenReclaimUntrackedViewSet(viewsets.ViewSet):
 class TokenReconcileViewSet(viewsets.ViewSet):
     @extend_schema(request=None, responses=LicenseRunSerializer)
     def create(self, request, token_id=None):
-        from tokens.models import VPPToken
-
         token = get_object_or_404(VPPToken, pk=token_id)
         repair = str(request.data.get("repair", "")).lower() in ("1", "true", "yes")
         return _run_response(services.token_reconcile(token=token, actor=request.user, repair=repair))
+
+
+class TokenRevokeLicensesViewSet(viewsets.ViewSet):
+    @extend_schema(request=None, responses={202: LicenseRunSummarySerializer})
+    def create(self, request, token_id=None):
+        """Revoke all licenses of the token (T14); 202 with the license run."""
+        token = get_object_or_404(VPPToken, pk=token_id)
+        run = services.revoke_token_licenses(token=token, actor=request.user)
+        return Response(LicenseRunSummarySerializer(run).data, status=status.HTTP_202_ACCEPTED)
 
 
 class LicenseRunViewSet(viewsets.ReadOnlyModelViewSet):
@@ -224,4 +232,9 @@ def register(router) -> None:
     )
     router.register(
         r"vpp-tokens/(?P<token_id>\d+)/reconcile", TokenReconcileViewSet, basename="token-reconcile"
+    )
+    router.register(
+        r"vpp-tokens/(?P<token_id>\d+)/revoke-licenses",
+        TokenRevokeLicensesViewSet,
+        basename="token-revoke-licenses",
     )

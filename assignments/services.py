@@ -10,18 +10,30 @@ from __future__ import annotations
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Q
 from django.utils.translation import gettext as _
 
 from apps.models import App
 from assignments import allocation
 from assignments.models import Assignment, License, LicenseDevice, LicenseRun
-from assignments.revocation import create_run, disassociate, revoke_token_licenses
+from assignments.reconciliation import run_reconcile
+from assignments.revocation import create_run, disassociate, run_revocation
+from assignments.runs import enqueue_event_poll
 from console.audit import record, snapshot
 from directory.models import Device, DirectoryUser, Group
 
 SETTINGS = ("uninstall_on_device_removal", "removable_by_user", "prevent_backup", "prevent_automatic_updates")
 
-__all__ = ["revoke_token_licenses"]
+
+def execute(run: LicenseRun) -> LicenseRun:
+    """Carry out a queued run of any kind (the Celery task and tests call this)."""
+    if run.status != LicenseRun.Status.QUEUED:
+        return run
+    if run.kind == LicenseRun.Kind.ALLOCATE:
+        return allocation.run_allocation(run)
+    if run.kind == LicenseRun.Kind.RECONCILE:
+        return run_reconcile(run)
+    return run_revocation(run)
 
 
 def actor_by_id(actor_id: int | None):
@@ -32,11 +44,8 @@ def actor_by_id(actor_id: int | None):
 
 def _poll_later(token, event_ids: list[str]) -> None:
     if event_ids:
-        from assignments.tasks import POLL_SECONDS, poll_license_events
-
-        transaction.on_commit(
-            lambda: poll_license_events.apply_async((token.pk, event_ids), countdown=POLL_SECONDS)
-        )
+        token_id = token.pk
+        transaction.on_commit(lambda: enqueue_event_poll(token_id, event_ids))
 
 
 # --- assignments -----------------------------------------------------------------------------------------
@@ -129,8 +138,10 @@ def assignment_update(*, assignment: Assignment, actor, intent: str | None = Non
     return assignment
 
 
-def assignment_allocate(*, assignment: Assignment, actor) -> LicenseRun:
-    """Queue an allocation run for every target of `assignment` (also "retry failed")."""
+def assignment_allocate(*, assignment: Assignment, actor, members: dict | None = None) -> LicenseRun:
+    """Queue an allocation run for every target of `assignment` (also "retry failed"), or only for the
+    `members` `{"user_ids": [...], "device_ids": [...]}` who just joined its group."""
+    extra = {"summary": {"members": members}} if members is not None else {}
     return create_run(
         kind=LicenseRun.Kind.ALLOCATE,
         actor=actor,
@@ -139,6 +150,7 @@ def assignment_allocate(*, assignment: Assignment, actor) -> LicenseRun:
         assignment=assignment,
         app=assignment.app,
         vpp_token=assignment.app.vpp_token,
+        **extra,
     )
 
 
@@ -356,18 +368,22 @@ def token_reconcile(*, token, actor, repair: bool = False) -> LicenseRun:
     )
 
 
-def group_members_added(*, group_id: int, actor) -> list[LicenseRun]:
-    """New members get the group's Required assignments (allocation is idempotent for existing holders)."""
+def group_members_added(*, group_id: int, user_ids, device_ids, actor) -> list[LicenseRun]:
+    """New members (`user_ids`, `device_ids`) get the group's Required assignments: one allocation run per
+    assignment, for those members only (in join order, S6)."""
     assignments = Assignment.objects.filter(
         group_id=group_id, intent=Assignment.Intent.REQUIRED
     ).select_related("app__vpp_token")
-    return [assignment_allocate(assignment=a, actor=actor) for a in assignments if a.app.vpp_token.is_usable]
+    members = {"user_ids": list(user_ids or []), "device_ids": list(device_ids or [])}
+    return [
+        assignment_allocate(assignment=a, actor=actor, members=members)
+        for a in assignments
+        if a.app.vpp_token.is_usable
+    ]
 
 
 def group_members_removed(*, group_id: int, user_ids, device_ids, actor) -> LicenseRun | None:
     """S11: members who left lose the licenses they held through this group's assignments."""
-    from django.db.models import Q
-
     license_ids = list(
         License.objects.filter(
             Q(user_id__in=user_ids or []) | Q(device_id__in=device_ids or []),

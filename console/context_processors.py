@@ -61,8 +61,4 @@ def console(request):
         "is_administrator": roles.is_administrator(user),
         "is_help_desk": roles.is_help_desk(user),
     }
-    if roles.can_view(user):
-        from tokens.alerts import token_banners
-
-        context["token_banners"] = token_banners()
     return context

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import ValidationError
 from django.http import StreamingHttpResponse
 from django.views.generic import ListView
@@ -37,8 +38,6 @@ class ConsoleAccessMixin:
 
     def dispatch(self, request, *args, **kwargs):
         if not request.user.is_authenticated:
-            from django.contrib.auth.views import redirect_to_login
-
             return redirect_to_login(request.get_full_path())
         check_access(request.user, write=self.write or request.method not in ("GET", "HEAD", "OPTIONS"))
         return super().dispatch(request, *args, **kwargs)

@@ -12,13 +12,13 @@ from tokens import selectors, services
 from tokens.filters import SyncRunFilter, VPPTokenFilter
 from tokens.models import SyncRun
 from tokens.serializers import (
-    LicenseRunSummarySerializer,
     SyncRunSerializer,
     VPPTokenCreateSerializer,
     VPPTokenRenewSerializer,
     VPPTokenSerializer,
     VPPTokenUpdateSerializer,
 )
+from tokens.sync import request_sync
 
 
 class VPPTokenViewSet(
@@ -27,7 +27,8 @@ class VPPTokenViewSet(
     mixins.DestroyModelMixin,
     viewsets.GenericViewSet,
 ):
-    """VPP tokens: upload (multipart), edit, renew, sync, revoke all licenses, delete (T1-T15)."""
+    """VPP tokens: upload (multipart), edit, renew, sync, delete (T1-T15). The assignments app adds the
+    license action (revoke all licenses, T14) to this resource: see `assignments.api.VPPTokenViewSet`."""
 
     serializer_class = VPPTokenSerializer
     filterset_class = VPPTokenFilter
@@ -78,8 +79,6 @@ class VPPTokenViewSet(
     @action(detail=True, methods=["post"])
     def sync(self, request, pk=None):
         """Sync now (T6): 202 with the queued run, or with the run already in progress."""
-        from tokens.sync import request_sync
-
         token = self.get_object()
         run, _created = request_sync(token=token, trigger=SyncRun.Trigger.MANUAL, actor=request.user)
         return Response(SyncRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
@@ -98,16 +97,6 @@ class VPPTokenViewSet(
         token = services.token_take_control(token=self.get_object(), actor=request.user)
         return Response(self._read(token))
 
-    @extend_schema(request=None, responses={202: LicenseRunSummarySerializer})
-    @action(detail=True, methods=["post"], url_path="revoke-licenses")
-    def revoke_licenses(self, request, pk=None):
-        """Revoke all licenses of the token (T14); 202 with the license run."""
-        from assignments.revocation import revoke_token_licenses
-
-        token = self.get_object()
-        run = revoke_token_licenses(token=token, actor=request.user)
-        return Response(LicenseRunSummarySerializer(run).data, status=status.HTTP_202_ACCEPTED)
-
 
 class SyncRunViewSet(viewsets.ReadOnlyModelViewSet):
     """Sync runs (B8), newest first; filter by token, status and trigger."""
@@ -121,6 +110,6 @@ class SyncRunViewSet(viewsets.ReadOnlyModelViewSet):
 
 
 def register(router) -> None:
-    """Add this app's viewsets to the /api/v1/ router."""
-    router.register("vpp-tokens", VPPTokenViewSet, basename="vpp-token")
+    """Add this app's viewsets to the /api/v1/ router (`vpp-tokens/` is registered by the assignments app,
+    which extends the resource with its license action)."""
     router.register("sync-runs", SyncRunViewSet, basename="sync-run")

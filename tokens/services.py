@@ -22,6 +22,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from console import audit
+from console.roles import ADMINISTRATORS
 from tokens.apple import (
     claim_if_unclaimed,
     client_for,
@@ -30,7 +31,9 @@ from tokens.apple import (
     state_from_client_config,
     state_from_error,
 )
+from tokens.emails import expiry_alert_message
 from tokens.models import SyncRun, VPPToken
+from tokens.sync import request_sync
 from vpp.errors import AppleError, ServiceUnavailable, TokenExpired, TokenInvalid, TokenRevoked
 from vpp.tokenfile import MAX_TOKEN_FILE_BYTES, TokenFile, TokenFileError, TokenFileTooLarge, parse_token_file
 from vpp.types import ClientConfig
@@ -259,8 +262,6 @@ def _register_notifications(token_id: int) -> None:
 
 
 def _request_first_sync(token: VPPToken, actor) -> None:
-    from tokens.sync import request_sync
-
     request_sync(token=token, trigger=SyncRun.Trigger.UPLOAD, actor=actor, full=True)
 
 
@@ -513,8 +514,6 @@ def token_delete(*, token: VPPToken, actor) -> None:
 
 def token_sync_all(*, actor) -> list[SyncRun]:
     """Request a sync of every usable token (T6 "Sync now" for all); returns the queued or running runs."""
-    from tokens.sync import request_sync
-
     runs = []
     now = timezone.now()
     for token in VPPToken.objects.filter(state=VPPToken.State.VALID, expires_at__gt=now):
@@ -584,8 +583,6 @@ def _alert_threshold(token: VPPToken, now) -> int | None:
 
 def administrator_emails() -> list[str]:
     """Email addresses of active administrators (the Administrators group and superusers)."""
-    from console.roles import ADMINISTRATORS
-
     users = get_user_model().objects.filter(is_active=True).exclude(email="")
     users = users.filter(Q(is_superuser=True) | Q(groups__name=ADMINISTRATORS)).distinct()
     return sorted({u.email for u in users})
@@ -597,8 +594,6 @@ def send_expiry_alerts() -> int:
     Returns the number of emails sent. Each threshold is recorded in `expiry_alert_days` with a conditional
     update, so two concurrent runs never send the same alert twice.
     """
-    from tokens.emails import expiry_alert_message
-
     recipients = administrator_emails()
     if not recipients:
         return 0
@@ -619,3 +614,48 @@ def send_expiry_alerts() -> int:
         message = expiry_alert_message(token=token, days=threshold, recipients=recipients)
         sent += message.send()
     return sent
+
+
+def token_set_state(*, token: VPPToken, state: str, detail: str, config=None, audited: bool = True) -> None:
+    """The token's state (and, with Apple's client `config`, its expiry, location and website) as Apple's
+    answers imply it (T4, T5, T8); a change is audited unless `audited` is False."""
+    before = audit.snapshot(token, ["state", "state_detail", "expires_at", "location_name"])
+    token.state = state
+    token.state_detail = (detail or "")[:500]
+    fields = ["state", "state_detail", "updated_at"]
+    if config is not None:
+        if config.token_expiration:
+            token.expires_at = config.token_expiration
+        token.location_name = (config.location_name or token.location_name)[:200]
+        token.default_platform = (config.default_platform or token.default_platform)[:32]
+        token.website_url = config.website_url or token.website_url
+        fields += ["expires_at", "location_name", "default_platform", "website_url"]
+    token.save(update_fields=fields)
+    after = audit.snapshot(token, ["state", "state_detail", "expires_at", "location_name"])
+    if audited and before != after:
+        old, new = audit.changed(before, after)
+        audit.record(actor=None, action="token.state", obj=token, before=old, after=new)
+
+
+def token_sync_finished(*, token: VPPToken, versions: dict[str, str | None], full: bool) -> None:
+    """Record a completed sync on the token: when, and Apple's version ids to continue from (call inside the
+    sync's transaction). `versions` holds `assignments_version_id` / `users_version_id` (None: unchanged)."""
+    token.last_sync_at = timezone.now()
+    token.last_sync_status = VPPToken.SyncStatus.COMPLETED
+    fields = ["last_sync_at", "last_sync_status", "updated_at"]
+    for name, value in versions.items():
+        if value:
+            setattr(token, name, value)
+            fields.append(name)
+    if full:
+        token.last_full_sync_at = token.last_sync_at
+        fields.append("last_full_sync_at")
+    token.save(update_fields=fields)
+
+
+def token_sync_status(*, token: VPPToken, status: str, at=None) -> None:
+    """The token's last sync status (in progress, failed) as the sync engine reports it."""
+    fields: dict[str, Any] = {"last_sync_status": status}
+    if at is not None:
+        fields["last_sync_at"] = at
+    VPPToken.objects.filter(pk=token.pk).update(**fields)

@@ -39,6 +39,8 @@ INSTALLED_APPS = [
     "apps",
     "directory",
     "assignments",
+    "applesync",
+    "home",
 ]
 
 MIDDLEWARE = [
@@ -69,6 +71,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "console.context_processors.console",
+                "tokens.context_processors.token_banners",
             ],
         },
     }

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import pytest
+from tokens.notifications import notification_process
 
 from apps.models import App
 from assignments import services
@@ -14,7 +15,6 @@ from tests import factories
 from tests.assignments.conftest import add_members
 from tests.tokens.test_notifications import SECRET, post
 from tests.tokens.test_sync import connect, sync
-from tokens.notifications import notification_process
 
 pytestmark = pytest.mark.django_db
 

@@ -6,13 +6,13 @@ import uuid
 
 import pytest
 from django.urls import NoReverseMatch, path, reverse
+from tokens.notifications import notification_process, notify_view
 
 from apps.models import App, AppleAssignment
 from assignments.models import VPPUser
 from tests import factories
 from tests.tokens.test_sync import connect, sync
 from tokens.models import NotificationReceipt, SyncRun
-from tokens.notifications import notification_process, notify_view
 
 pytestmark = pytest.mark.django_db
 
