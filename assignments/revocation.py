@@ -108,22 +108,6 @@ def create_run(*, kind: str, actor, action: str, obj=None, **fields) -> LicenseR
     return run
 
 
-def revoke_token_licenses(*, token, actor) -> LicenseRun:
-    """T14: a recorded run revoking every license of `token` at Apple (assets/revoke for every serial number
-    and client user id holding assets on the location, ours or found by sync), then marking our licenses
-    revoked.
-
-    Returns the queued LicenseRun; the work happens in `execute_run` (Celery), which tests may call directly.
-    """
-    return create_run(
-        kind=LicenseRun.Kind.REVOKE_TOKEN,
-        actor=actor,
-        action="token.revoke_all_licenses",
-        obj=token,
-        vpp_token=token,
-    )
-
-
 def _run_revoke_token(run: LicenseRun) -> list[str]:
     token = run.vpp_token
     licenses = _holding(License.objects.filter(app__vpp_token=token))

@@ -368,6 +368,22 @@ def token_reconcile(*, token, actor, repair: bool = False) -> LicenseRun:
     )
 
 
+def revoke_token_licenses(*, token, actor) -> LicenseRun:
+    """T14: a recorded run revoking every license of `token` at Apple (assets/revoke for every serial number
+    and client user id holding assets on the location, ours or found by sync), then marking our licenses
+    revoked.
+
+    Returns the queued LicenseRun; the work happens in `execute` (Celery), which tests may call directly.
+    """
+    return create_run(
+        kind=LicenseRun.Kind.REVOKE_TOKEN,
+        actor=actor,
+        action="token.revoke_all_licenses",
+        obj=token,
+        vpp_token=token,
+    )
+
+
 def group_members_added(*, group_id: int, user_ids, device_ids, actor) -> list[LicenseRun]:
     """New members (`user_ids`, `device_ids`) get the group's Required assignments: one allocation run per
     assignment, for those members only (in join order, S6)."""

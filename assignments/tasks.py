@@ -44,10 +44,9 @@ def poll_license_events(token_id: int, event_ids: list[str], attempt: int = 1) -
 
 @shared_task(**DB_RETRY)
 def request_waiting_licenses(token_id: int, user_ids: list[int]) -> None:
-    """Associate the licenses that waited for these users' registration (after the notification committed)."""
-    started = events.request_waiting(token_id=token_id, user_ids=user_ids)
-    if started:
-        poll_license_events.apply_async((token_id, started), countdown=POLL_SECONDS)
+    """Associate the licenses that waited for these users' registration (after the notification committed;
+    Apple's ASSET_MANAGEMENT notifications, a run's poll or reconciliation complete them)."""
+    events.request_waiting(token_id=token_id, user_ids=user_ids)
 
 
 @shared_task(**DB_RETRY)

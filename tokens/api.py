@@ -28,13 +28,13 @@ class VPPTokenViewSet(
     viewsets.GenericViewSet,
 ):
     """VPP tokens: upload (multipart), edit, renew, sync, delete (T1-T15). The assignments app adds the
-    license action (revoke all licenses, T14) to this resource: see `assignments.api.VPPTokenViewSet`."""
+    license actions under `vpp-tokens/{id}/` (revoke-licenses, reconcile, reclaim-untracked)."""
 
     serializer_class = VPPTokenSerializer
     filterset_class = VPPTokenFilter
     ordering_fields = ["name", "expires_at", "last_sync_at", "state"]
     parser_classes = [MultiPartParser, FormParser, JSONParser]
-    write_actions = ("sync", "revoke_licenses", "sync_all", "renew", "take_control")
+    write_actions = ("sync", "sync_all", "renew", "take_control")
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
 
     def get_queryset(self):
@@ -110,6 +110,6 @@ class SyncRunViewSet(viewsets.ReadOnlyModelViewSet):
 
 
 def register(router) -> None:
-    """Add this app's viewsets to the /api/v1/ router (`vpp-tokens/` is registered by the assignments app,
-    which extends the resource with its license action)."""
+    """Add this app's viewsets to the /api/v1/ router."""
+    router.register("vpp-tokens", VPPTokenViewSet, basename="vpp-token")
     router.register("sync-runs", SyncRunViewSet, basename="sync-run")

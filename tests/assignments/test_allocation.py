@@ -6,7 +6,7 @@ import pytest
 
 from assignments import allocation, services
 from assignments.models import Assignment, License, LicenseRun, VPPUser
-from assignments.runs import execute
+from assignments.services import execute
 from tests import factories
 from tests.assignments.conftest import add_members, settle
 
@@ -132,7 +132,10 @@ def test_a3_s4_user_licensing_registers_users_and_refuses_without_apple_id(
     from assignments.events import apply_user_associated
 
     apple.accept_invitation(uid, vpp_user.client_user_id)
-    apply_user_associated(token, {"associatedUsers": [{"clientUserId": vpp_user.client_user_id}]})
+    apply_user_associated(
+        token,
+        _notification("USER_ASSOCIATED", {"associatedUsers": [{"clientUserId": vpp_user.client_user_id}]}),
+    )
     vpp_user.refresh_from_db()
     assert vpp_user.status == "associated"
 
@@ -219,11 +222,19 @@ def test_asset_management_notification_completes_licenses(apple, location, make_
         "assignments": [item | {"serialNumber": bad.serial_number}],
         "error": {"errorNumber": 9709, "errorMessage": "Not enough licenses"},
     }
+    success = _notification("ASSET_MANAGEMENT", success)
     assert apply_asset_management(token, success) == 1
-    assert apply_asset_management(token, failure) == 1
+    assert apply_asset_management(token, _notification("ASSET_MANAGEMENT", failure)) == 1
     assert apply_asset_management(token, success) == 0  # duplicates are harmless
     assert License.objects.get(device=ok).state == "assigned"
     bad_license = License.objects.get(device=bad)
     assert (bad_license.state, bad_license.error_number) == ("failed", 9709)
     app.refresh_from_db()
     assert app.used_licenses == 1 and app.available_licenses == 4
+
+
+def _notification(kind: str, payload: dict):
+    """The typed notification Apple's body parses into (what the notification handlers pass on)."""
+    from vpp.types import parse_notification
+
+    return parse_notification({"notificationId": "n-test", "notificationType": kind, "notification": payload})

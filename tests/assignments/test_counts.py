@@ -3,14 +3,16 @@
 
 from __future__ import annotations
 
-import pytest
-from tokens.notifications import notification_process
+import contextlib
 
+import pytest
+
+from applesync.notifications import notification_process
 from apps.models import App
 from assignments import services
 from assignments.events import poll_run
 from assignments.models import License, LicenseRun
-from assignments.runs import execute
+from assignments.services import execute
 from tests import factories
 from tests.assignments.conftest import add_members
 from tests.tokens.test_notifications import SECRET, post
@@ -59,6 +61,8 @@ def test_a5_counts_follow_apple_when_notification_and_poll_both_report(apple, cl
 
 
 def _deliver(apple, client, token, seen: set) -> int:
+    """Post Apple's notifications to the console, process each as the worker does, then run the work it queued
+    after commit (the licenses that waited for a user's registration)."""
     delivered = 0
     for record in apple.notifications():
         body = record["body"]
@@ -67,9 +71,40 @@ def _deliver(apple, client, token, seen: set) -> int:
         seen.add(body["notificationId"])
         response = post(client, token, body)
         assert response.status_code == 200
-        notification_process(receipt_id=response.json()["id"])
+        with capture_on_commit_callbacks() as queued:
+            notification_process(receipt_id=response.json()["id"])
+        with eager_tasks():
+            for callback in queued:
+                callback()
         delivered += 1
     return delivered
+
+
+@contextlib.contextmanager
+def capture_on_commit_callbacks():
+    from django.db import DEFAULT_DB_ALIAS, connections
+
+    connection = connections[DEFAULT_DB_ALIAS]
+    start = len(connection.run_on_commit)
+    queued: list = []
+    try:
+        yield queued
+    finally:
+        queued.extend(func for _sids, func, _robust in connection.run_on_commit[start:])
+        del connection.run_on_commit[start:]
+
+
+@contextlib.contextmanager
+def eager_tasks():
+    """Tasks sent now run in this thread (a worker's path, without a broker)."""
+    from celery import current_app
+
+    previous = current_app.conf.task_always_eager
+    current_app.conf.task_always_eager = True
+    try:
+        yield
+    finally:
+        current_app.conf.task_always_eager = previous
 
 
 def test_s4_user_license_follows_registration_notifications_to_assigned(apple, client, administrator):

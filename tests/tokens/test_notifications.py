@@ -6,8 +6,8 @@ import uuid
 
 import pytest
 from django.urls import NoReverseMatch, path, reverse
-from tokens.notifications import notification_process, notify_view
 
+from applesync.notifications import notification_process, notify_view
 from apps.models import App, AppleAssignment
 from assignments.models import VPPUser
 from tests import factories
