@@ -1,41 +1,38 @@
 """The allocation engine: who an assignment targets, who may get a license, and asking Apple for licenses.
 
-Order (S6): targets are taken in group-membership order — `GroupMembership.joined_at`, then membership id
-— and
-for a user group with device licensing, each member's active devices by device id. With 100 licenses and 500
-targets the first 100 in that order get licenses and the other 400 get a failed License "No licenses
+Order (S6): targets are taken in group-membership order — `GroupMembership.joined_at`, then membership id —
+and for a user group with device licensing, each member's active devices by device id. With 100 licenses and
+500 targets the first 100 in that order get licenses and the other 400 get a failed License "No licenses
 available".
 
 No oversubscription (B3): licenses are *reserved* inside a transaction holding a row lock on the App
 (`select_for_update`); available = `app.available_licenses` - licenses of that app still pending. Pending
-License
-rows are created and committed before any call to Apple, so concurrent allocations never ask Apple for more
-associations than there are licenses. When a pending license becomes assigned (events.py), the App's
-counts are
-moved by one in the same transaction, so "available - pending" stays right until the next sync overwrites the
-counts with Apple's.
+License rows are created and committed before any call to Apple, so concurrent allocations never ask Apple for
+more associations than there are licenses. When a pending license becomes assigned (events.py), the App's
+counts are moved by one in the same transaction, so "available - pending" stays right until the next sync
+overwrites the counts with Apple's.
 
 User licensing (A3, S4, T9): a user is registered with Apple (`users/create`) with a client user id we
-generate
-(uuid4 hex, opaque) the first time they need a license on a token. Their license stays pending — "waiting for
-Apple to register the user" — until the registration event completes; then it is associated at once. Apple
-accepts an association for a *Registered* user: the license is held for them, and the device install proceeds
-once the user accepted the program invitation (VPPUser status Registered → Associated, shown on the user
-page).
+generate (uuid4 hex, opaque) the first time they need a license on a token. Their license stays pending —
+"waiting for Apple to register the user" — until the registration event completes; then it is associated at
+once. Apple accepts an association for a *Registered* user: the license is held for them, and the device
+install proceeds once the user accepted the program invitation (VPPUser status Registered → Associated, shown
+on the user page).
 
 Five devices per user license (A3), enforced: Apple is asked for one association per user and app (the client
 user id, never the devices), and the console tracks which of the user's devices use that license
 (`LicenseDevice`, at most `MAX_DEVICES_PER_USER`). The devices a user license should cover are, in order:
-- device group: the user's active member devices (their primary user is the user), by membership
-  `joined_at`, then membership id;
+- device group: the user's active member devices (their primary user is the user), by membership `joined_at`,
+  then membership id;
 - user group (and an install requested for a user): the user's active devices, by `Device.created_at`,
   then id.
-Devices whose App Store is blocked (S12) are never covered. Devices already covered keep their slot; new
-ones are attached in that order while fewer than five are covered. Each further device gets a License row in
-state `failed` (`license_type=user`, `device` set, `user` empty — the user's own row holds the one open
-license per app and user) with `DEVICE_LIMIT` as the error: shown on the device page, the app's Assignments
-pane, the licenses list and API, counted in the pre-flight's `ineligible` and in the run's failures. A device
-is detached when it is retired or deleted, when it is no longer the user's device, or when the license is
+
+Devices whose App Store is blocked (S12) are never covered. Devices already covered keep their slot; new ones
+are attached in that order while fewer than five are covered. Each further device gets a License row in state
+`failed` (`license_type=user`, `device` set, `user` empty — the user's own row holds the one open license per
+app and user) with `DEVICE_LIMIT` as the error: shown on the device page, the app's Assignments pane, the
+licenses list and API, counted in the pre-flight's `ineligible` and in the run's failures. A device is
+detached when it is retired or deleted, when it is no longer the user's device, or when the license is
 revoked; the next device in order is covered on the next allocation ("Allocate / retry"), and its failed row
 is removed.
 """
@@ -73,9 +70,8 @@ class Target:
     """One license holder an assignment aims at: a user (user licensing) or a device (device licensing).
 
     `device` is set for user licensing when the user was reached through a device (device group), so the
-    device
-    rules (S12, S13) can be checked. `devices` (user licensing) are the user's devices that should use the
-    user license, in the stable order of A3; at most five of them are covered.
+    device rules (S12, S13) can be checked. `devices` (user licensing) are the user's devices that should use
+    the user license, in the stable order of A3; at most five of them are covered.
     """
 
     user: DirectoryUser | None = None
@@ -306,9 +302,8 @@ def reserve(
     """Create License rows for `targets` in order: pending up to the available licenses, failed beyond
     (S5, S6).
 
-    Targets already holding a license of this app are skipped; their failed licenses are retried. Runs in
-    its own
-    transaction with the App row locked, so concurrent reservations see each other's pending licenses.
+    Targets already holding a license of this app are skipped; their failed licenses are retried. Runs in its
+    own transaction with the App row locked, so concurrent reservations see each other's pending licenses.
     """
     is_device = license_type == Assignment.LicenseType.DEVICE
     counts = {"reserved": 0, "failed": 0, "skipped": 0, "over_limit": 0}

@@ -1,9 +1,8 @@
 """The end-user prompt table (S7), from the newer source document ("End-User Prompts for VPP").
 
-For each scenario — BYOD or corporate, supervised or not, kiosk; user or device licensing — whether the
-user is
-invited to the volume purchase program, prompted to install the app, and prompted for an Apple ID. Scenario 8
-(kiosk with user licensing) has no answer in the source: it is not recommended, and the console warns (S8).
+For each scenario — BYOD or corporate, supervised or not, kiosk; user or device licensing — whether the user
+is invited to the volume purchase program, prompted to install the app, and prompted for an Apple ID. Scenario
+8 (kiosk with user licensing) has no answer in the source: it is not recommended, and the console warns (S8).
 """
 
 from __future__ import annotations

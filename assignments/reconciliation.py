@@ -1,11 +1,11 @@
 """Reconciliation with Apple (B2, T9): what Apple holds versus the licenses we think are assigned.
 
-The comparison reads Apple's assignments fresh (`GET assignments`), so it does not depend on when the
-last sync
-ran. Drift:
+The comparison reads Apple's assignments fresh (`GET assignments`), so it does not depend on when the last
+sync ran. Drift:
 - *untracked*: at Apple, with no assigned/pending license of ours for that app and target (including targets
   this console does not know at all — no Device with that serial, no VPPUser with that client user id);
 - *missing*: our license says assigned, Apple has no such assignment.
+
 Repair revokes the untracked ones (per app, assets/disassociate) and re-requests the missing ones (reserved
 under the App lock like any allocation, so repair never oversubscribes).
 """

@@ -51,8 +51,9 @@ def _mark_revoking(licenses: list[License], keys, events) -> list[str]:
     return ids
 
 
-def disassociate(*, token, licenses: list[License]) -> list[str]:
-    """Release assigned `licenses` (any apps of one token) with assets/disassociate; returns the event ids."""
+def disassociate(*, token, licenses: list[License], interactive: bool = False) -> list[str]:
+    """Release assigned `licenses` (any apps of one token) with assets/disassociate; returns the event ids.
+    `interactive` (a person waits) uses few retries; background work the full budget."""
     licenses = [lic for lic in licenses if lic.state == License.State.ASSIGNED]
     if not licenses:
         return []
@@ -61,7 +62,7 @@ def disassociate(*, token, licenses: list[License]) -> list[str]:
     for lic in licenses:
         by_app[lic.app].append(lic)
     events_all: list[str] = []
-    with client_for(token) as client:
+    with client_for(token, interactive=interactive) as client:
         for app, group in by_app.items():
             serials = [keys[lic.pk][1] for lic in group if keys.get(lic.pk, ("",))[0] == "s"]
             cids = [keys[lic.pk][1] for lic in group if keys.get(lic.pk, ("",))[0] == "u"]

@@ -1,8 +1,8 @@
 """Every state change of assignments and licenses: pages, API, tasks and hooks all come through here.
 
-Functions are keyword-only, take the `actor` (a user, or None for the system) and record the audit log.
-Bad input
-raises Django's ValidationError (HTTP 400 in the API, a form error on pages); Apple faults raise AppleError.
+Functions are keyword-only, take the `actor` (a user, or None for the system) and record the audit log. Bad
+input raises Django's ValidationError (HTTP 400 in the API, a form error on pages); Apple faults raise
+AppleError.
 """
 
 from __future__ import annotations
@@ -88,8 +88,7 @@ def assignment_create(
     actor,
 ) -> Assignment:
     """Assign `app` to `group` (S1). Required starts an allocation run at once (S2); oversubscription is
-    allowed
-    (S6) — `assignment.preflight` carries the figures (B3). Raises ValidationError for impossible
+    allowed (S6) — `assignment.preflight` carries the figures (B3). Raises ValidationError for impossible
     combinations.
     """
     assignment_validate(app=app, group=group, intent=intent, license_type=license_type)
@@ -248,7 +247,7 @@ def license_revoke(*, license: License, actor) -> License:
         raise ValidationError(
             _("The VPP token cannot be used: %(state)s.") % {"state": token.get_state_display()}
         )
-    events = disassociate(token=token, licenses=[license])
+    events = disassociate(token=token, licenses=[license], interactive=True)
     license.refresh_from_db()
     record(actor=actor, action="license.revoke", obj=license, after={"state": license.state})
     _poll_later(token, events)
@@ -259,8 +258,8 @@ def report_app_removed(
     *, app: App, device: Device | None = None, user: DirectoryUser | None = None, actor
 ) -> License | None:
     """S3: the MDM reported the app removed. Under an Uninstall assignment the license is reclaimed now;
-    otherwise
-    the license is kept (M3: a user deleting the app does not release it) and the report is only recorded.
+    otherwise the license is kept (M3: a user deleting the app does not release it) and the report is only
+    recorded.
     """
     if (user is None) == (device is None):
         raise ValidationError(_("Give either a user or a device."))
@@ -284,7 +283,7 @@ def report_app_removed(
     )
     if lic is None or not uninstall.exists():
         return lic
-    events = disassociate(token=app.vpp_token, licenses=[lic])
+    events = disassociate(token=app.vpp_token, licenses=[lic], interactive=True)
     _poll_later(app.vpp_token, events)
     lic.refresh_from_db()
     return lic

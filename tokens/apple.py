@@ -14,9 +14,9 @@ from vpp.client import VPPClient
 from vpp.errors import AppleError, TokenExpired, TokenInvalid, TokenRevoked
 from vpp.types import ClientConfig, MdmInfo
 
-# A person waits for an interactive call (a page or an API request): one retry within ten seconds, then the
+# A person waits for an interactive call (a page or an API request): one retry within five seconds, then the
 # error is shown. Background work (tasks) has the client's full budget (five retries within a minute).
-INTERACTIVE_RETRY = {"max_retries": 1, "max_retry_seconds": 10.0}
+INTERACTIVE_RETRY = {"max_retries": 1, "max_retry_seconds": 5.0}
 
 
 def client_for(token, *, interactive: bool = False, **kwargs) -> VPPClient:
@@ -27,8 +27,10 @@ def client_for(token, *, interactive: bool = False, **kwargs) -> VPPClient:
     return VPPClient(token.token_content, base_url=settings.APPLE_VPP_BASE_URL, **kwargs)
 
 
-def client_for_content(content: str, **kwargs) -> VPPClient:
+def client_for_content(content: str, *, interactive: bool = False, **kwargs) -> VPPClient:
     """A client for a token file that is not saved yet (upload validation)."""
+    if interactive:
+        kwargs = {**INTERACTIVE_RETRY, **kwargs}
     return VPPClient(content, base_url=settings.APPLE_VPP_BASE_URL, **kwargs)
 
 

@@ -152,7 +152,7 @@ def _apple_refusal(exc: AppleError) -> ValidationError:
 
 def _read_config(content: str) -> ClientConfig:
     # Few retries: an administrator is waiting for the page.
-    with client_for_content(content, max_retries=1, max_retry_seconds=5.0) as client:
+    with client_for_content(content, interactive=True) as client:
         try:
             return client.client_config()
         except AppleError as exc:
@@ -217,7 +217,7 @@ def _clean_fields(
 
 def _claim(token: VPPToken) -> None:
     """Write our mdmInfo at Apple so other products see the token is in use here (T15)."""
-    with client_for(token, max_retries=1, max_retry_seconds=5.0) as client:
+    with client_for(token, interactive=True) as client:
         try:
             client.update_client_config(mdm_info=our_mdm_info(token))
         except AppleError as exc:
@@ -244,7 +244,7 @@ def _register_notifications(token_id: int) -> None:
     if token is None or url is None:
         return
     try:
-        with client_for(token, max_retries=1, max_retry_seconds=5.0) as client:
+        with client_for(token, interactive=True) as client:
             client.update_client_config(
                 mdm_info=our_mdm_info(token),
                 notification_url=url,
@@ -536,7 +536,7 @@ def token_check_state(*, token: VPPToken) -> VPPToken:
         new_state, detail = VPPToken.State.EXPIRED, ""
     else:
         try:
-            with client_for(token, max_retries=2, max_retry_seconds=10.0) as client:
+            with client_for(token) as client:
                 config = client.client_config()
                 if state_from_client_config(token, config)[0] == VPPToken.State.VALID:
                     claim_if_unclaimed(client, token, config)

@@ -221,7 +221,7 @@ def test_group_delete_is_refused_while_apps_are_assigned(administrator):
 # --- hooks into the assignments app ------------------------------------------------------------------
 @pytest.fixture
 def hooks():
-    """The directory's signals as a receiver sees them (the assignments app's receivers queue license work)."""
+    """The directory's signals as a receiver sees them (the assignments receivers queue license work)."""
     from directory import signals
 
     calls: list[tuple] = []
