@@ -65,12 +65,12 @@ class _Progress:
         self.run = run
         self._last = 0.0
 
-    def set(self, progress: int, stage: str | None = None, *, force: bool = True) -> None:
+    def set(self, progress: float, stage: str | None = None, *, force: bool = True) -> None:
         now = time.monotonic()
         if not force and now - self._last < PROGRESS_EVERY_SECONDS:
             return
         self._last = now
-        fields = {"progress": max(0, min(100, int(progress)))}
+        fields: dict[str, int | str] = {"progress": max(0, min(100, int(progress)))}
         if stage is not None:
             fields["stage"] = str(stage)[:100]
         for name, value in fields.items():

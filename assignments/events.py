@@ -367,7 +367,8 @@ def _events_by_token(default_token, event_ids: list[str]) -> dict:
     tokens = {t.pk: t for t in VPPToken.objects.filter(pk__in=set(owners.values()))}
     grouped: dict = {}
     for event_id in event_ids:
-        owner = tokens.get(owners.get(event_id), default_token)
+        owner_id = owners.get(event_id)
+        owner = tokens.get(owner_id, default_token) if owner_id is not None else default_token
         if owner is not None:
             grouped.setdefault(owner, []).append(event_id)
     return grouped
@@ -377,8 +378,8 @@ def poll_run(run: LicenseRun) -> bool:
     """Poll the Apple events of a run; when none is pending, finish it with its counts. True when finished."""
     if run.status in (LicenseRun.Status.COMPLETED, LicenseRun.Status.FAILED):
         return True
-    token = run.vpp_token or (run.app.vpp_token if run.app_id else None)
-    if token is None and run.assignment_id:
+    token = run.vpp_token or (run.app.vpp_token if run.app is not None else None)
+    if token is None and run.assignment is not None:
         token = run.assignment.app.vpp_token
     summary = dict(run.summary or {})
     events = list(summary.get("events", []))

@@ -58,8 +58,3 @@ def prompts_for(device, license_type: str) -> Prompts:
             license_type=license_type,
         )
     ]
-
-
-def invitation_pending(vpp_user) -> bool:
-    """S4: a user-licensed install waits until the user accepted Apple's invitation."""
-    return vpp_user is not None and vpp_user.status in ("pending", "registered")

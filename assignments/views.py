@@ -7,7 +7,7 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views import View
@@ -17,7 +17,7 @@ from apps.models import App
 from assignments import allocation, prompts, selectors, services
 from assignments.filters import LicenseFilter, LicenseRunFilter
 from assignments.forms import AssignmentForm
-from assignments.models import Assignment, License, LicenseRun
+from assignments.models import Assignment, License
 from console.views_base import Column, ConsoleAccessMixin, FilteredListView, add_service_errors
 from directory.models import Device, DirectoryUser, Group
 from tokens.models import VPPToken
@@ -128,11 +128,12 @@ class AppAssignmentsView(ConsoleAccessMixin, TemplateView):
         return super().dispatch(request, *args, **kwargs)
 
     def get_breadcrumbs(self):
-        try:
-            apps_url = reverse("apps:list")
-        except NoReverseMatch:  # the apps pages may not be installed yet
-            apps_url = None
-        return [(_("Home"), "/"), (_("Apps"), apps_url), (str(self.app), None), (_("Assignments"), None)]
+        return [
+            (_("Home"), "/"),
+            (_("Apps"), reverse("apps:list")),
+            (str(self.app), None),
+            (_("Assignments"), None),
+        ]
 
     def get_context_data(self, form=None, **kwargs):
         context = super().get_context_data(**kwargs)
@@ -273,9 +274,6 @@ class AppRevokeView(_PostAction):
         app = get_object_or_404(App.objects.select_related("vpp_token"), pk=app_id)
         self.run_service(request, services.app_revoke_licenses, _("Revoking the app's licenses."), app=app)
         return HttpResponseRedirect(reverse("assignments:app-assignments", args=[app.pk]))
-
-
-__all__ = ["LicenseRun"]
 
 
 class TokenRevokeView(TokenConfirmView):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import secrets
 import uuid
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
@@ -166,7 +167,8 @@ def _other_mdm(config: ClientConfig, token: VPPToken | None = None) -> str | Non
         return None
     if token is not None and info.id == str(token.mdm_info_id):
         return None
-    if token is None and VPPToken.objects.filter(mdm_info_id=_as_uuid(info.id)).exists():
+    other_id = _as_uuid(info.id)
+    if token is None and other_id is not None and VPPToken.objects.filter(mdm_info_id=other_id).exists():
         return None
     return f"{info.name or info.id} ({info.metadata})" if info.metadata else (info.name or info.id)
 
@@ -599,7 +601,7 @@ def send_expiry_alerts() -> int:
         return 0
     now = timezone.now()
     sent = 0
-    horizon = now + timezone.timedelta(days=EXPIRY_ALERT_DAYS[0])
+    horizon = now + timedelta(days=EXPIRY_ALERT_DAYS[0])
     for token in VPPToken.objects.filter(expires_at__lte=horizon).order_by("expires_at", "pk"):
         threshold = _alert_threshold(token, now)
         if threshold is None:

@@ -689,14 +689,14 @@ def parse_notification(body: Any) -> Notification:
     payload = body.get("notification")
     if payload is None:
         payload = {}
-    envelope = {
+    if not isinstance(payload, dict):
+        raise MalformedNotification("notification is not an object")
+    envelope: dict[str, Any] = {
         "notification_id": notification_id,
         "notification_type": notification_type,
         "uid": _str(body.get("uId")) or "",
-        "payload": payload if isinstance(payload, dict) else {},
+        "payload": payload,
     }
-    if not isinstance(payload, dict):
-        raise MalformedNotification("notification is not an object")
     fields: dict[str, Any] = {}
     if notification_type == "ASSET_COUNT":
         fields["adam_id"] = _text(payload, "adamId", ADAM_ID_MAX)
