@@ -238,3 +238,52 @@ def _notification(kind: str, payload: dict):
     from vpp.types import parse_notification
 
     return parse_notification({"notificationId": "n-test", "notificationType": kind, "notification": payload})
+
+
+@pytest.mark.django_db
+def test_s6_members_added_allocates_for_the_new_members_only(apple, location, make_app, administrator):
+    """A group's Required assignment reaches a member who joins, and the run covers that member alone."""
+    _token, _uid = location
+    app = make_app(total=5)
+    group = factories.GroupFactory(group_type="device")
+    first = factories.DeviceFactory()
+    add_members(group, devices=[first])
+    a = services.assignment_create(
+        app=app, group=group, intent="required", license_type="device", actor=administrator
+    )
+    execute(LicenseRun.objects.get(assignment=a))
+    joiner = factories.DeviceFactory()
+    add_members(group, devices=[joiner])
+    [run] = services.group_members_added(
+        group_id=group.pk, user_ids=[], device_ids=[joiner.pk], actor=administrator
+    )
+    assert run.summary == {"members": {"user_ids": [], "device_ids": [joiner.pk]}}
+    run = execute(run)
+    assert run.total == 1
+    assert License.objects.get(app=app, device=joiner).state == "pending"
+    assert License.objects.filter(app=app, device=first).count() == 1
+
+
+@pytest.mark.django_db
+def test_t9_notification_never_brings_back_a_user_the_console_retired(client, administrator):
+    """The owner of VPPUser statuses keeps a retired user retired, whether the sync or a notification says
+    Apple still lists the user as registered."""
+    from applesync.notifications import notification_process
+    from tests.tokens.test_notifications import SECRET, envelope, post
+
+    token = factories.VPPTokenFactory(notification_secret=SECRET)
+    retired = VPPUser.objects.create(
+        vpp_token=token, user=factories.DirectoryUserFactory(), client_user_id="gone-1", status="retired"
+    )
+    body = envelope(
+        token,
+        "USER_MANAGEMENT",
+        {
+            "result": "SUCCESS",
+            "users": [{"clientUserId": "gone-1", "status": "Registered", "inviteCode": "i"}],
+        },
+    )
+    response = post(client, token, body)
+    notification_process(receipt_id=response.json()["id"])
+    retired.refresh_from_db()
+    assert retired.status == "retired"
