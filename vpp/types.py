@@ -11,10 +11,9 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from .errors import AppleError
+from .errors import AppleError, error_for
 
 __all__ = [
     "UNLIMITED_TOTAL_COUNT",
@@ -426,8 +425,6 @@ class EventFailure:
 
     def exception(self) -> AppleError:
         """The typed ``AppleError`` of this failure (e.g. ``NotEnoughLicenses`` for 9709)."""
-        from .errors import error_for
-
         info: dict[str, Any] = {
             "assets": [a.to_api() for a in self.assets],
             "clientUserIds": list(self.client_user_ids),
@@ -633,8 +630,6 @@ def _objects(payload: Mapping[str, Any], key: str) -> list[Mapping[str, Any]]:
 
 
 def _notification_error(payload: Mapping[str, Any]) -> AppleError | None:
-    from .errors import error_for
-
     err = payload.get("error")
     if err is None:
         return None
