@@ -24,14 +24,13 @@ from collections.abc import Callable
 from celery import current_app
 from django.db import transaction
 from django.http import JsonResponse
-from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from apps import services as app_services
 from assignments import events as assignment_events
 from assignments.tasks import request_waiting_licenses
-from console import audit
+from tokens import services as token_services
 from tokens.models import NotificationReceipt, SyncRun, VPPToken
 from tokens.sync import request_sync
 from vpp.types import MalformedNotification, Notification, notification_envelope, parse_notification
@@ -101,10 +100,8 @@ def notification_receive(
     except MalformedNotification as exc:
         problem = str(exc)
     with transaction.atomic():
-        receipt, created = NotificationReceipt.objects.get_or_create(
-            vpp_token=token,
-            notification_id=notification_id,
-            defaults={"notification_type": notification_type, "payload": body},
+        receipt, created = token_services.notification_receipt_store(
+            token=token, notification_id=notification_id, notification_type=notification_type, body=body
         )
         if created and problem:
             _reject(receipt, token, problem)
@@ -119,14 +116,11 @@ def _reject(receipt: NotificationReceipt, token: VPPToken, problem: str) -> None
     logger.warning(
         "Apple notification %s for token %s rejected: %s", receipt.notification_id, token.pk, problem
     )
-    receipt.processed_at = timezone.now()
-    receipt.result = f"{REJECTED}: {problem}"[:500]
-    receipt.save(update_fields=["processed_at", "result"])
-    audit.record(
-        actor=None,
+    token_services.notification_receipt_done(
+        receipt=receipt,
+        result=f"{REJECTED}: {problem}",
         action="notification.reject",
-        obj=receipt,
-        after={"type": receipt.notification_type, "result": receipt.result},
+        kind=receipt.notification_type,
     )
     if token.is_usable:
         request_sync(token=token, trigger=SyncRun.Trigger.NOTIFICATION)
@@ -151,9 +145,7 @@ def notification_process(*, receipt_id: int) -> NotificationReceipt:
     """
     outcome = _Outcome()
     with transaction.atomic():
-        receipt = (
-            NotificationReceipt.objects.select_for_update().select_related("vpp_token").get(pk=receipt_id)
-        )
+        receipt = token_services.notification_receipt_lock(receipt_id=receipt_id)
         if receipt.processed_at is not None:
             return receipt
         token = receipt.vpp_token
@@ -164,14 +156,8 @@ def notification_process(*, receipt_id: int) -> NotificationReceipt:
             return receipt
         handler = HANDLERS.get(notification.notification_type)
         result = handler(token, notification, outcome) if handler else "ignored: unknown type"
-        receipt.processed_at = timezone.now()
-        receipt.result = result[:500]
-        receipt.save(update_fields=["processed_at", "result"])
-        audit.record(
-            actor=None,
-            action="notification.process",
-            obj=receipt,
-            after={"type": notification.notification_type, "result": receipt.result},
+        token_services.notification_receipt_done(
+            receipt=receipt, result=result, action="notification.process", kind=notification.notification_type
         )
         if outcome.resync and token.is_usable:
             # One asset at a time is enough for one inconsistency; several → a whole sync.

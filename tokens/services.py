@@ -33,7 +33,7 @@ from tokens.apple import (
     state_from_error,
 )
 from tokens.emails import expiry_alert_message
-from tokens.models import SyncRun, VPPToken
+from tokens.models import NotificationReceipt, SyncRun, VPPToken
 from tokens.sync import request_sync
 from vpp.errors import AppleError, ServiceUnavailable, TokenExpired, TokenInvalid, TokenRevoked
 from vpp.tokenfile import MAX_TOKEN_FILE_BYTES, TokenFile, TokenFileError, TokenFileTooLarge, parse_token_file
@@ -661,3 +661,31 @@ def token_sync_status(*, token: VPPToken, status: str, at=None) -> None:
     if at is not None:
         fields["last_sync_at"] = at
     VPPToken.objects.filter(pk=token.pk).update(**fields)
+
+
+# --- Apple's notifications: the receipts (the inbound path in applesync decides what they mean) ------------
+
+
+def notification_receipt_store(
+    *, token: VPPToken, notification_id: str, notification_type: str, body: dict
+) -> tuple[NotificationReceipt, bool]:
+    """Store a notification once per token and notificationId; `(receipt, created)` (a duplicate delivery
+    returns the stored receipt with False)."""
+    return NotificationReceipt.objects.get_or_create(
+        vpp_token=token,
+        notification_id=notification_id,
+        defaults={"notification_type": notification_type[:50], "payload": body},
+    )
+
+
+def notification_receipt_lock(*, receipt_id: int) -> NotificationReceipt:
+    """The receipt, row-locked until the end of the caller's transaction (one processing at a time)."""
+    return NotificationReceipt.objects.select_for_update().select_related("vpp_token").get(pk=receipt_id)
+
+
+def notification_receipt_done(*, receipt: NotificationReceipt, result: str, action: str, kind: str) -> None:
+    """Mark a receipt processed with its `result` (audited as `action`)."""
+    receipt.processed_at = timezone.now()
+    receipt.result = result[:500]
+    receipt.save(update_fields=["processed_at", "result"])
+    audit.record(actor=None, action=action, obj=receipt, after={"type": kind, "result": receipt.result})
