@@ -15,7 +15,7 @@
 from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -193,10 +193,21 @@ class TokenReconcileViewSet(viewsets.ViewSet):
 
 
 class TokenRevokeLicensesViewSet(viewsets.ViewSet):
-    @extend_schema(request=None, responses={202: LicenseRunSummarySerializer})
-    def create(self, request, token_id=None):
+    @extend_schema(
+        request=None,
+        responses={202: LicenseRunSummarySerializer},
+        parameters=[
+            OpenApiParameter(
+                "id",
+                int,
+                OpenApiParameter.PATH,
+                description="A unique integer value identifying this VPP token.",
+            )
+        ],
+    )
+    def create(self, request, id=None):
         """Revoke all licenses of the token (T14); 202 with the license run."""
-        token = get_object_or_404(VPPToken, pk=token_id)
+        token = get_object_or_404(VPPToken, pk=id)
         run = services.revoke_token_licenses(token=token, actor=request.user)
         return Response(LicenseRunSummarySerializer(run).data, status=status.HTTP_202_ACCEPTED)
 
@@ -234,7 +245,7 @@ def register(router) -> None:
         r"vpp-tokens/(?P<token_id>\d+)/reconcile", TokenReconcileViewSet, basename="token-reconcile"
     )
     router.register(
-        r"vpp-tokens/(?P<token_id>\d+)/revoke-licenses",
+        r"vpp-tokens/(?P<id>\d+)/revoke-licenses",
         TokenRevokeLicensesViewSet,
         basename="token-revoke-licenses",
     )
