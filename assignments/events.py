@@ -16,7 +16,7 @@ retired whatever Apple still lists.
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 
 from django.db import transaction
@@ -45,7 +45,7 @@ def _client_ids(token, user_ids: Iterable[int]) -> dict[int, str]:
 
 
 def license_keys(token, licenses: list[License]) -> dict[int, Key]:
-    """license id → ("s", serial) or ("u", client user id)."""
+    """license id → ("s", serial) or ("u", client user id); untracked licenses (T9) by Apple's target."""
     cids = _client_ids(token, [lic.user_id for lic in licenses if lic.user_id])
     keys: dict[int, Key] = {}
     for lic in licenses:
@@ -53,7 +53,28 @@ def license_keys(token, licenses: list[License]) -> dict[int, Key]:
             keys[lic.pk] = ("s", lic.device.serial_number)
         elif lic.user_id in cids:
             keys[lic.pk] = ("u", cids[lic.user_id])
+        elif lic.is_untracked_target:
+            keys[lic.pk] = (
+                ("s", lic.apple_serial_number) if lic.apple_serial_number else ("u", lic.apple_client_user_id)
+            )
     return keys
+
+
+def mark_revoking(licenses: list[License], keys, events) -> list[str]:
+    """Map each request's chunk back to licenses and mark them revoking with the request's eventId."""
+    by_key: dict = defaultdict(list)
+    for lic in licenses:
+        if lic.pk in keys:
+            by_key[keys[lic.pk]].append(lic.pk)
+    ids: list[str] = []
+    for event in events:
+        chunk = [("s", s) for s in event.serial_numbers] + [("u", c) for c in event.client_user_ids]
+        pks = [pk for key in chunk for pk in by_key.get(key, [])]
+        License.objects.filter(
+            pk__in=pks, state__in=[License.State.ASSIGNED, License.State.UNTRACKED]
+        ).update(state=License.State.REVOKING, event_id=event.event_id, error="", error_number=None)
+        ids.append(event.event_id)
+    return ids
 
 
 def _settle(
@@ -78,8 +99,9 @@ def _settle(
                     appeared.append(lic)
             elif lic.state == License.State.REVOKING:
                 if failure:
+                    # An untracked license (T9) Apple kept stays untracked; ours stays assigned.
                     lic.state, lic.error_number, lic.error = (
-                        License.State.ASSIGNED,
+                        License.State.UNTRACKED if lic.is_untracked_target else License.State.ASSIGNED,
                         failure[0],
                         failure[1][:500],
                     )
