@@ -30,7 +30,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "rest_framework",
-    "rest_framework.authtoken",
+    "knox",
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -120,7 +120,7 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 # --- REST API ---------------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "console.authentication.ApiKeyAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["console.permissions.ConsolePermission"],
@@ -134,6 +134,10 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "console.api.exception_handler",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
+# API keys (`Authorization: Token <key>`) are stored as SHA-512 digests (django-rest-knox) in console.ApiKey.
+# They do not expire: a person revokes them (API keys page) when a script no longer needs one.
+KNOX_TOKEN_MODEL = "console.ApiKey"
+REST_KNOX = {"TOKEN_TTL": None, "AUTH_HEADER_PREFIX": "Token", "AUTO_REFRESH": False}
 SPECTACULAR_SETTINGS = {
     "TITLE": "VPP Console API",
     "DESCRIPTION": "Apple Apps and Books for Organizations (VPP): tokens, apps, assignments and licenses.",

@@ -65,7 +65,7 @@ def test_healthz_with_redis_broker(redis_url, client, db):
 
 
 def _settings_in_subprocess(module: str, environ: dict[str, str], names: list[str]) -> dict:
-    """The named settings as a fresh process reads them from the environment (no .env in the worktree's way)."""
+    """The named settings as a fresh process reads them from the environment."""
     import json
     import os
     import subprocess
