@@ -1,4 +1,4 @@
-"""REST API resources of the tokens app: `vpp-tokens/` and `sync-runs/` (product.md §5)."""
+"""REST API resources of the tokens app: `vpp-tokens/` and `sync-runs/` (docs/rules.md, Stable interfaces)."""
 
 from __future__ import annotations
 

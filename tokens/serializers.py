@@ -1,4 +1,5 @@
-"""API shapes of tokens and sync runs (product.md §5). Token contents and secrets never appear."""
+"""API shapes of tokens and sync runs (docs/rules.md, Stable interfaces). Token contents and secrets never
+appear."""
 
 from __future__ import annotations
 

@@ -30,7 +30,7 @@ def test_env_example_lists_every_variable_the_settings_read():
 
 
 def test_product_interface_variables_are_read():
-    # product.md §5: the names other tools depend on.
+    # docs/rules.md, Stable interfaces: the names other tools depend on.
     for name in [
         "DATABASE_URL",
         "REDIS_URL",
