@@ -53,6 +53,8 @@ def test_api_key_is_stored_only_as_a_digest_and_shown_once(admin_web, administra
     page = admin_web.get(reverse("api-keys")).content.decode()
     assert "Inventory script" in page and f"{key[:8]}…" in page
     assert key not in page and key[:9] not in page
+    # How to use it, as the README documents it (the placeholder shown, not swallowed as an HTML tag).
+    assert "Authorization: Token &lt;key&gt;" in page
 
 
 @pytest.mark.django_db
