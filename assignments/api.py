@@ -36,7 +36,7 @@ from tokens.models import VPPToken
 
 
 class LicenseViewSet(viewsets.ReadOnlyModelViewSet):
-    """Every license record (M1, M2)."""
+    """Every license record."""  # M1, M2
 
     serializer_class = LicenseSerializer
     filterset_class = LicenseFilter
@@ -67,7 +67,7 @@ class AppLicensesViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
 
 
 class AppAssignmentsViewSet(viewsets.ModelViewSet):
-    """Assignments of one app to groups (S1), with pre-flight figures on create (B3)."""
+    """Assignments of one app to groups, with pre-flight figures on create."""  # S1, B3
 
     serializer_class = AssignmentSerializer
     filterset_class = AssignmentFilter
@@ -112,7 +112,7 @@ class AppAssignmentsViewSet(viewsets.ModelViewSet):
 
     @action(detail=False, methods=["get"])
     def preflight(self, request, app_id=None):
-        """`?group=<id>&license_type=user|device`: licenses needed and available before saving (B3)."""
+        """`?group=<id>&license_type=user|device`: licenses needed and available before saving."""  # B3
         group = get_object_or_404(Group, pk=request.query_params.get("group") or 0)
         license_type = request.query_params.get("license_type", "device")
         return Response(allocation.preflight(app=self.get_app(), group=group, license_type=license_type))
@@ -140,7 +140,7 @@ class AppInstallViewSet(viewsets.ViewSet):
 
 
 class AppRemovedViewSet(viewsets.ViewSet):
-    """POST apps/{app_id}/removed/: the MDM reports the app removed from a device/user (S3)."""
+    """POST apps/{app_id}/removed/: the MDM reports the app removed from a device/user."""  # S3
 
     @extend_schema(request=HolderSerializer, responses=LicenseSerializer)
     def create(self, request, app_id=None):
@@ -162,7 +162,7 @@ class AppRevokeViewSet(viewsets.ViewSet):
 
 
 class DeviceRevokeViewSet(viewsets.ViewSet):
-    """S9: release the device-licensed apps of a device (no uninstall)."""
+    """Release the device-licensed apps of a device (no uninstall)."""  # S9
 
     @extend_schema(request=None, responses=LicenseRunSerializer)
     def create(self, request, device_id=None):
@@ -206,14 +206,14 @@ class TokenRevokeLicensesViewSet(viewsets.ViewSet):
         ],
     )
     def create(self, request, id=None):
-        """Revoke all licenses of the token (T14); 202 with the license run."""
+        """Revoke all licenses of the token; 202 with the license run."""  # T14
         token = get_object_or_404(VPPToken, pk=id)
         run = services.revoke_token_licenses(token=token, actor=request.user)
         return Response(LicenseRunSummarySerializer(run).data, status=status.HTTP_202_ACCEPTED)
 
 
 class LicenseRunViewSet(viewsets.ReadOnlyModelViewSet):
-    """Bulk license runs (B8): progress, counts, error."""
+    """Bulk license runs: progress, counts, error."""  # B8
 
     serializer_class = LicenseRunSerializer
     filterset_class = LicenseRunFilter

@@ -1,4 +1,4 @@
-"""REST API resources of the tokens app: `vpp-tokens/` and `sync-runs/` (product.md §5)."""
+"""REST API resources of the tokens app: `vpp-tokens/` and `sync-runs/` (docs/rules.md, Stable interfaces)."""
 
 from __future__ import annotations
 
@@ -27,8 +27,8 @@ class VPPTokenViewSet(
     mixins.DestroyModelMixin,
     viewsets.GenericViewSet,
 ):
-    """VPP tokens: upload (multipart), edit, renew, sync, delete (T1-T15). The assignments app adds the
-    license actions under `vpp-tokens/{id}/` (revoke-licenses, reconcile, reclaim-untracked)."""
+    """VPP tokens: upload (multipart), edit, renew, sync, delete. The assignments app adds the license actions
+    under `vpp-tokens/{id}/` (revoke-licenses, reconcile, reclaim-untracked)."""  # T1-T15
 
     serializer_class = VPPTokenSerializer
     filterset_class = VPPTokenFilter
@@ -67,7 +67,7 @@ class VPPTokenViewSet(
     @extend_schema(request=VPPTokenRenewSerializer, responses={200: VPPTokenSerializer})
     @action(detail=True, methods=["post"])
     def renew(self, request, pk=None):
-        """A new token file for the same location (T15): apps and assignments are kept."""
+        """A new token file for the same location: apps and assignments are kept."""  # T15
         token = self.get_object()
         serializer = VPPTokenRenewSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -78,7 +78,7 @@ class VPPTokenViewSet(
     @extend_schema(request=None, responses={202: SyncRunSerializer})
     @action(detail=True, methods=["post"])
     def sync(self, request, pk=None):
-        """Sync now (T6): 202 with the queued run, or with the run already in progress."""
+        """Sync now: 202 with the queued run, or with the run already in progress."""  # T6
         token = self.get_object()
         run, _created = request_sync(token=token, trigger=SyncRun.Trigger.MANUAL, actor=request.user)
         return Response(SyncRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
@@ -93,13 +93,13 @@ class VPPTokenViewSet(
     @extend_schema(request=None, responses={200: VPPTokenSerializer})
     @action(detail=True, methods=["post"], url_path="take-control")
     def take_control(self, request, pk=None):
-        """Take the token back from another MDM (T4); only in the state `assigned_to_external_mdm`."""
+        """Take the token back from another MDM; only in the state `assigned_to_external_mdm`."""  # T4
         token = services.token_take_control(token=self.get_object(), actor=request.user)
         return Response(self._read(token))
 
 
 class SyncRunViewSet(viewsets.ReadOnlyModelViewSet):
-    """Sync runs (B8), newest first; filter by token, status and trigger."""
+    """Sync runs, newest first; filter by token, status and trigger."""  # B8
 
     serializer_class = SyncRunSerializer
     filterset_class = SyncRunFilter
