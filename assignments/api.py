@@ -7,14 +7,15 @@
 - `POST apps/{app_id}/install/` `{"user": id}` or `{"device": id}` (Available assignments)
 - `POST apps/{app_id}/removed/` `{"user": id}` or `{"device": id}` (S3: the MDM reported the app removed)
 - `POST apps/{app_id}/revoke-licenses/`, `devices/{id}/revoke-licenses/`, `users/{id}/revoke-licenses/`
-- `POST vpp-tokens/{id}/reclaim-untracked/`, `vpp-tokens/{id}/reconcile/` (`{"repair": true}` to fix)
+- `POST vpp-tokens/{id}/reclaim-untracked/`, `vpp-tokens/{id}/reconcile/` (`{"repair": true}` to fix),
+  `vpp-tokens/{id}/revoke-licenses/` (T14)
 - `license-runs/` read-only
 """
 
 from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -27,13 +28,15 @@ from assignments.serializers import (
     AssignmentUpdateSerializer,
     HolderSerializer,
     LicenseRunSerializer,
+    LicenseRunSummarySerializer,
     LicenseSerializer,
 )
 from directory.models import Device, DirectoryUser, Group
+from tokens.models import VPPToken
 
 
 class LicenseViewSet(viewsets.ReadOnlyModelViewSet):
-    """Every license record (M1, M2)."""
+    """Every license record."""  # M1, M2
 
     serializer_class = LicenseSerializer
     filterset_class = LicenseFilter
@@ -64,7 +67,7 @@ class AppLicensesViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
 
 
 class AppAssignmentsViewSet(viewsets.ModelViewSet):
-    """Assignments of one app to groups (S1), with pre-flight figures on create (B3)."""
+    """Assignments of one app to groups, with pre-flight figures on create."""  # S1, B3
 
     serializer_class = AssignmentSerializer
     filterset_class = AssignmentFilter
@@ -109,7 +112,7 @@ class AppAssignmentsViewSet(viewsets.ModelViewSet):
 
     @action(detail=False, methods=["get"])
     def preflight(self, request, app_id=None):
-        """`?group=<id>&license_type=user|device`: licenses needed and available before saving (B3)."""
+        """`?group=<id>&license_type=user|device`: licenses needed and available before saving."""  # B3
         group = get_object_or_404(Group, pk=request.query_params.get("group") or 0)
         license_type = request.query_params.get("license_type", "device")
         return Response(allocation.preflight(app=self.get_app(), group=group, license_type=license_type))
@@ -137,7 +140,7 @@ class AppInstallViewSet(viewsets.ViewSet):
 
 
 class AppRemovedViewSet(viewsets.ViewSet):
-    """POST apps/{app_id}/removed/: the MDM reports the app removed from a device/user (S3)."""
+    """POST apps/{app_id}/removed/: the MDM reports the app removed from a device/user."""  # S3
 
     @extend_schema(request=HolderSerializer, responses=LicenseSerializer)
     def create(self, request, app_id=None):
@@ -159,7 +162,7 @@ class AppRevokeViewSet(viewsets.ViewSet):
 
 
 class DeviceRevokeViewSet(viewsets.ViewSet):
-    """S9: release the device-licensed apps of a device (no uninstall)."""
+    """Release the device-licensed apps of a device (no uninstall)."""  # S9
 
     @extend_schema(request=None, responses=LicenseRunSerializer)
     def create(self, request, device_id=None):
@@ -177,8 +180,6 @@ class UserRevokeViewSet(viewsets.ViewSet):
 class TokenReclaimUntrackedViewSet(viewsets.ViewSet):
     @extend_schema(request=None, responses=LicenseRunSerializer)
     def create(self, request, token_id=None):
-        from tokens.models import VPPToken
-
         token = get_object_or_404(VPPToken, pk=token_id)
         return _run_response(services.token_reclaim_untracked(token=token, actor=request.user))
 
@@ -186,15 +187,33 @@ class TokenReclaimUntrackedViewSet(viewsets.ViewSet):
 class TokenReconcileViewSet(viewsets.ViewSet):
     @extend_schema(request=None, responses=LicenseRunSerializer)
     def create(self, request, token_id=None):
-        from tokens.models import VPPToken
-
         token = get_object_or_404(VPPToken, pk=token_id)
         repair = str(request.data.get("repair", "")).lower() in ("1", "true", "yes")
         return _run_response(services.token_reconcile(token=token, actor=request.user, repair=repair))
 
 
+class TokenRevokeLicensesViewSet(viewsets.ViewSet):
+    @extend_schema(
+        request=None,
+        responses={202: LicenseRunSummarySerializer},
+        parameters=[
+            OpenApiParameter(
+                "id",
+                int,
+                OpenApiParameter.PATH,
+                description="A unique integer value identifying this VPP token.",
+            )
+        ],
+    )
+    def create(self, request, id=None):
+        """Revoke all licenses of the token; 202 with the license run."""  # T14
+        token = get_object_or_404(VPPToken, pk=id)
+        run = services.revoke_token_licenses(token=token, actor=request.user)
+        return Response(LicenseRunSummarySerializer(run).data, status=status.HTTP_202_ACCEPTED)
+
+
 class LicenseRunViewSet(viewsets.ReadOnlyModelViewSet):
-    """Bulk license runs (B8): progress, counts, error."""
+    """Bulk license runs: progress, counts, error."""  # B8
 
     serializer_class = LicenseRunSerializer
     filterset_class = LicenseRunFilter
@@ -224,4 +243,9 @@ def register(router) -> None:
     )
     router.register(
         r"vpp-tokens/(?P<token_id>\d+)/reconcile", TokenReconcileViewSet, basename="token-reconcile"
+    )
+    router.register(
+        r"vpp-tokens/(?P<id>\d+)/revoke-licenses",
+        TokenRevokeLicensesViewSet,
+        basename="token-revoke-licenses",
     )

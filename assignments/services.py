@@ -1,14 +1,15 @@
 """Every state change of assignments and licenses: pages, API, tasks and hooks all come through here.
 
-Functions are keyword-only, take the `actor` (a user, or None for the system) and record the audit log.
-Bad input
-raises Django's ValidationError (HTTP 400 in the API, a form error on pages); Apple faults raise AppleError.
+Functions are keyword-only, take the `actor` (a user, or None for the system) and record the audit log. Bad
+input raises Django's ValidationError (HTTP 400 in the API, a form error on pages); Apple faults raise
+AppleError.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -16,15 +17,26 @@ from django.db.models import Q
 from django.utils.translation import gettext as _
 
 from apps.models import App
-from assignments import allocation
+from assignments import allocation, signals
 from assignments.models import Assignment, License, LicenseDevice, LicenseRun
-from assignments.revocation import create_run, disassociate, revoke_token_licenses
+from assignments.reconciliation import run_reconcile
+from assignments.revocation import create_run, disassociate, run_revocation
+from assignments.runs import enqueue_event_poll
 from console.audit import record, snapshot
 from directory.models import Device, DirectoryUser, Group
 
 SETTINGS = ("uninstall_on_device_removal", "removable_by_user", "prevent_backup", "prevent_automatic_updates")
 
-__all__ = ["revoke_token_licenses"]
+
+def execute(run: LicenseRun) -> LicenseRun:
+    """Carry out a queued run of any kind (the Celery task and tests call this)."""
+    if run.status != LicenseRun.Status.QUEUED:
+        return run
+    if run.kind == LicenseRun.Kind.ALLOCATE:
+        return allocation.run_allocation(run)
+    if run.kind == LicenseRun.Kind.RECONCILE:
+        return run_reconcile(run)
+    return run_revocation(run)
 
 
 def actor_by_id(actor_id: int | None):
@@ -35,11 +47,8 @@ def actor_by_id(actor_id: int | None):
 
 def _poll_later(token, event_ids: list[str]) -> None:
     if event_ids:
-        from assignments.tasks import POLL_SECONDS, poll_license_events
-
-        transaction.on_commit(
-            lambda: poll_license_events.apply_async((token.pk, event_ids), countdown=POLL_SECONDS)
-        )
+        token_id = token.pk
+        transaction.on_commit(lambda: enqueue_event_poll(token_id, event_ids))
 
 
 # --- assignments -----------------------------------------------------------------------------------------
@@ -82,8 +91,7 @@ def assignment_create(
     actor,
 ) -> Assignment:
     """Assign `app` to `group` (S1). Required starts an allocation run at once (S2); oversubscription is
-    allowed
-    (S6) — `assignment.preflight` carries the figures (B3). Raises ValidationError for impossible
+    allowed (S6) — `assignment.preflight` carries the figures (B3). Raises ValidationError for impossible
     combinations.
     """
     assignment_validate(app=app, group=group, intent=intent, license_type=license_type)
@@ -107,10 +115,10 @@ def assignment_create(
         )
         record(actor=actor, action="assignment.create", obj=assignment, after=snapshot(assignment) | figures)
         if intent == Assignment.Intent.REQUIRED:
-            assignment.run = assignment_allocate(assignment=assignment, actor=actor)
+            assignment.run = assignment_allocate(assignment=assignment, actor=actor)  # type: ignore[attr-defined]
         elif intent == Assignment.Intent.UNINSTALL:
-            _uninstall_assigned(assignment)
-    assignment.preflight = figures
+            signals.send_after_commit(signals.uninstall_assigned, assignment_id=assignment.pk)
+    assignment.preflight = figures  # type: ignore[attr-defined]
     return assignment
 
 
@@ -132,21 +140,14 @@ def assignment_update(*, assignment: Assignment, actor, intent: str | None = Non
         if intent == Assignment.Intent.REQUIRED and before["intent"] != intent:
             assignment_allocate(assignment=assignment, actor=actor)
         elif intent == Assignment.Intent.UNINSTALL and before["intent"] != intent:
-            _uninstall_assigned(assignment)
+            signals.send_after_commit(signals.uninstall_assigned, assignment_id=assignment.pk)
     return assignment
 
 
-def _uninstall_assigned(assignment: Assignment) -> None:
-    """S3/D3: deployment removes the app from the group's devices (and reclaims after), after commit."""
-    # Import here: deployment sits above assignments (it imports this module); the hook breaks that cycle.
-    from deployment import hooks as deployment_hooks
-
-    assignment_id = assignment.pk
-    transaction.on_commit(lambda: deployment_hooks.on_uninstall_assigned(assignment_id), robust=True)
-
-
-def assignment_allocate(*, assignment: Assignment, actor) -> LicenseRun:
-    """Queue an allocation run for every target of `assignment` (also "retry failed")."""
+def assignment_allocate(*, assignment: Assignment, actor, members: dict | None = None) -> LicenseRun:
+    """Queue an allocation run for every target of `assignment` (also "retry failed"), or only for the
+    `members` `{"user_ids": [...], "device_ids": [...]}` who just joined its group."""
+    extra = {"summary": {"members": members}} if members is not None else {}
     return create_run(
         kind=LicenseRun.Kind.ALLOCATE,
         actor=actor,
@@ -155,26 +156,25 @@ def assignment_allocate(*, assignment: Assignment, actor) -> LicenseRun:
         assignment=assignment,
         app=assignment.app,
         vpp_token=assignment.app.vpp_token,
+        **extra,
     )
 
 
 def assignment_delete(*, assignment: Assignment, actor) -> LicenseRun | None:
     """S10: removing an assignment reclaims its licenses and records the uninstall of the app on its
     targets. S11: a license another assignment of the app still reaches stays, held through that one."""
-    # Import here: deployment sits above assignments (it imports this module); the hook breaks that cycle.
-    from deployment import hooks as deployment_hooks
-
     holding = list(assignment.licenses.filter(state__in=License.HOLDING))
     with transaction.atomic():
         kept = _still_reached(holding, exclude_group_id=assignment.group_id)
         license_ids = [lic.pk for lic in holding if lic.pk not in kept]
         before = snapshot(assignment)
         run = None
-        if license_ids and deployment_hooks.removal_waits_for_devices():
-            # D3: the app is removed from the devices first; each license is reclaimed once its removal is
-            # acknowledged (or at once where no device has to remove it).
-            app_id, ids = assignment.app_id, list(license_ids)
-            transaction.on_commit(lambda: deployment_hooks.on_assignment_removed(app_id, ids), robust=True)
+        if license_ids and settings.NANOMDM_URL:
+            # D3: with an MDM server, deployment removes the app from the devices first; each license is
+            # reclaimed once its removal is acknowledged (or at once where no device has to remove it).
+            signals.send_after_commit(
+                signals.assignment_removed, app_id=assignment.app_id, license_ids=list(license_ids)
+            )
         elif license_ids:
             run = create_run(
                 kind=LicenseRun.Kind.REVOKE_APP,
@@ -273,6 +273,8 @@ def license_install(
     lic = (
         License.objects.filter(app=app, **lookup).exclude(state=License.State.REVOKED).order_by("-id").first()
     )
+    if lic is None:  # pragma: no cover - allocate always leaves a row for the target
+        raise ValidationError(_("The license could not be requested; try again."))
     record(
         actor=actor,
         action="license.install",
@@ -280,7 +282,7 @@ def license_install(
         after={"state": lic.state, "warnings": target.warnings},
     )
     _poll_later(token, result.get("events", []) + result.get("user_events", []))
-    lic.warnings = target.warnings
+    lic.warnings = target.warnings  # type: ignore[attr-defined]
     return lic
 
 
@@ -296,7 +298,7 @@ def license_revoke(*, license: License, actor) -> License:
         raise ValidationError(
             _("The VPP token cannot be used: %(state)s.") % {"state": token.get_state_display()}
         )
-    events = disassociate(token=token, licenses=[license])
+    events = disassociate(token=token, licenses=[license], interactive=True)
     license.refresh_from_db()
     record(actor=actor, action="license.revoke", obj=license, after={"state": license.state})
     _poll_later(token, events)
@@ -335,7 +337,7 @@ def report_app_removed(
     )
     if lic is None or not reclaim:
         return lic
-    events = disassociate(token=app.vpp_token, licenses=[lic])
+    events = disassociate(token=app.vpp_token, licenses=[lic], interactive=True)
     _poll_later(app.vpp_token, events)
     lic.refresh_from_db()
     return lic
@@ -371,7 +373,7 @@ def device_revoke_licenses(*, device: Device | None, actor, serial_number: str =
         action="device.revoke_licenses",
         obj=device,
         device=device,
-        summary={"serial_number": serial_number or device.serial_number},
+        summary={"serial_number": serial_number or (device.serial_number if device is not None else "")},
     )
 
 
@@ -437,12 +439,34 @@ def token_reconcile(*, token, actor, repair: bool = False, allocate_required: bo
     )
 
 
-def group_members_added(*, group_id: int, actor) -> list[LicenseRun]:
-    """New members get the group's Required assignments (allocation is idempotent for existing holders)."""
+def revoke_token_licenses(*, token, actor) -> LicenseRun:
+    """T14: a recorded run revoking every license of `token` at Apple (assets/revoke for every serial number
+    and client user id holding assets on the location, ours or found by sync), then marking our licenses
+    revoked.
+
+    Returns the queued LicenseRun; the work happens in `execute` (Celery), which tests may call directly.
+    """
+    return create_run(
+        kind=LicenseRun.Kind.REVOKE_TOKEN,
+        actor=actor,
+        action="token.revoke_all_licenses",
+        obj=token,
+        vpp_token=token,
+    )
+
+
+def group_members_added(*, group_id: int, user_ids, device_ids, actor) -> list[LicenseRun]:
+    """New members (`user_ids`, `device_ids`) get the group's Required assignments: one allocation run per
+    assignment, for those members only (in join order, S6)."""
     assignments = Assignment.objects.filter(
         group_id=group_id, intent=Assignment.Intent.REQUIRED
     ).select_related("app__vpp_token")
-    return [assignment_allocate(assignment=a, actor=actor) for a in assignments if a.app.vpp_token.is_usable]
+    members = {"user_ids": list(user_ids or []), "device_ids": list(device_ids or [])}
+    return [
+        assignment_allocate(assignment=a, actor=actor, members=members)
+        for a in assignments
+        if a.app.vpp_token.is_usable
+    ]
 
 
 def group_members_removed(*, group_id: int, user_ids, device_ids, actor) -> LicenseRun | None:

@@ -7,4 +7,6 @@ class DeploymentConfig(AppConfig):
     verbose_name = _("Deployment")
 
     def ready(self) -> None:
-        from deployment import checks  # noqa: F401  (registers the system checks)
+        # Not a cycle: Django's app loading. The receivers and checks import models, which exist only once
+        # every app is loaded, so they are connected here (the documented place).
+        from deployment import checks, hooks  # noqa: F401

@@ -1,57 +1,46 @@
-"""What the layers below call (inside `transaction.on_commit`) when something deployment must act on happens.
+"""Receivers of what the layers below announce (signals sent after commit, with ids only).
 
-The assignments app calls these when licenses settle or assignments are removed or become Uninstall, the
-tokens sync when an app's version changed. Each hook only enqueues a task with ids; the tasks call
-`deployment.services`. With NANOMDM_URL unset the console manages licenses only: the hooks do nothing and
-`removal_waits_for_devices()` is False, so assignments reclaim licenses at once as before.
+- `assignments.signals.licenses_settled` → install where Apple assigned the licenses (D2);
+- `assignments.signals.assignment_removed` → remove the app from the devices, then reclaim (S10, D3);
+- `assignments.signals.uninstall_assigned` → remove the app from the group's devices (S3, D3);
+- `apps.signals.versions_changed` → push the newer version (T11, D4);
+- `directory.signals.device_retired` is handled by assignments (B1); a check-out sends it too (D1).
+
+Each receiver only enqueues a task with ids; the tasks call `deployment.services`. With NANOMDM_URL unset the
+console manages licenses only and the receivers do nothing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 from django.conf import settings
+from django.dispatch import receiver
+
+from apps import signals as app_signals
+from assignments import signals as assignment_signals
+from deployment import tasks
 
 
-def removal_waits_for_devices() -> bool:
-    """S3/D3: True when a removed assignment's licenses are reclaimed only after the devices acknowledged
-    the removal (deployment is on); False when assignments should reclaim them at once."""
-    return bool(settings.NANOMDM_URL)
+@receiver(assignment_signals.licenses_settled, dispatch_uid="deployment.licenses_settled")
+def on_licenses_settled(sender, app_ids, **kwargs) -> None:
+    if settings.NANOMDM_URL:
+        for app_id in sorted(set(app_ids)):
+            tasks.deploy_app.delay(app_id)
 
 
-def on_licenses_settled(app_ids: Iterable[int]) -> None:
-    """Licenses of these apps were reserved, assigned or failed: install where Apple assigned them (D2)."""
-    if not settings.NANOMDM_URL:
-        return
-    from deployment.tasks import deploy_app
-
-    for app_id in sorted(set(app_ids)):
-        deploy_app.delay(app_id)
+@receiver(assignment_signals.assignment_removed, dispatch_uid="deployment.assignment_removed")
+def on_assignment_removed(sender, app_id, license_ids, **kwargs) -> None:
+    if settings.NANOMDM_URL:
+        tasks.remove_for_licenses.delay(app_id, list(license_ids))
 
 
-def on_assignment_removed(app_id: int, license_ids: Iterable[int]) -> None:
-    """An assignment was removed: remove the app from its devices, then reclaim its licenses (S10, D3)."""
-    if not settings.NANOMDM_URL:
-        return
-    from deployment.tasks import remove_for_licenses
-
-    remove_for_licenses.delay(app_id, list(license_ids))
+@receiver(assignment_signals.uninstall_assigned, dispatch_uid="deployment.uninstall_assigned")
+def on_uninstall_assigned(sender, assignment_id, **kwargs) -> None:
+    if settings.NANOMDM_URL:
+        tasks.uninstall_for_assignment.delay(assignment_id)
 
 
-def on_uninstall_assigned(assignment_id: int) -> None:
-    """An assignment is (now) Uninstall: remove the app from its group's devices (S3, D3)."""
-    if not settings.NANOMDM_URL:
-        return
-    from deployment.tasks import uninstall_for_assignment
-
-    uninstall_for_assignment.delay(assignment_id)
-
-
-def on_app_versions_changed(app_ids: Iterable[int]) -> None:
-    """A sync saw newer versions of these apps on a token with automatic updates On (T11, D4)."""
-    if not settings.NANOMDM_URL:
-        return
-    from deployment.tasks import push_updates
-
-    for app_id in sorted(set(app_ids)):
-        push_updates.delay(app_id)
+@receiver(app_signals.versions_changed, dispatch_uid="deployment.versions_changed")
+def on_versions_changed(sender, app_ids, **kwargs) -> None:
+    if settings.NANOMDM_URL:
+        for app_id in sorted(set(app_ids)):
+            tasks.push_updates.delay(app_id)

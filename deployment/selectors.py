@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.db.models import Case, Count, IntegerField, Q, QuerySet, Value, When
+from django.utils.translation import gettext as _
 
 from assignments.models import License, LicenseDevice
 from deployment.models import SEVERITY, DeviceAppState, InstallState
@@ -61,8 +62,6 @@ def row_state(row: dict) -> str:
 
 def error_text(state: DeviceAppState) -> str:
     """The last error of an install state in words (translated where the console wrote it)."""
-    from django.utils.translation import gettext as _
-
     if not state.error and state.error_code is None:
         return ""
     if state.error_domain == "license":

@@ -32,11 +32,17 @@ from django.utils.translation import gettext_noop
 
 from apps.models import App
 from assignments.models import Assignment, License, LicenseDevice, VPPUser
+from assignments.services import license_revoke
+from deployment import tasks  # tasks import this module back; each side uses the other's names at call time
 from deployment.models import Command, CommandBatch, DeviceAppState, InstallState, WebhookEvent
+from directory import services as directory_services
 from directory.models import Device, GroupMembership
 from mdm import commands as mdm_commands
 from mdm.client import MAX_IDS_PER_REQUEST, MAX_PATH_BYTES, NanoMDMClient
 from mdm.errors import MDMError
+from mdm.webhook import MalformedEvent, parse_event
+from tokens.apple import client_for
+from vpp.errors import AppleError
 
 logger = logging.getLogger(__name__)
 
@@ -440,8 +446,6 @@ def _send_invites(app: App, devices: list[Device]) -> None:
     The invitation URL is Apple's `invitationEmail` template with the user's invite code (from the last sync,
     else asked from Apple now).
     """
-    from tokens.apple import client_for
-    from vpp.errors import AppleError
 
     invited = set(
         Command.objects.filter(
@@ -651,7 +655,6 @@ def uninstall_for_assignment(*, assignment_id: int) -> dict:
 
 def _reclaim(license_id: int) -> None:
     """Release a license at Apple now (the removal it waited for is done, or none was needed)."""
-    from assignments.services import license_revoke
 
     lic = License.objects.select_related("app__vpp_token").filter(pk=license_id).first()
     if lic is None or lic.state != License.State.ASSIGNED:
@@ -677,10 +680,8 @@ def _plan_check(app_id: int, device_ids: list[int]) -> None:
         state.save(update_fields=["next_check_at", "updated_at"])
     delays = [s for s in backoff if s >= 0]
     if delays:
-        from deployment.tasks import check_installs
-
         transaction.on_commit(
-            lambda: check_installs.apply_async((app_id,), countdown=min(delays)), robust=True
+            lambda: tasks.check_installs.apply_async((app_id,), countdown=min(delays)), robust=True
         )
 
 
@@ -806,15 +807,13 @@ def webhook_receive(*, body: bytes, event_id: str | None, topic: str) -> Webhook
 
     Returns the new row, or None when the same event was received before (nothing is enqueued again).
     """
-    from deployment.tasks import apply_webhook_event as task
-
     key = webhook_key(body, event_id)
     try:
         with transaction.atomic():
             event = WebhookEvent.objects.create(
                 key=key, topic=topic[:64], body=body.decode("utf-8", errors="replace")
             )
-            transaction.on_commit(lambda: task.delay(event.pk))
+            transaction.on_commit(lambda: tasks.apply_webhook_event.delay(event.pk))
     except IntegrityError:
         return None
     return event
@@ -825,8 +824,6 @@ def apply_webhook_event(*, event_id: int) -> str:
 
     An event applied before is not applied again; an unknown topic or command is recorded as ignored.
     """
-    from mdm.webhook import MalformedEvent, parse_event
-
     with transaction.atomic():
         event = WebhookEvent.objects.select_for_update().filter(pk=event_id).first()
         if event is None or event.processed_at is not None:
@@ -854,8 +851,6 @@ def apply_pending_events() -> int:
 
 
 def _apply(event) -> str:
-    from directory import services as directory_services
-
     at = event.created_at or timezone.now()
     if event.checkin is not None:
         checkin = event.checkin
@@ -876,9 +871,7 @@ def _apply(event) -> str:
             # TokenUpdate: the device can be pushed to, so its apps are deployed now (and again on each
             # later TokenUpdate, which is rare and harmless: deploying twice sends nothing twice).
             if event.topic == "mdm.TokenUpdate":
-                from deployment.tasks import deploy_device as task
-
-                transaction.on_commit(lambda: task.delay(device.pk), robust=True)
+                transaction.on_commit(lambda: tasks.deploy_device.delay(device.pk), robust=True)
             return f"enrolled {device.pk}"
         if event.topic == "mdm.CheckOut":
             device = directory_services.device_mdm_checkout(
@@ -902,8 +895,6 @@ def _apply(event) -> str:
 
 
 def _apply_result(ack, at) -> str:
-    from directory import services as directory_services
-
     udid = ack.udid or ack.enrollment_id or ""
     if udid:
         directory_services.device_mdm_checkin(udid=udid, checked_in_at=at)

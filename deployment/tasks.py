@@ -5,7 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 
 from console.tasking import DB_RETRY
-from deployment import services
+from deployment import services  # services import this module back (to enqueue); names are used at call time
 
 
 @shared_task(acks_late=True, **DB_RETRY)

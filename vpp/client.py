@@ -70,7 +70,7 @@ METADATA_BATCH_SIZE = 100
 BACKOFF_BASE = 0.5
 BACKOFF_CAP = 30.0
 USER_AGENT = "vpp-console/0.1"
-# The v2 endpoints under the base URL (apple-vpp-api.md §1.1), used when service/config omits one.
+# The v2 endpoints under the base URL (Apple's documented v2 paths), used when service/config omits one.
 DOCUMENTED_PATHS = {
     "clientConfig": "client/config",
     "getAssets": "assets",
@@ -93,6 +93,7 @@ def default_base_url() -> str:
     ``APPLE_VPP_BASE_URL`` environment variable, else Apple's production URL.
     """
     try:
+        # Not a cycle: Django is optional for this client, so it is imported only when asked for a setting.
         from django.conf import settings
 
         if settings.configured and getattr(settings, "APPLE_VPP_BASE_URL", None):

@@ -370,6 +370,7 @@ def test_s4_user_licensing_invites_first_and_installs_after_the_user_joined(
 ):
     from assignments.events import apply_user_associated
     from assignments.models import VPPUser
+    from vpp.types import AppleUser, Notification
 
     token, uid = location
     app = _bundle(apple, make_app(5))
@@ -391,7 +392,17 @@ def test_s4_user_licensing_invites_first_and_installs_after_the_user_joined(
     assert DeviceAppState.objects.get(app=app, device=device).state == "pending_install"
     # The user accepts the invitation; Apple says so (USER_ASSOCIATED): the install goes out.
     apple.accept_invitation(uid, vpp_user.client_user_id)
-    apply_user_associated(token, {"associatedUsers": [{"clientUserId": vpp_user.client_user_id}]})
+    associated = AppleUser.from_api({"clientUserId": vpp_user.client_user_id, "status": "Associated"})
+    apply_user_associated(
+        token,
+        Notification(
+            notification_id="n-1",
+            notification_type="USER_ASSOCIATED",
+            uid=uid,
+            payload={},
+            users=(associated,),
+        ),
+    )
     wait_for(
         lambda: DeviceAppState.objects.get(app=app, device=device).state == "installed",
         message="installed after joining",

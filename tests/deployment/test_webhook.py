@@ -106,13 +106,24 @@ def test_d6_unknown_topics_and_commands_are_accepted_and_ignored(client, mdm_set
     assert not Device.objects.exists()
 
 
-def test_d1_checkout_marks_the_device_unenrolled_and_reclaims_its_licenses(
-    client, mdm_settings, django_capture_on_commit_callbacks, monkeypatch
-):
-    from assignments import hooks
+@pytest.fixture
+def retired():
+    """The device_retired signals sent (assignments reclaims the device licenses on it, B1)."""
+    from directory import signals
 
-    retired: list = []
-    monkeypatch.setattr(hooks, "on_device_retired", lambda **kw: retired.append(kw))
+    sent: list = []
+
+    def receiver(sender, **kwargs):
+        sent.append({k: v for k, v in kwargs.items() if k != "signal"})
+
+    signals.device_retired.connect(receiver, dispatch_uid="test-retired")
+    yield sent
+    signals.device_retired.disconnect(dispatch_uid="test-retired")
+
+
+def test_d1_checkout_marks_the_device_unenrolled_and_reclaims_its_licenses(
+    client, mdm_settings, django_capture_on_commit_callbacks, retired
+):
     post_event(client, authenticate("00008030-FFF", "F9FXX5"))
     services.apply_pending_events()
     device = Device.objects.get()
@@ -125,13 +136,9 @@ def test_d1_checkout_marks_the_device_unenrolled_and_reclaims_its_licenses(
 
 
 def test_d1_checkout_keeps_licenses_when_the_setting_is_off(
-    client, mdm_settings, django_capture_on_commit_callbacks, monkeypatch
+    client, mdm_settings, django_capture_on_commit_callbacks, retired
 ):
-    from assignments import hooks
-
     mdm_settings.NANOMDM_CHECKOUT_RECLAIMS_LICENSES = False
-    retired: list = []
-    monkeypatch.setattr(hooks, "on_device_retired", lambda **kw: retired.append(kw))
     post_event(client, authenticate("00008030-GGG", "F9FXX6"))
     post_event(client, checkout("00008030-GGG"))
     with django_capture_on_commit_callbacks(execute=True):

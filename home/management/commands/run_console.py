@@ -21,6 +21,10 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
+from directory.models import Device
+from home.demo import load_demo
+from mdm.simulator.control import MDMSimulatorControl
+
 SIMULATOR_PORT = 8765
 MDM_SIMULATOR_PORT = 8766
 
@@ -150,8 +154,6 @@ class Command(BaseCommand):
                 raise RuntimeError("the web server did not start")
             credentials = None
             if not no_demo:
-                from console.demo import load_demo
-
                 credentials = load_demo(stdout=self.stdout)
                 if mdm_simulated:
                     self._enrol_demo_devices()
@@ -176,9 +178,6 @@ class Command(BaseCommand):
 
     def _enrol_demo_devices(self) -> None:
         """The directory's demo devices enrol in the stand-in, which tells the console through its webhook."""
-        from directory.models import Device
-        from mdm.simulator.control import MDMSimulatorControl
-
         serials = list(Device.objects.filter(is_active=True).values_list("serial_number", flat=True))
         if serials:
             MDMSimulatorControl(settings.NANOMDM_URL).enroll_serials(serials)
