@@ -14,8 +14,8 @@ from rest_framework.routers import DefaultRouter
 
 import apps.api
 import assignments.api
-import deployment.api
 import console.api_views
+import deployment.api
 import directory.api
 import tokens.api
 import tokens.urls
