@@ -68,7 +68,7 @@ class _AppScoped:
 
 
 class AppDeviceStatusViewSet(_AppScoped, mixins.ListModelMixin, viewsets.GenericViewSet):
-    """D5, M2: the install state of one app on each device, with the last error in words."""
+    """The install state of one app on each device, with the last error in words."""  # D5, M2
 
     serializer_class = DeviceStatusSerializer
     filterset_class = DeviceStateFilter
@@ -80,7 +80,7 @@ class AppDeviceStatusViewSet(_AppScoped, mixins.ListModelMixin, viewsets.Generic
 
 
 class AppUserStatusViewSet(_AppScoped, mixins.ListModelMixin, viewsets.GenericViewSet):
-    """D5: per user, how many of their devices installed / failed / are pending, and the worst state."""
+    """Per user, how many of their devices installed / failed / are pending, and the worst state."""  # D5
 
     serializer_class = UserStatusSerializer
     filterset_class = UserStateFilter
@@ -101,7 +101,7 @@ class _OneObjectSchema(AutoSchema):
 
 
 class AppInstallSummaryViewSet(_AppScoped, viewsets.ViewSet):
-    """D5: devices per install state, and users (by the worst state of their devices) under `users`."""
+    """Devices per install state, and users (by the worst state of their devices) under `users`."""  # D5
 
     schema = _OneObjectSchema()
 

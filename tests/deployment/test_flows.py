@@ -234,8 +234,9 @@ def test_d5_notnow_leaves_pending_and_a_silent_device_fails_after_retries(
 def test_d4_t11_a_newer_version_is_pushed_except_where_updates_are_prevented(
     apple, location, nanomdm, celery_worker, administrator
 ):
+    from applesync.sync import run_sync
     from tokens.models import SyncRun
-    from tokens.sync import request_sync, run_sync
+    from tokens.sync import request_sync
 
     token, uid = location
     token.automatic_app_updates = True
