@@ -54,6 +54,7 @@ from django.utils.translation import gettext_noop
 
 from apps.models import App
 from assignments.models import Assignment, License, LicenseDevice, LicenseRun, VPPUser
+from console import runs
 from directory.models import Device, DirectoryUser, Group, GroupMembership
 
 NO_LICENSES = "No licenses available"
@@ -613,23 +614,24 @@ def allocate(
 
 
 def run_allocation(run: LicenseRun) -> LicenseRun:
-    """Carry out an ALLOCATE run for its assignment (Required): reserve for every target, then ask Apple."""
-    from assignments.runs import finish_run, start_run
+    """Carry out an ALLOCATE run for its assignment (Required): reserve for every target, then ask Apple.
 
-    start_run(run)
+    Targets that already hold a license count as skipped. Raises RunFailed when the token cannot be used."""
+    runs.progress(run, 5)
     assignment = Assignment.objects.select_related("app__vpp_token", "group").get(pk=run.assignment_id)
     app = assignment.app
     try:
         _require_usable(app.vpp_token)
     except ValidationError as exc:
-        return finish_run(run, error=" ".join(exc.messages))
+        raise runs.RunFailed(" ".join(exc.messages)) from exc
     targets = targets_for(app=app, group=assignment.group, license_type=assignment.license_type)
     counts = reserve(app=app, targets=targets, license_type=assignment.license_type, assignment=assignment)
     run.total = len(targets) + counts["over_limit"]
     run.failed = counts["failed"]
-    run.progress = 50
+    run.skipped = counts["skipped"]
     run.summary = {**counts, "events": [], "user_events": []}
-    run.save(update_fields=["total", "failed", "progress", "summary"])
+    run.save(update_fields=["total", "failed", "skipped", "summary"])
+    runs.progress(run, 50)
     sent = request_pending(app=app)
     run.summary = {
         **counts,

@@ -5,3 +5,12 @@ from django.utils.translation import gettext_lazy as _
 class AssignmentsConfig(AppConfig):
     name = "assignments"
     verbose_name = _("Assignments and licenses")
+
+    def ready(self) -> None:
+        # The license engines import the models: registered once the app registry is ready.
+        from assignments.models import LicenseRun
+        from assignments.runs import work
+        from console import runs
+
+        for kind, label in LicenseRun.Kind.choices:
+            runs.register(kind, label=label, work=work, model=LicenseRun)

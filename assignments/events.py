@@ -22,6 +22,7 @@ from django.db.models.functions import Greatest
 
 from apps.models import App, AppleAssignment
 from assignments.models import License, LicenseDevice, LicenseRun, VPPUser
+from console import runs
 
 Key = tuple[str, str]
 
@@ -326,10 +327,9 @@ def _events_by_token(default_token, event_ids: list[str]) -> dict:
 
 def poll_run(run: LicenseRun) -> bool:
     """Poll the Apple events of a run; when none is pending, finish it with its counts. True when finished."""
-    from assignments.runs import finish_run
-
-    if run.status in (LicenseRun.Status.COMPLETED, LicenseRun.Status.FAILED):
+    if run.status in LicenseRun.FINISHED:
         return True
+    runs.beat(run)
     token = run.vpp_token or (run.app.vpp_token if run.app_id else None)
     if token is None and run.assignment_id:
         token = run.assignment.app.vpp_token
@@ -360,6 +360,5 @@ def poll_run(run: LicenseRun) -> bool:
         run.failed = int(summary.get("failed", 0)) + licenses.filter(state=License.State.FAILED).count()
     else:
         run.failed = licenses.exclude(state__in=good).count()
-    run.save(update_fields=["summary"])
-    finish_run(run)
+    runs.finish(run)
     return True

@@ -18,6 +18,7 @@ from django.db import transaction
 
 from apps.models import App
 from assignments.models import License, LicenseRun, VPPUser
+from console import runs
 from directory.models import Device
 
 SHOWN = 200  # drift items kept in a run's summary for the page
@@ -127,20 +128,16 @@ def _repair(token, found: dict) -> list[str]:
 
 
 def run_reconcile(run: LicenseRun) -> LicenseRun:
-    """Compare (and with summary.repair, fix); the run's summary lists the drift for the page."""
-    from assignments.runs import finish_run, start_run
-    from vpp.errors import AppleError
+    """Compare (and with summary.repair, fix); the run's summary lists the drift for the page.
 
-    start_run(run)
+    Raises RunFailed when the token cannot be used; an AppleError fails the run through the runner."""
+    runs.progress(run, 5)
     token = run.vpp_token
     if not token.is_usable:
-        return finish_run(run, error=f"The VPP token cannot be used: {token.get_state_display()}.")
+        raise runs.RunFailed(f"The VPP token cannot be used: {token.get_state_display()}.")
     repair = bool((run.summary or {}).get("repair"))
-    try:
-        found = drift(token)
-        events = _repair(token, found) if repair else []
-    except AppleError as exc:
-        return finish_run(run, error=str(exc), error_number=exc.number)
+    found = drift(token)
+    events = _repair(token, found) if repair else []
     run.total = len(found["untracked"]) + len(found["missing"])
     run.summary = {
         "repair": repair,
@@ -151,8 +148,6 @@ def run_reconcile(run: LicenseRun) -> LicenseRun:
         "missing": found["missing"][:SHOWN],
         "events": events,
     }
-    run.progress = 50
-    run.save(update_fields=["total", "summary", "progress"])
-    if not events:
-        finish_run(run)
+    run.save(update_fields=["total", "summary"])
+    runs.progress(run, 50)
     return run

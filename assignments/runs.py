@@ -1,47 +1,43 @@
-"""Bookkeeping of LicenseRun rows (B8): start, progress, finish. Runs are created by services.py."""
+"""The work of license runs (allocate, revoke, reclaim, reconcile), called by the runner (console.runs).
+
+Runs are created by services.py (`revocation.create_run`). A run that sent requests to Apple waits for Apple's
+events: it returns `runs.WAITING`, `tasks.poll_license_run` polls them and `events.poll_run` finishes it.
+"""
 
 from __future__ import annotations
 
-from django.utils import timezone
+from functools import partial
 
+from django.db import transaction
+
+from assignments.allocation import run_allocation
 from assignments.models import LicenseRun
+from assignments.reconciliation import run_reconcile
+from assignments.revocation import run_revocation
+from console import runs
 
 
-def start_run(run: LicenseRun) -> LicenseRun:
-    run.status = LicenseRun.Status.RUNNING
-    run.started_at = run.started_at or timezone.now()
-    run.progress = max(run.progress, 5)
-    run.save(update_fields=["status", "started_at", "progress"])
-    return run
+def work(run: LicenseRun) -> object:
+    """Carry out a running license run of any kind; `runs.WAITING` while Apple's events are pending."""
+    if run.kind == LicenseRun.Kind.ALLOCATE:
+        run_allocation(run)
+    elif run.kind == LicenseRun.Kind.RECONCILE:
+        run_reconcile(run)
+    else:
+        run_revocation(run)
+    if not _waits(run):
+        return None
+    from assignments.tasks import POLL_SECONDS, poll_license_run  # tasks import this module
+
+    transaction.on_commit(partial(poll_license_run.apply_async, (run.pk,), countdown=POLL_SECONDS))
+    return runs.WAITING
 
 
-def finish_run(run: LicenseRun, *, error: str = "", error_number: int | None = None) -> LicenseRun:
-    """Completed, or failed with `error` (and Apple's error number)."""
-    run.status = LicenseRun.Status.FAILED if error else LicenseRun.Status.COMPLETED
-    run.error = error
-    run.error_number = error_number
-    run.progress = 100
-    run.finished_at = timezone.now()
-    run.save(
-        update_fields=["status", "error", "error_number", "progress", "finished_at", "succeeded", "failed"]
-    )
-    return run
+def _waits(run: LicenseRun) -> bool:
+    summary = run.summary or {}
+    return bool(summary.get("events") or summary.get("user_events"))
 
 
 def execute(run: LicenseRun) -> LicenseRun:
-    """Carry out a queued run of any kind (the Celery task and tests call this)."""
-    from assignments.allocation import run_allocation
-    from assignments.reconciliation import run_reconcile
-    from assignments.revocation import run_revocation
-
-    if run.status != LicenseRun.Status.QUEUED:
-        return run
-    if run.kind == LicenseRun.Kind.ALLOCATE:
-        return run_allocation(run)
-    if run.kind == LicenseRun.Kind.RECONCILE:
-        return run_reconcile(run)
-    return run_revocation(run)
-
-
-def is_finished(run: LicenseRun) -> bool:
-    return run.status in (LicenseRun.Status.COMPLETED, LicenseRun.Status.FAILED)
+    """Carry out a queued run (tests call this; the worker runs console.tasks.execute_run)."""
+    return runs.execute(run)

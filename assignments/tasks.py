@@ -10,28 +10,18 @@ POLL_SECONDS = 30
 MAX_POLLS = 240  # two hours of polling, then the run ends failed and reconciliation settles the rest
 
 
-@shared_task(acks_late=True, **DB_RETRY)
-def execute_license_run(run_id: int) -> None:
-    """Run a queued LicenseRun, then poll its Apple events."""
-    from assignments.models import LicenseRun
-    from assignments.runs import execute, is_finished
-
-    run = execute(LicenseRun.objects.get(pk=run_id))
-    if not is_finished(run):
-        poll_license_run.apply_async((run_id,), countdown=POLL_SECONDS)
-
-
 @shared_task(**DB_RETRY)
 def poll_license_run(run_id: int, attempt: int = 1) -> None:
+    """Poll the Apple events of a waiting license run (assignments.runs.work queues the first poll)."""
     from assignments.events import poll_run
     from assignments.models import LicenseRun
-    from assignments.runs import finish_run
+    from console import runs
 
     run = LicenseRun.objects.get(pk=run_id)
     if poll_run(run):
         return
     if attempt >= MAX_POLLS:
-        finish_run(run, error="Apple did not finish the requests in time; reconciliation will settle them.")
+        runs.finish(run, error="Apple did not finish the requests in time; reconciliation will settle them.")
         return
     poll_license_run.apply_async((run_id, attempt + 1), countdown=POLL_SECONDS)
 

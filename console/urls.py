@@ -6,4 +6,7 @@ urlpatterns = [
     path("", views.HomeView.as_view(), name="home"),
     path("healthz", views.healthz, name="healthz"),
     path("audit-log/", views.AuditLogView.as_view(), name="audit-log"),
+    path("runs/", views.RunListView.as_view(), name="runs"),
+    path("runs/<int:pk>/", views.RunDetailView.as_view(), name="run"),
+    path("runs/<int:pk>/progress/", views.RunProgressView.as_view(), name="run-progress"),
 ]

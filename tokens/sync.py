@@ -1,8 +1,8 @@
 """Syncing one token with Apple (T6-T12, A1, A4, A5, B8): the run row, the Apple reads, one final write.
 
-`request_sync` is the one way to start a sync (page, API, schedule, notification, upload): it creates the
-queued `SyncRun` under the per-token lock (the partial unique constraint `one_active_sync_per_token`) and
-enqueues `tokens.tasks.sync_token` after commit. `run_sync` does the work (reference §15.5):
+`request_sync` is the one way to start a sync (page, API, schedule, notification, upload): it queues a
+`SyncRun` (the `sync` kind of console.models.Run) under the per-token lock (the run's `exclusive_key`) and the
+runner (console.runs) sends it to a worker after commit. `sync_work` is the work the runner calls:
 
 1. refuse an unusable token without calling Apple (T5);
 2. `GET client/config`: another MDM, a revoked, invalid or expired token fails the run and updates the token's
@@ -25,17 +25,16 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
-from functools import partial
 from typing import IO
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from console import audit
+from console import audit, runs
 from tokens.apple import claim_if_unclaimed, client_for, state_from_client_config, state_from_error
-from tokens.models import SyncRun, VPPToken
+from tokens.models import SYNC, SyncRun, VPPToken
 from vpp.errors import AppleError, BadRequest
 from vpp.types import AppMetadata, Asset
 
@@ -65,52 +64,29 @@ def request_sync(
     """Queue a sync of `token` and enqueue it after commit; `(run, True)`.
 
     Two syncs of one token never run at once: if a run is already queued or running, that run is returned with
-    `False` and nothing is enqueued (the caller shows it, e.g. "a sync is already running").
+    `False` and nothing is enqueued (the caller shows it, e.g. "a sync is already running") — unless its
+    worker was lost, in which case it is ended and a new run starts (console.runs.enqueue).
     """
-    requested_by = actor if actor is not None and getattr(actor, "is_authenticated", False) else None
-    from tokens.tasks import sync_token
-
-    run = None
-    for _attempt in range(3):
-        try:
-            with transaction.atomic():
-                run = SyncRun.objects.create(
-                    vpp_token=token,
-                    trigger=trigger,
-                    full=full,
-                    adam_id=adam_id or "",
-                    requested_by=requested_by,
-                )
-            break
-        except IntegrityError:
-            existing = SyncRun.objects.filter(vpp_token=token, status__in=SyncRun.ACTIVE).first()
-            if existing is not None and not _abandon_if_stale(existing):
-                return existing, False
-            # The active run finished between our insert and our read: try again.
-    if run is None:  # pragma: no cover - three races in a row
-        raise RuntimeError("could not queue a sync run")
-    audit.record(
+    summary: dict = {"full": full}
+    if adam_id:
+        summary["adam_id"] = adam_id
+    run, created = runs.enqueue(
+        kind=SYNC,
+        model=SyncRun,
         actor=actor,
-        action="sync.request",
-        obj=run,
-        after={"trigger": trigger, "full": full, "adam_id": adam_id or ""},
+        trigger=trigger,
+        exclusive_key=SyncRun.key_for(token.pk),
+        vpp_token=token,
+        summary=summary,
     )
-    transaction.on_commit(partial(sync_token.delay, run.pk))
-    return run, True
-
-
-def _abandon_if_stale(run: SyncRun) -> bool:
-    """End a run whose worker is gone (older than the task time limit), so the token is not locked forever."""
-    stale_after = timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 300)
-    if timezone.now() - (run.started_at or run.created_at) < stale_after:
-        return False
-    return bool(
-        SyncRun.objects.filter(pk=run.pk, status__in=SyncRun.ACTIVE).update(
-            status=SyncRun.Status.FAILED,
-            finished_at=timezone.now(),
-            error=_("The run stopped without finishing (its worker was lost); a new sync was requested."),
+    if created:
+        audit.record(
+            actor=actor,
+            action="sync.request",
+            obj=run,
+            after={"trigger": trigger, "full": full, "adam_id": adam_id or ""},
         )
-    )
+    return run, created
 
 
 # --- progress (committed at once, outside the data transaction) ----------------------------------------
@@ -121,17 +97,12 @@ class _Progress:
         self.run = run
         self._last = 0.0
 
-    def set(self, progress: int, stage: str | None = None, *, force: bool = True) -> None:
+    def set(self, progress: float, stage: str | None = None, *, force: bool = True) -> None:
         now = time.monotonic()
         if not force and now - self._last < PROGRESS_EVERY_SECONDS:
             return
         self._last = now
-        fields = {"progress": max(0, min(100, int(progress)))}
-        if stage is not None:
-            fields["stage"] = str(stage)[:100]
-        for name, value in fields.items():
-            setattr(self.run, name, value)
-        SyncRun.objects.filter(pk=self.run.pk).update(**fields)
+        runs.progress(self.run, progress, stage)
 
 
 # --- what was read from Apple ---------------------------------------------------------------------------
@@ -161,10 +132,10 @@ def _lookup_metadata(client, run: SyncRun, adam_ids: list[str], country: str, pl
         return client.lookup_metadata(adam_ids, country=country, platform=platform)
     except AppleError as exc:
         logger.warning("metadata lookup failed for sync run %s: %s", run.pk, exc)
-        run.warning = (
-            _("Store metadata could not be read (%(error)s); names and icons were kept.") % {"error": exc}
-        )[:500]
-        SyncRun.objects.filter(pk=run.pk).update(warning=run.warning)
+        runs.warn(
+            run,
+            _("Store metadata could not be read (%(error)s); names and icons were kept.") % {"error": exc},
+        )
         return {}
 
 
@@ -514,28 +485,42 @@ def _save_token_state(token: VPPToken, state: str, detail: str, *, config=None) 
 
 
 def run_sync(*, run_id: int) -> SyncRun:
-    """Do the sync run `run_id` (the task calls this; tests may call it directly). Never raises for Apple
-    errors: the run ends `completed` or `failed` with Apple's error number and message.
+    """Do the queued sync run `run_id` through the runner (tests call this; the worker runs
+    console.tasks.execute_run). Never raises for Apple errors: the run ends `completed` or `failed` with
+    Apple's error number and message.
     """
-    run = SyncRun.objects.select_related("vpp_token").get(pk=run_id)
-    if run.status not in SyncRun.ACTIVE:
-        return run  # already done (a redelivered task)
-    token = run.vpp_token
-    run.status = SyncRun.Status.RUNNING
-    run.started_at = timezone.now()
-    run.save(update_fields=["status", "started_at"])
-    VPPToken.objects.filter(pk=token.pk).update(last_sync_status=VPPToken.SyncStatus.IN_PROGRESS)
-    progress = _Progress(run)
+    return runs.execute(SyncRun.objects.select_related("vpp_token").get(pk=run_id))
 
+
+def sync_work(run: SyncRun) -> None:
+    """The work of a `sync` run (registered in tokens.apps): read Apple, then write everything in one
+    transaction. Raises RunFailed (or AppleError) after recording the token's state and last sync status."""
+    token = run.vpp_token
+    VPPToken.objects.filter(pk=token.pk).update(last_sync_status=VPPToken.SyncStatus.IN_PROGRESS)
+    try:
+        counts = _sync(run, token)
+    except Exception as exc:
+        VPPToken.objects.filter(pk=token.pk).update(
+            last_sync_status=VPPToken.SyncStatus.FAILED, last_sync_at=timezone.now()
+        )
+        number = getattr(exc, "number", None)
+        audit.record(
+            actor=None, action="sync.fail", obj=run, after={"error_number": number, "error": str(exc)}
+        )
+        raise
+    run.counts = counts
+    audit.record(actor=None, action="sync.complete", obj=run, after=counts)
+
+
+def _sync(run: SyncRun, token: VPPToken) -> dict[str, int]:
+    progress = _Progress(run)
     if not token.is_usable:
         # T5: an expired (or otherwise unusable) token makes no call at all.
         if token.state == VPPToken.State.VALID:
             _save_token_state(token, VPPToken.State.EXPIRED, "")
-        return _fail(
-            run,
-            token,
+        raise runs.RunFailed(
             _("The token cannot be used (%(state)s); no call was made to Apple.")
-            % {"state": token.get_state_display()},
+            % {"state": token.get_state_display()}
         )
 
     spool = tempfile.TemporaryFile(mode="w+", encoding="utf-8", prefix="vpp-sync-")  # noqa: SIM115
@@ -544,52 +529,20 @@ def run_sync(*, run_id: int) -> SyncRun:
         progress.set(90, _("Saving"))
         run.full = (snap.assignments_full and not run.adam_id) or run.full
         with transaction.atomic():
-            counts = _apply(token, run, snap, progress)
+            return _apply(token, run, snap, progress)
     except _ExternalMdm as exc:
         detail = f"Managed by another MDM: {exc}"
         _save_token_state(token, VPPToken.State.ASSIGNED_TO_EXTERNAL_MDM, detail)
-        return _fail(run, token, detail)
+        raise runs.RunFailed(detail) from exc
     except SyncFailed as exc:
-        return _fail(run, token, exc.message, exc.number)
+        raise runs.RunFailed(exc.message, exc.number) from exc
     except AppleError as exc:
         implied = state_from_error(exc)
         if implied is not None:
             _save_token_state(token, *implied)
-        return _fail(run, token, exc.message or str(exc), exc.number)
-    except Exception as exc:  # any fault ends the run visibly; the data stays as it was
-        logger.exception("sync run %s failed", run.pk)
-        return _fail(run, token, f"{type(exc).__name__}: {exc}")
+        raise
     finally:
         spool.close()
 
-    for name, value in counts.items():
-        setattr(run, name, value)
-    run.status = SyncRun.Status.COMPLETED
-    run.progress = 100
-    run.stage = _("Completed")
-    run.finished_at = timezone.now()
-    run.save(update_fields=[*counts, "status", "progress", "stage", "finished_at", "full"])
-    audit.record(actor=None, action="sync.complete", obj=run, after=counts)
-    return run
 
-
-def _fail(run: SyncRun, token: VPPToken, message: str, number: int | None = None) -> SyncRun:
-    run.status = SyncRun.Status.FAILED
-    run.error = message
-    run.error_number = number
-    run.stage = _("Failed")
-    run.finished_at = timezone.now()
-    run.save(update_fields=["status", "error", "error_number", "stage", "finished_at", "full"])
-    VPPToken.objects.filter(pk=token.pk).update(
-        last_sync_status=VPPToken.SyncStatus.FAILED, last_sync_at=run.finished_at
-    )
-    audit.record(actor=None, action="sync.fail", obj=run, after={"error_number": number, "error": message})
-    return run
-
-
-def active_run(token: VPPToken) -> SyncRun | None:
-    """The queued or running sync of `token`, if any."""
-    return SyncRun.objects.filter(vpp_token=token, status__in=SyncRun.ACTIVE).first()
-
-
-__all__: Iterable[str] = ["SyncFailed", "active_run", "request_sync", "run_sync"]
+__all__: Iterable[str] = ["SyncFailed", "request_sync", "run_sync", "sync_work"]

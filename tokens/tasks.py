@@ -1,4 +1,5 @@
-"""Celery tasks of the tokens app. Thin: they take ids, call a service, and the run row tells the story."""
+"""Celery tasks of the tokens app. Thin: they take ids, call a service, and the run row tells the story.
+A sync run itself is run by console.tasks.execute_run (the runner)."""
 
 from __future__ import annotations
 
@@ -10,14 +11,6 @@ from django.utils import timezone
 from console.tasking import DB_RETRY
 
 logger = logging.getLogger(__name__)
-
-
-@shared_task(name="tokens.tasks.sync_token", acks_late=True, **DB_RETRY)
-def sync_token(run_id: int) -> str:
-    """Run the queued sync run `run_id` (see tokens.sync.run_sync)."""
-    from tokens.sync import run_sync
-
-    return run_sync(run_id=run_id).status
 
 
 @shared_task(name="tokens.tasks.sync_all_tokens", **DB_RETRY)
