@@ -430,3 +430,75 @@ def test_b8_heartbeat_is_beaten_while_the_work_runs(settings, monkeypatch):
     run = Run.objects.create(kind="test_slow")
     assert runs.execute(run.pk).status == "completed"
     assert beats, "no heartbeat was written while the work ran"
+
+
+# --- the migration ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_b8_migration_carries_existing_sync_and_license_runs_over():
+    from django.db.migrations.executor import MigrationExecutor
+
+    before = [
+        ("console", "0002_roles"),
+        ("tokens", "0002_sync_run_warning"),
+        ("assignments", "0002_license_devices"),
+    ]
+    executor = MigrationExecutor(connection)
+    latest = executor.loader.graph.leaf_nodes()
+    executor.migrate(before)
+    old = MigrationExecutor(connection).loader.project_state(before).apps
+    token = factories.VPPTokenFactory()
+    app = factories.AppFactory(vpp_token=token)
+    t0 = timezone.now() - timedelta(days=2)
+    old_sync = old.get_model("tokens", "SyncRun").objects.create(
+        vpp_token_id=token.pk,
+        trigger="schedule",
+        status="completed",
+        progress=100,
+        full=True,
+        assets_count=7,
+        users_count=2,
+        error_number=None,
+        started_at=t0,
+        finished_at=t0 + timedelta(seconds=64),
+    )
+    old.get_model("assignments", "LicenseRun").objects.create(
+        kind="revoke_app",
+        status="failed",
+        app_id=app.pk,
+        vpp_token_id=token.pk,
+        total=31,
+        succeeded=0,
+        failed=8,
+        summary={"events": ["e1"]},
+        error="Apple said no",
+        error_number=9632,
+    )
+    old.get_model("tokens", "SyncRun").objects.filter(pk=old_sync.pk).update(created_at=t0)
+
+    executor = MigrationExecutor(connection)
+    executor.loader.build_graph()
+    executor.migrate(latest)
+
+    sync = SyncRun.objects.get()
+    assert (sync.kind, sync.vpp_token_id, sync.trigger, sync.status, sync.full) == (
+        "sync",
+        token.pk,
+        "schedule",
+        "completed",
+        True,
+    )
+    assert sync.assets_count == 7 and sync.users_count == 2 and sync.created_at == t0
+    assert sync.duration == timedelta(seconds=64)
+    lic = LicenseRun.objects.get()
+    assert (lic.kind, lic.status, lic.app_id, lic.total, lic.failed, lic.error_number) == (
+        "revoke_app",
+        "failed",
+        app.pk,
+        31,
+        8,
+        9632,
+    )
+    assert lic.summary == {"events": ["e1"]} and lic.error == "Apple said no" and lic.trigger == "system"
+    assert Run.objects.count() == 2 and not Run.objects.exclude(pk__in=[sync.pk, lic.pk]).exists()
