@@ -329,7 +329,7 @@ def poll_run(run: LicenseRun) -> bool:
     """Poll the Apple events of a run; when none is pending, finish it with its counts. True when finished."""
     if run.status in LicenseRun.FINISHED:
         return True
-    runs.beat(run)
+    runs.beat(run, waiting=True)
     token = run.vpp_token or (run.app.vpp_token if run.app_id else None)
     if token is None and run.assignment_id:
         token = run.assignment.app.vpp_token

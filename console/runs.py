@@ -58,6 +58,9 @@ logger = logging.getLogger(__name__)
 
 EXECUTE_TASK = "console.tasks.execute_run"
 WAITING = object()  # returned by a work function whose run is finished later (runs.finish)
+# A run waiting for something outside (Apple's events, polled every 30 s by a countdown task that may sit
+# behind long tasks in a busy worker) counts as alive this long after its last poll.
+WAITING_GRACE = timedelta(minutes=15)
 
 __all__ = [
     "WAITING",
@@ -177,7 +180,8 @@ def execute[R: Run](run: R | int) -> R:
             logger.exception("run %s (%s) failed", run.pk, run.kind)
             return finish(run, error=f"{type(exc).__name__}: {exc}")
     if outcome is WAITING:
-        _save_working(run)
+        run.heartbeat_at = timezone.now() + WAITING_GRACE
+        _save_working(run, heartbeat_at=run.heartbeat_at)
         return run
     return finish(run)
 
@@ -226,9 +230,10 @@ def progress(run: Run, percent: float, stage: str | None = None) -> None:
     Run.objects.filter(pk=run.pk).update(**fields)
 
 
-def beat(run: Run) -> None:
-    """Tell the sweep that `run` is alive (a run waiting for Apple beats on every poll)."""
-    run.heartbeat_at = timezone.now()
+def beat(run: Run, *, waiting: bool = False) -> None:
+    """Tell the sweep that `run` is alive. A run waiting for Apple beats on every poll with `waiting=True`:
+    it stays alive for WAITING_GRACE, as its next poll may wait behind long tasks."""
+    run.heartbeat_at = timezone.now() + (WAITING_GRACE if waiting else timedelta(0))
     Run.objects.filter(pk=run.pk, status__in=Run.ACTIVE).update(heartbeat_at=run.heartbeat_at)
 
 

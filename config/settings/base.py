@@ -172,9 +172,9 @@ CELERY_TASK_SOFT_TIME_LIMIT = 55 * 60
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
-    # A message a worker took but never acknowledged (the worker died) is delivered again after this long. It
-    # must outlast the longest task (and the countdown of a polling task), or a slow task would run twice; runs
-    # lost with their worker are recovered much sooner by the heartbeat sweep below.
+    # A message a worker took but never acknowledged (the worker died) is delivered again after this long.
+    # It must outlast the longest task (and the countdown of a polling task), or a slow task would run twice;
+    # runs lost with their worker are recovered much sooner by the heartbeat sweep below.
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_TASK_TIME_LIMIT + 300}
 
 # Runs (console.runs): a running run beats its heartbeat at least every RUN_HEARTBEAT_SECONDS; one whose

@@ -381,6 +381,23 @@ def test_b8_a_running_run_with_a_recent_heartbeat_is_not_lost(settings):
     assert run.status == "running"
 
 
+def test_b8_a_license_run_waiting_for_apples_events_is_not_lost_between_polls(settings):
+    from datetime import UTC, datetime
+
+    app = factories.AppFactory()
+    run = LicenseRun.objects.create(
+        kind="revoke_app", app=app, vpp_token=app.vpp_token, summary={"events": ["e"]}
+    )
+    _lose(run, settings)
+    runs.beat(run, waiting=True)  # what each poll of its events does
+    assert runs.sweep_lost()["lost"] == 0
+    run.refresh_from_db()
+    assert run.status == "running"
+    # A poll chain that stopped for good is ended once the waiting grace has passed too.
+    Run.objects.filter(pk=run.pk).update(heartbeat_at=datetime(2020, 1, 1, tzinfo=UTC))
+    assert runs.sweep_lost()["lost"] == 1
+
+
 def test_b8_a_queued_run_whose_message_was_lost_is_sent_again(settings, django_capture_on_commit_callbacks):
     token = factories.VPPTokenFactory()
     run = SyncRun.objects.create(
