@@ -32,6 +32,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from assignments.reconciliation import untracked_refresh
 from console import audit, runs
 from tokens.apple import claim_if_unclaimed, client_for, state_from_client_config, state_from_error
 from tokens.models import SYNC, SyncRun, VPPToken
@@ -529,7 +530,9 @@ def _sync(run: SyncRun, token: VPPToken) -> dict[str, int]:
         progress.set(90, _("Saving"))
         run.full = (snap.assignments_full and not run.adam_id) or run.full
         with transaction.atomic():
-            return _apply(token, run, snap, progress)
+            counts = _apply(token, run, snap, progress)
+            untracked_refresh(token=token)  # T9: untracked licenses follow Apple's assignments
+            return counts
     except _ExternalMdm as exc:
         detail = f"Managed by another MDM: {exc}"
         _save_token_state(token, VPPToken.State.ASSIGNED_TO_EXTERNAL_MDM, detail)

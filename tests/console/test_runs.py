@@ -456,12 +456,19 @@ def test_b8_heartbeat_is_beaten_while_the_work_runs(settings, monkeypatch):
 def test_b8_migration_carries_existing_sync_and_license_runs_over():
     from django.db.migrations.executor import MigrationExecutor
 
-    before = [
-        ("console", "0002_roles"),
-        ("tokens", "0002_sync_run_warning"),
-        ("assignments", "0002_license_devices"),
-    ]
     executor = MigrationExecutor(connection)
+    graph = executor.loader.graph
+
+    def parent_of(app: str, suffix: str) -> tuple[str, str]:
+        """The migration of `app` just before the one named ...`suffix` (whatever its number)."""
+        node = next(key for key in graph.nodes if key[0] == app and key[1].endswith(suffix))
+        return next(parent.key for parent in graph.node_map[node].parents if parent.key[0] == app)
+
+    before = [
+        parent_of("console", "_run"),
+        parent_of("tokens", "_sync_run_becomes_console_run"),
+        parent_of("assignments", "_license_run_becomes_console_run"),
+    ]
     latest = executor.loader.graph.leaf_nodes()
     executor.migrate(before)
     old = MigrationExecutor(connection).loader.project_state(before).apps

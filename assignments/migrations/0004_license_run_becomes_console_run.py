@@ -6,7 +6,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ("console", "0004_carry_over_sync_and_license_runs"),
-        ("assignments", "0002_license_devices"),
+        ("assignments", "0003_untracked_licenses"),
     ]
 
     operations = [
