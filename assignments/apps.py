@@ -12,5 +12,12 @@ class AssignmentsConfig(AppConfig):
         from assignments.runs import work
         from console import runs
 
+        counts = {
+            LicenseRun.Kind.RECONCILE: {
+                "untracked_count": _("Untracked at Apple"),
+                "missing_count": _("Missing at Apple"),
+                "required_requested": _("Licenses requested again"),
+            }
+        }
         for kind, label in LicenseRun.Kind.choices:
-            runs.register(kind, label=label, work=work, model=LicenseRun)
+            runs.register(kind, label=label, work=work, model=LicenseRun, count_labels=counts.get(kind))

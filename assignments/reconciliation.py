@@ -254,6 +254,13 @@ def run_reconcile(run: LicenseRun) -> LicenseRun:
         "missing": found["missing"][:SHOWN],
         "events": events,
     }
-    run.save(update_fields=["total", "summary"])
+    run.counts = {
+        "untracked_count": len(found["untracked"]),
+        "missing_count": len(found["missing"]),
+        "required_requested": required,
+    }
+    if not repair:
+        run.skipped = run.total  # drift found and reported, nothing changed
+    run.save(update_fields=["total", "skipped", "summary", "counts"])
     runs.progress(run, 50)
     return run

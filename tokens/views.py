@@ -15,7 +15,6 @@ from django.views.generic import DetailView, FormView, TemplateView
 
 from console import views as console_views
 from console.durations import duration_text
-from console.views import RunDetailView
 from console.views_base import Column, ConsoleAccessMixin, FilteredListView, add_service_errors
 from tokens import selectors, services
 from tokens.filters import SyncRunFilter, VPPTokenFilter
@@ -333,7 +332,7 @@ class SyncRunListView(FilteredListView):
         return selectors.sync_run_list()
 
 
-class SyncRunDetailView(RunDetailView):
+class SyncRunDetailView(console_views.RunDetailView):
     """A sync run: the run page of console.views, for sync runs only."""
 
     def get_queryset(self):

@@ -34,5 +34,37 @@ def test_b8_allocation_counts_add_up_with_targets_already_licensed_counted_as_sk
     assert (second.total, second.succeeded, second.failed, second.skipped) == (5, 0, 3, 2)
     assert second.total == second.succeeded + second.failed + second.skipped and second.pending == 0
     page = admin_web.get(reverse("assignments:run-detail", args=[second.pk])).content.decode()
-    assert "Total 5 · Succeeded 0 · Failed 3 · Skipped (already done) 2" in page
+    assert "Total 5 · Succeeded 0 · Failed 3 · Skipped 2" in page
     assert "Pending" not in page and "Not finished" not in page
+
+
+def test_b8_reconcile_check_counts_add_up_and_name_the_drift(
+    apple, location, make_app, administrator, admin_web
+):
+    token, _uid = location
+    app = make_app(total=5)
+    group = factories.GroupFactory(group_type="device")
+    kept, lost = factories.DeviceFactory.create_batch(2)
+    add_members(group, devices=[kept, lost])
+    assignment = services.assignment_create(
+        app=app, group=group, intent="required", license_type="device", actor=administrator
+    )
+    settle(apple, execute(LicenseRun.objects.get(assignment=assignment)))
+    from tokens.apple import client_for
+    from vpp.types import AssetRef
+
+    client = client_for(token)
+    client.disassociate_assets([AssetRef(app.adam_id)], serial_numbers=[lost.serial_number])
+    client.associate_assets([AssetRef(app.adam_id)], serial_numbers=["STRANGER-1"])
+    apple.wait_idle()
+
+    check = execute(services.token_reconcile(token=token, actor=None))
+    check.refresh_from_db()
+    assert check.status == "completed" and check.trigger == "system"
+    assert (check.total, check.succeeded, check.failed, check.skipped, check.pending) == (2, 0, 0, 2, 0)
+    assert check.counts == {"untracked_count": 1, "missing_count": 1, "required_requested": 0}
+    page = " ".join(
+        admin_web.get(reverse("assignments:run-detail", args=[check.pk])).content.decode().split()
+    )
+    assert "Total 2 · Succeeded 0 · Failed 0 · Skipped 2" in page
+    assert "Untracked at Apple 1 · Missing at Apple 1" in page and "Not finished" not in page
