@@ -18,7 +18,7 @@ from assignments.filters import LicenseFilter, LicenseRunFilter
 from assignments.forms import AssignmentForm
 from assignments.models import License, LicenseRun
 from console.views import RunDetailView, run_columns
-from console.views_base import Column, ConsoleAccessMixin, FilteredListView, add_service_errors
+from console.views_base import Column, ConsoleAccessMixin, FilteredListView, add_service_errors, redirect_back
 from directory.models import Device, DirectoryUser, Group
 
 
@@ -186,8 +186,7 @@ class _PostAction(ConsoleAccessMixin, View):
     write = True
 
     def back(self, request, default="/"):
-        target = request.POST.get("next") or default
-        return HttpResponseRedirect(target if target.startswith("/") else "/")
+        return redirect_back(request, default)
 
     def run_service(self, request, func, success, **kwargs):
         try:

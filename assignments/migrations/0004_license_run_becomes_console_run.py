@@ -5,7 +5,7 @@ class Migration(migrations.Migration):
     """LicenseRun rows now live in console.Run (the license kinds); LicenseRun stays as a proxy of it."""
 
     dependencies = [
-        ("console", "0004_carry_over_sync_and_license_runs"),
+        ("console", "0005_carry_over_sync_and_license_runs"),
         ("assignments", "0003_untracked_licenses"),
     ]
 

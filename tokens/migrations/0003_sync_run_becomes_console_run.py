@@ -5,7 +5,7 @@ class Migration(migrations.Migration):
     """SyncRun rows now live in console.Run (kind "sync"); SyncRun stays as a proxy of it."""
 
     dependencies = [
-        ("console", "0004_carry_over_sync_and_license_runs"),
+        ("console", "0005_carry_over_sync_and_license_runs"),
         ("tokens", "0002_sync_run_warning"),
     ]
 

@@ -76,7 +76,7 @@ def carry_over(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("console", "0003_run"),
+        ("console", "0004_run"),
         ("tokens", "0002_sync_run_warning"),
         ("assignments", "0002_license_devices"),
     ]

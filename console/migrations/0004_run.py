@@ -10,7 +10,7 @@ class Migration(migrations.Migration):
     dependencies = [
         ('apps', '0001_initial'),
         ('assignments', '0002_license_devices'),
-        ('console', '0002_roles'),
+        ('console', '0003_api_keys_hashed'),
         ('contenttypes', '0002_remove_content_type_name'),
         ('directory', '0001_initial'),
         ('tokens', '0002_sync_run_warning'),
