@@ -7,9 +7,11 @@ class AssignmentsConfig(AppConfig):
     verbose_name = _("Assignments and licenses")
 
     def ready(self) -> None:
-        # The license engines import the models: registered once the app registry is ready.
+        # Not a cycle: Django's app loading. The receivers and the run kinds' work import models, which
+        # exist only once every app is loaded, so they are connected here (the documented place).
+        from assignments import hooks  # noqa: F401
         from assignments.models import LicenseRun
-        from assignments.runs import work
+        from assignments.services import license_run_work
         from console import runs
 
         counts = {
@@ -20,4 +22,6 @@ class AssignmentsConfig(AppConfig):
             }
         }
         for kind, label in LicenseRun.Kind.choices:
-            runs.register(kind, label=label, work=work, model=LicenseRun, count_labels=counts.get(kind))
+            runs.register(
+                kind, label=label, work=license_run_work, model=LicenseRun, count_labels=counts.get(kind)
+            )

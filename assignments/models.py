@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -207,7 +209,7 @@ class LicenseRun(Run):
         RECLAIM_UNTRACKED = "reclaim_untracked", _("Reclaim untracked licenses")
         RECONCILE = "reconcile", _("Reconcile with Apple")
 
-    objects = LicenseRunManager()
+    objects: ClassVar[LicenseRunManager] = LicenseRunManager()
 
     class Meta:
         proxy = True

@@ -1,43 +1,25 @@
-"""The work of license runs (allocate, revoke, reclaim, reconcile), called by the runner (console.runs).
+"""Queueing the follow-up work of license runs (B8) by the Celery tasks' registered names.
 
-Runs are created by services.py (`revocation.create_run`). A run that sent requests to Apple waits for Apple's
-events: it returns `runs.WAITING`, `tasks.poll_license_run` polls them and `events.poll_run` finishes it.
+The runs themselves are rows of console.models.Run run by the one runner (console.runs); their work is
+`services.license_run_work`. A run that sent requests to Apple waits for Apple's events: the poll task
+(`assignments.tasks.poll_license_run`) checks them every POLL_SECONDS and `events.poll_run` finishes the run.
+Tasks are sent by name: the tasks call the services, so the services do not import the task module.
 """
 
 from __future__ import annotations
 
-from functools import partial
+from celery import current_app
 
-from django.db import transaction
-
-from assignments.allocation import run_allocation
-from assignments.models import LicenseRun
-from assignments.reconciliation import run_reconcile
-from assignments.revocation import run_revocation
-from console import runs
+POLL_SECONDS = 30
+POLL_RUN_TASK = "assignments.tasks.poll_license_run"
+POLL_EVENTS_TASK = "assignments.tasks.poll_license_events"
 
 
-def work(run: LicenseRun) -> object:
-    """Carry out a running license run of any kind; `runs.WAITING` while Apple's events are pending."""
-    if run.kind == LicenseRun.Kind.ALLOCATE:
-        run_allocation(run)
-    elif run.kind == LicenseRun.Kind.RECONCILE:
-        run_reconcile(run)
-    else:
-        run_revocation(run)
-    if not _waits(run):
-        return None
-    from assignments.tasks import POLL_SECONDS, poll_license_run  # tasks import this module
-
-    transaction.on_commit(partial(poll_license_run.apply_async, (run.pk,), countdown=POLL_SECONDS))
-    return runs.WAITING
+def enqueue_run_poll(run_id: int) -> None:
+    """Poll the Apple events of the waiting run `run_id` in POLL_SECONDS (call it from `on_commit`)."""
+    current_app.signature(POLL_RUN_TASK, args=(run_id,), countdown=POLL_SECONDS).apply_async()
 
 
-def _waits(run: LicenseRun) -> bool:
-    summary = run.summary or {}
-    return bool(summary.get("events") or summary.get("user_events"))
-
-
-def execute(run: LicenseRun) -> LicenseRun:
-    """Carry out a queued run (tests call this; the worker runs console.tasks.execute_run)."""
-    return runs.execute(run)
+def enqueue_event_poll(token_id: int, event_ids: list[str]) -> None:
+    """Poll Apple's events `event_ids` of a token in POLL_SECONDS (call it from `transaction.on_commit`)."""
+    current_app.signature(POLL_EVENTS_TASK, args=(token_id, event_ids), countdown=POLL_SECONDS).apply_async()

@@ -40,7 +40,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from functools import partial
-from typing import Any
+from typing import Any, cast
 
 from celery import current_app
 from django.conf import settings
@@ -155,10 +155,9 @@ def execute[R: Run](run: R | int) -> R:
     """
     if isinstance(run, int):
         kind = run_kinds.get(Run.objects.values_list("kind", flat=True).get(pk=run))
-        run = (kind.model or Run).objects.get(pk=run)
+        run = cast(R, (kind.model or Run).objects.get(pk=run))
     else:
         kind = run_kinds.get(run.kind)
-    assert not isinstance(run, int)
     now = timezone.now()
     claimed = Run.objects.filter(pk=run.pk, status=Run.Status.QUEUED).update(
         status=Run.Status.RUNNING, started_at=now, heartbeat_at=now
@@ -349,6 +348,7 @@ def sweep_lost() -> dict[str, int]:
             continue
         done["lost"] += 1
         if run_kinds.get(run.kind).requeue_when_lost:
+            again: Run
             again, created = enqueue(
                 kind=run.kind,
                 trigger=run.trigger,

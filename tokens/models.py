@@ -4,6 +4,7 @@ notifications they receive."""
 from __future__ import annotations
 
 import uuid
+from typing import ClassVar
 
 from django.conf import settings
 from django.db import models
@@ -120,7 +121,7 @@ class SyncRun(Run):
     `adam_id` for a notification about one asset) and `counts` what the sync found.
     """
 
-    objects = SyncRunManager()
+    objects: ClassVar[SyncRunManager] = SyncRunManager()
 
     class Meta:
         proxy = True

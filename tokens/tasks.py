@@ -1,5 +1,8 @@
 """Celery tasks of the tokens app. Thin: they take ids, call a service, and the run row tells the story.
-A sync run itself is run by console.tasks.execute_run (the runner)."""
+
+A sync run itself is run by the runner (`console.tasks.execute_run`, the `sync` kind registered in
+`applesync.apps`); Apple's notifications (`tokens.tasks.process_notification`) by `applesync.tasks`.
+"""
 
 from __future__ import annotations
 
@@ -9,18 +12,18 @@ from celery import shared_task
 from django.utils import timezone
 
 from console.tasking import DB_RETRY
+from tokens import services
+from tokens.models import SyncRun, VPPToken
+from tokens.sync import request_sync
 
 logger = logging.getLogger(__name__)
 
 
 @shared_task(name="tokens.tasks.sync_all_tokens", **DB_RETRY)
-def sync_all_tokens(trigger: str = "schedule") -> int:
+def sync_all_tokens(trigger: str = SyncRun.Trigger.SCHEDULE) -> int:
     """Request a sync of every usable token (T6); tokens already syncing keep their run. Returns how many
     new runs were queued.
     """
-    from tokens.models import VPPToken
-    from tokens.sync import request_sync
-
     queued = 0
     tokens = VPPToken.objects.filter(state=VPPToken.State.VALID, expires_at__gt=timezone.now())
     for token in tokens.iterator():
@@ -32,9 +35,6 @@ def sync_all_tokens(trigger: str = "schedule") -> int:
 @shared_task(name="tokens.tasks.check_all_tokens", **DB_RETRY)
 def check_all_tokens() -> int:
     """Daily: re-check every token's state with Apple, then send the expiry alerts (B5)."""
-    from tokens import services
-    from tokens.models import VPPToken
-
     checked = 0
     for token in VPPToken.objects.all().iterator():
         try:
@@ -44,11 +44,3 @@ def check_all_tokens() -> int:
             logger.exception("checking token %s failed", token.pk)
     services.send_expiry_alerts()
     return checked
-
-
-@shared_task(name="tokens.tasks.process_notification", acks_late=True, **DB_RETRY)
-def process_notification(receipt_id: int) -> str:
-    """Apply one stored Apple notification (see tokens.notifications.notification_process)."""
-    from tokens.notifications import notification_process
-
-    return notification_process(receipt_id=receipt_id).result

@@ -7,7 +7,7 @@ from django.urls import reverse
 
 from assignments import services
 from assignments.models import LicenseRun
-from assignments.runs import execute
+from assignments.services import execute
 from tests import factories
 from tests.assignments.conftest import add_members, settle
 

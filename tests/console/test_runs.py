@@ -13,6 +13,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone, translation
 
+from applesync.sync import run_sync
 from assignments.models import LicenseRun
 from console import runs
 from console.durations import duration_text
@@ -21,7 +22,7 @@ from directory.models import DirectoryUser
 from tests import factories
 from tests.tokens.test_sync import connect
 from tokens.models import SyncRun, VPPToken
-from tokens.sync import request_sync, run_sync
+from tokens.sync import request_sync
 
 pytestmark = pytest.mark.django_db
 
@@ -104,7 +105,7 @@ def test_b8_a_crash_in_the_work_fails_the_run_instead_of_leaving_it_running(appl
     def explode(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr("tokens.sync._apply", explode)
+    monkeypatch.setattr("applesync.sync._apply", explode)
     queued, _created = request_sync(token=token, trigger=SyncRun.Trigger.MANUAL)
     run = run_sync(run_id=queued.pk)
     assert run.status == Run.Status.FAILED and run.error == "RuntimeError: disk full"
