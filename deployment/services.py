@@ -33,6 +33,8 @@ from django.utils.translation import gettext_noop
 from apps.models import App
 from assignments.models import Assignment, License, LicenseDevice, VPPUser
 from assignments.services import license_revoke
+from console import runs
+from console.models import Run
 from deployment import tasks  # tasks import this module back; each side uses the other's names at call time
 from deployment.models import Command, CommandBatch, DeviceAppState, InstallState, WebhookEvent
 from directory import services as directory_services
@@ -46,6 +48,8 @@ from vpp.errors import AppleError
 
 logger = logging.getLogger(__name__)
 
+# B8: every bulk send (installs, updates, removals) is a recorded run of this kind (registered in apps.py).
+DEPLOY_RUN = "deploy"
 # The error domain of states the console set itself (the device never answered with an error).
 LICENSE_DOMAIN = "license"
 CONSOLE_DOMAIN = "console"
@@ -144,6 +148,7 @@ def send_command(
     purpose: str,
     app: App | None = None,
     licenses: dict[int, int] | None = None,
+    run: Run | None = None,
 ) -> list[CommandBatch]:
     """Send one command to many enrolled devices: a Command row per device, one enqueue per batch.
 
@@ -182,6 +187,14 @@ def send_command(
             )
         _enqueue(batch, command, chunk, app=app, purpose=purpose)
         batches.append(batch)
+        if run is not None:  # B8: the bulk send's run counts what went out
+            batch.refresh_from_db(fields=["queued", "failed"])
+            run.total += len(chunk)
+            run.succeeded += batch.queued
+            run.failed += batch.failed
+            run.counts["commands"] = run.counts.get("commands", 0) + len(chunk)
+            run.counts["enqueue_requests"] = run.counts.get("enqueue_requests", 0) + 1
+            runs.progress(run, 100 * run.total / max(1, len(targets)), command.request_type)
     return batches
 
 
@@ -281,16 +294,25 @@ def _send_installs(
     for assignment, devices in devices_by_assignment.items():
         removable = None if assignment is None else assignment.removable_by_user
         by_settings[(_management_flags(assignment), removable)].extend(devices)
-    for (flags, removable), devices in by_settings.items():
-        send_command(
-            devices=devices,
-            make=lambda cu, flags=flags, removable=removable: mdm_commands.install_application(
-                itunes_store_id=int(app.adam_id), management_flags=flags, removable=removable, command_uuid=cu
-            ),
-            purpose=purpose,
-            app=app,
-        )
-        sent += len(devices)
+    if not by_settings:
+        return 0
+    with runs.track(
+        kind=DEPLOY_RUN, app=app, vpp_token_id=app.vpp_token_id, summary={"purpose": purpose}
+    ) as run:
+        for (flags, removable), devices in by_settings.items():
+            send_command(
+                devices=devices,
+                make=lambda cu, flags=flags, removable=removable: mdm_commands.install_application(
+                    itunes_store_id=int(app.adam_id),
+                    management_flags=flags,
+                    removable=removable,
+                    command_uuid=cu,
+                ),
+                purpose=purpose,
+                app=app,
+                run=run,
+            )
+            sent += len(devices)
     return sent
 
 
@@ -574,13 +596,17 @@ def _remove(app: App, plan: dict[int, int | None]) -> dict:
     reclaim_now -= set(licenses.values())
     if send:
         _write_states(app.pk, {d.pk: StateChange(InstallState.UNINSTALL_PENDING) for d in send})
-        send_command(
-            devices=send,
-            make=lambda cu: mdm_commands.remove_application(identifier=app.bundle_id, command_uuid=cu),
-            purpose=Command.Purpose.REMOVE,
-            app=app,
-            licenses=licenses,
-        )
+        with runs.track(
+            kind=DEPLOY_RUN, app=app, vpp_token_id=app.vpp_token_id, summary={"purpose": "remove"}
+        ) as run:
+            send_command(
+                devices=send,
+                make=lambda cu: mdm_commands.remove_application(identifier=app.bundle_id, command_uuid=cu),
+                purpose=Command.Purpose.REMOVE,
+                app=app,
+                licenses=licenses,
+                run=run,
+            )
     for license_id in reclaim_now:
         _reclaim(license_id)
     return {"removals": len(send), "reclaimed_now": len(reclaim_now)}

@@ -121,6 +121,16 @@ def test_d3_s10_removing_an_assignment_removes_the_app_then_reclaims(
     )
     removals = nanomdm.log(request_type="RemoveApplication")["commands"]
     assert {c["command"]["Identifier"] for c in removals} == {app.bundle_id}
+    # B8: each bulk send is a recorded run with what went out.
+    from console.models import Run
+
+    sends = {r.summary["purpose"]: r for r in Run.objects.filter(kind="deploy", app=app)}
+    assert (sends["install"].status, sends["install"].total, sends["install"].succeeded) == (
+        "completed",
+        3,
+        3,
+    )
+    assert sends["remove"].counts == {"commands": 3, "enqueue_requests": 1}
     wait_for(lambda: _states(app) == {"not_applicable": 3}, message="removal acknowledged")
     wait_for(
         lambda: License.objects.filter(app=app, state__in=["revoking", "revoked"]).count() == 3,
