@@ -19,7 +19,7 @@ from django_scim.utils import get_base_scim_location_getter
 
 from directory import services
 from directory.models import DirectoryUser, Group
-from scim import schemas
+from scim import schemas, selectors
 
 OPS = ("add", "replace", "remove")
 
@@ -93,6 +93,10 @@ class _Adapter(SCIMMixin):
             "lastModified": self.obj.updated_at.isoformat(),
             "location": self.location,
         }
+
+    def _fresh(self, pk: int):
+        """The object as the response shows it, after the services changed it (memberships re-read)."""
+        return selectors.resources(self.resource_type).get(pk=pk)
 
     def validate_dict(self, d):
         if not isinstance(d, dict):
@@ -227,6 +231,7 @@ class ScimUser(_Adapter):
                 self.obj = services.user_update(user=self.obj, data=self.changes, actor=actor)
         except ValidationError as error:
             raise _bad(_validation_detail(error)) from error
+        self.obj = self._fresh(self.obj.pk)
 
     def _create(self, actor) -> DirectoryUser:
         data = dict(self.changes)
@@ -281,11 +286,7 @@ class ScimGroup(_Adapter):
             d["externalId"] = group.external_id
         d["displayName"] = group.name
         members = [
-            {
-                "value": str(m.user_id),
-                "$ref": self.location_of("scim:users", m.user_id),
-                "display": m.user.display_name,
-            }
+            {"value": str(m.user_id), "$ref": self.location_of("scim:users", m.user_id)}
             for m in group.memberships.all()
             if m.user_id is not None
         ]
@@ -398,6 +399,7 @@ class ScimGroup(_Adapter):
         except ValidationError as error:
             raise _bad(_validation_detail(error)) from error
         self.changes = {}
+        self.obj = self._fresh(self.obj.pk)
 
     @staticmethod
     def _check_unique(name: str, *, exclude_pk: int | None) -> None:
@@ -421,7 +423,8 @@ def _resource_type(request, id_, name, url_name, description, schema, extensions
         "schemas": [constants.SchemaURI.RESOURCE_TYPE],
         "id": id_,
         "name": name,
-        "endpoint": reverse(url_name),
+        # Relative to the base URL (RFC 7643 §6): "/Users".
+        "endpoint": "/" + reverse(url_name).rstrip("/").rsplit("/", 1)[-1],
         "description": description,
         "schema": schema,
         "meta": {

@@ -128,7 +128,6 @@ GROUP_SCHEMA = {
                     mutability="immutable",
                     reference_types=["User"],
                 ),
-                _attribute("display", "The user's display name.", mutability="readOnly"),
             ],
         ),
     ],

@@ -24,4 +24,5 @@ urlpatterns = [
     ),
     re_path(r"^Schemas(?:/(?P<uuid>[^/]+))?$", views.SchemasView.as_view(), name="schemas"),
     re_path(r"^Bulk$", views.NotImplementedView.as_view(implemented=False), name="bulk"),
+    re_path(r"^.+$", views.UnknownView.as_view(), name="unknown"),
 ]

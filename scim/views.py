@@ -12,17 +12,18 @@ from typing import Any
 from urllib.parse import urljoin
 
 from django.core.exceptions import ObjectDoesNotExist
-from django.db.models import Prefetch, QuerySet
+from django.db.models import QuerySet
 from django.http import HttpResponse
 from django.urls import reverse
+from django.utils.decorators import method_decorator
+from django.views.decorators.csrf import csrf_exempt
 from django_scim import constants, exceptions
 from django_scim import views as scim_views
 from django_scim.models import SCIMServiceProviderConfig
 from django_scim.utils import get_base_scim_location_getter
 from scim2_filter_parser.parser import SCIMParserError
 
-from directory.models import DirectoryUser, Group, GroupMembership
-from scim import schemas
+from scim import schemas, selectors
 from scim.auth import _error, base_location
 
 MAX_RESULTS = 200
@@ -133,6 +134,8 @@ class _ResourceView:
         }
         return HttpResponse(json.dumps(doc), content_type=constants.SCIM_CONTENT_TYPE)
 
+    # Bearer tokens only, no session: CSRF does not apply (django-scim2 exempts its dispatch the same way).
+    @method_decorator(csrf_exempt)
     def dispatch(self, request, *args, **kwargs):
         response = super().dispatch(request, *args, **kwargs)
         if request.method != "GET" or not kwargs.get(self.lookup_url_kwarg) or response.status_code != 200:
@@ -144,36 +147,14 @@ class _ResourceView:
         return response
 
 
-def _users() -> QuerySet:
-    return DirectoryUser.objects.filter(deprovisioned_at__isnull=True).prefetch_related(
-        Prefetch(
-            "memberships",
-            queryset=GroupMembership.objects.select_related("group").order_by("joined_at", "id"),
-        )
-    )
-
-
-def _groups() -> QuerySet:
-    return Group.objects.filter(
-        group_type=Group.GroupType.USER, deprovisioned_at__isnull=True
-    ).prefetch_related(
-        Prefetch(
-            "memberships",
-            queryset=GroupMembership.objects.filter(user__isnull=False)
-            .select_related("user")
-            .order_by("joined_at", "id"),
-        )
-    )
-
-
 class UsersView(_ResourceView, scim_views.UsersView):
     def base_queryset(self) -> QuerySet:
-        return _users()
+        return selectors.users()
 
 
 class GroupsView(_ResourceView, scim_views.GroupsView):
     def base_queryset(self) -> QuerySet:
-        return _groups()
+        return selectors.groups()
 
 
 class _SearchView(_ResourceView, scim_views.SearchView):
@@ -203,7 +184,7 @@ class UserSearchView(_SearchView):
     parser_getter = scim_views.UserSearchView.parser_getter
 
     def base_queryset(self) -> QuerySet:
-        return _users()
+        return selectors.users()
 
 
 class GroupSearchView(_SearchView):
@@ -211,7 +192,7 @@ class GroupSearchView(_SearchView):
     parser_getter = scim_views.GroupSearchView.parser_getter
 
     def base_queryset(self) -> QuerySet:
-        return _groups()
+        return selectors.groups()
 
 
 class NotImplementedView(scim_views.SCIMView):
@@ -219,6 +200,15 @@ class NotImplementedView(scim_views.SCIMView):
 
     def status_501(self, request, *args, **kwargs):
         return _error(501, "Not supported by this service provider.")
+
+
+class UnknownView(scim_views.SCIMView):
+    """Any other path under /scim/v2/: a SCIM 404 (after authentication, like every endpoint)."""
+
+    def get(self, request, *args, **kwargs):
+        return _error(404, "No such endpoint.")
+
+    post = put = patch = delete = get
 
 
 class SchemasView(scim_views.SchemasView):
