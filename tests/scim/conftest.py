@@ -52,3 +52,22 @@ def scim_api(scim_client):
 
     _client, token = scim_client
     return Client(HTTP_AUTHORIZATION=f"Bearer {token}")
+
+
+# The Apple side of the assignments tests: a token at the simulator and apps with real counts.
+from tests.assignments.conftest import location, make_app  # noqa: E402, F401
+
+
+@pytest.fixture
+def scim_http(live_server, scim_client):
+    """A `requests` session against the live console with the SCIM client's bearer token."""
+    _client, token = scim_client
+    session = requests.Session()
+    session.headers.update({"Authorization": f"Bearer {token}", "Content-Type": "application/scim+json"})
+    base = live_server.url + "/scim/v2/"
+
+    class Http:
+        def __call__(self, method: str, path: str, body: Any = None, **params: Any) -> requests.Response:
+            return session.request(method, base + path, json=body, params=params or None, timeout=30)
+
+    return Http()
