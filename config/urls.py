@@ -21,6 +21,7 @@ urlpatterns = [
     path("api/v1/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/v1/", include(router.urls)),
     path("scim/v2/", include("scim.urls")),
+    path("scim-clients/", include("scim.console_urls")),
     path("django-admin/", admin.site.urls),
 ]
 

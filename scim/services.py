@@ -50,7 +50,10 @@ def scim_client_create(*, name: str, actor) -> tuple[ScimClient, str]:
         raise ValidationError(
             {"name": [_("A SCIM client named “%(name)s” already exists.") % {"name": name}]}
         )
-    account = get_user_model().objects.create_user(username=f"scim:{name}"[:150], password=None)
+    # No password: the account cannot sign in. Its full name is the client's name for the directory's pages.
+    account = get_user_model().objects.create_user(
+        username=f"scim:{name}"[:150], password=None, first_name=name[:150]
+    )
     account.groups.add(AuthGroup.objects.get_or_create(name=roles.IDENTITY_PROVIDERS)[0])
     client = ScimClient(name=name, account=account, created_by=actor if _is_user(actor) else None)
     token = _issue(client)

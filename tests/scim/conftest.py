@@ -39,6 +39,11 @@ class RequestsSCIMClient(BaseSyncSCIMClient):
         return self.session.request(method, urljoin(self.base_url, url.lstrip("/")), timeout=30, **kwargs)
 
 
+def live_url(live_server) -> str:
+    """The live server by address: "localhost" tries IPv6 first and costs a quarter-second a request."""
+    return live_server.url.replace("://localhost", "://127.0.0.1")
+
+
 @pytest.fixture
 def scim_client(db):
     """(client, token) of an identity provider called "Entra ID"."""
@@ -64,7 +69,7 @@ def scim_http(live_server, scim_client):
     _client, token = scim_client
     session = requests.Session()
     session.headers.update({"Authorization": f"Bearer {token}", "Content-Type": "application/scim+json"})
-    base = live_server.url + "/scim/v2/"
+    base = live_url(live_server) + "/scim/v2/"
 
     class Http:
         def __call__(self, method: str, path: str, body: Any = None, **params: Any) -> requests.Response:

@@ -1,7 +1,7 @@
 """scim2-tester, an outside SCIM conformance client, against the live console over HTTP.
 
 Every check passes except the two that search all resource types at once (POST /.search), which the server
-answers 501 as RFC 7644 §3.12 allows and the tester reports as skipped. The result is recorded in docs/scim.md.
+answers 501 as RFC 7644 §3.12 allows and the tester reports as skipped. Recorded in docs/scim.md.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 from scim2_tester import Status, check_server
 
-from tests.scim.conftest import RequestsSCIMClient
+from tests.scim.conftest import RequestsSCIMClient, live_url
 
 PASSED = {Status.SUCCESS, Status.COMPLIANT, Status.ACCEPTABLE}
 
@@ -17,7 +17,7 @@ PASSED = {Status.SUCCESS, Status.COMPLIANT, Status.ACCEPTABLE}
 @pytest.mark.django_db(transaction=True)
 def test_scim2_tester_passes_every_check_that_applies(live_server, scim_client):
     _client, token = scim_client
-    results = check_server(RequestsSCIMClient(live_server.url + "/scim/v2/", token))
+    results = check_server(RequestsSCIMClient(live_url(live_server) + "/scim/v2/", token))
 
     failures = [
         f"{r.resource_type or ''} {r.title}: {r.reason}"

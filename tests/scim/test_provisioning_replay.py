@@ -1,5 +1,5 @@
-"""Entra ID and Okta provisioning sequences, replayed over HTTP against a live console with a real Celery worker
-and the Apple simulator: the licenses follow the directory (S6, S11) and the SCIM client is the actor.
+"""Entra ID and Okta provisioning sequences, replayed over HTTP against a live console with a real worker
+(Celery) and the Apple simulator: licenses follow the directory (S6, S11) and the SCIM client is the actor.
 
 The request bodies follow what each identity provider sends (Microsoft's and Okta's SCIM documentation):
 Entra ID capitalises ops and sends "False" as a string; Okta deactivates with a path-less replace and removes
@@ -17,6 +17,7 @@ from assignments.models import License, LicenseRun, VPPUser
 from console.models import AuditEntry
 from directory.models import DirectoryUser, Group
 from tests.assignments.conftest import settle
+from tests.scim.conftest import live_url
 
 pytestmark = pytest.mark.django_db(transaction=True)
 _EXECUTED: set[int] = set()
@@ -220,7 +221,9 @@ def test_s11_okta_sequence_licenses_follow_the_directory(
         assert response.status_code == 201, response.text
         ids[upn] = response.json()["id"]
     # Okta pushes the group, then its members with a lower-case add.
-    response = scim_http("POST", "Groups", {"schemas": [CORE_GROUP], "displayName": "Engineering", "members": []})
+    response = scim_http(
+        "POST", "Groups", {"schemas": [CORE_GROUP], "displayName": "Engineering", "members": []}
+    )
     assert response.status_code == 201, response.text
     group_id = int(response.json()["id"])
     app = _required_app_on(group_id, make_app, administrator)
@@ -286,16 +289,27 @@ def test_wrong_token_changes_nothing(
     scim_http(
         "PATCH",
         f"Groups/{group_id}",
-        {"schemas": [PATCH_OP], "Operations": [{"op": "add", "path": "members", "value": [{"value": frank_id}]}]},
+        {
+            "schemas": [PATCH_OP],
+            "Operations": [{"op": "add", "path": "members", "value": [{"value": frank_id}]}],
+        },
     )
     audit_before = AuditEntry.objects.count()
     runs_before = LicenseRun.objects.count()
 
-    base = live_server.url + "/scim/v2/"
+    base = live_url(live_server) + "/scim/v2/"
     attempts = [
         ("POST", "Users", _entra_user("mallory@contoso.com", "Mallory Intruder", 2)),
-        ("PATCH", f"Users/{frank_id}", {"schemas": [PATCH_OP], "Operations": [{"op": "Replace", "path": "active", "value": "False"}]}),
-        ("PUT", f"Users/{frank_id}", {**_entra_user("frank@contoso.com", "Frank Renamed", 1), "active": False}),
+        (
+            "PATCH",
+            f"Users/{frank_id}",
+            {"schemas": [PATCH_OP], "Operations": [{"op": "Replace", "path": "active", "value": "False"}]},
+        ),
+        (
+            "PUT",
+            f"Users/{frank_id}",
+            {**_entra_user("frank@contoso.com", "Frank Renamed", 1), "active": False},
+        ),
         ("DELETE", f"Users/{frank_id}", None),
         ("DELETE", f"Groups/{group_id}", None),
         ("GET", "Users", None),
