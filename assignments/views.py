@@ -22,9 +22,12 @@ from directory.models import Device, DirectoryUser, Group
 
 
 def _holder(license):
-    return (
-        license.device.serial_number if license.device else (license.user or license.untracked_target or "")
-    )
+    return license.device.serial_number if license.device else (license.user or license.apple_target)
+
+
+def _serial_number(license):
+    """The device's serial number, or the one Apple reports for an untracked license (T9)."""
+    return license.device.serial_number if license.device else license.apple_serial_number
 
 
 class LicenseListView(FilteredListView):
@@ -41,7 +44,8 @@ class LicenseListView(FilteredListView):
         Column(_("License type"), "get_license_type_display"),
         Column(_("Device or user"), _holder),
         Column(_("User"), "user.display_name", csv_only=True),
-        Column(_("Serial number"), "device.serial_number", csv_only=True),
+        Column(_("Serial number"), _serial_number, csv_only=True),
+        Column(_("Client user id at Apple"), "apple_client_user_id", csv_only=True),
         Column(_("State"), "state", order_by="state", template="assignments/cells/state.html"),
         Column(_("Error number"), "error_number"),
         Column(_("Error"), "error"),
