@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Upper
 from django.utils.translation import gettext_lazy as _
 
 
@@ -59,6 +60,8 @@ class DirectoryUser(ProvisionedMixin):
         ordering = ["display_name", "id"]
         verbose_name = _("user")
         verbose_name_plural = _("users")
+        # SCIM looks users up by `userName eq "…"`, which the filter parser compares as UPPER(upn).
+        indexes = [models.Index(Upper("user_principal_name"), name="directoryuser_upper_upn")]
         constraints = [
             # The pair (user, Apple ID) is unique (A3): one Apple ID belongs to one user.
             models.UniqueConstraint(
