@@ -61,6 +61,10 @@ def test_discovery_declares_what_is_supported(scim_api):
     assert set(schemas) == {CORE_USER, CORE_GROUP, CONSOLE_USER}
     assert [a["name"] for a in schemas[CONSOLE_USER]["attributes"]] == ["managedAppleId"]
     assert _send(scim_api, "GET", "Schemas/urn:nope").status_code == 404
+    # A tenant URL typed with a trailing slash: the provider asks for /scim/v2//Users.
+    assert _send(scim_api, "GET", "/Users").json()["totalResults"] == 0
+    unknown = _send(scim_api, "GET", "Nothing/here")
+    assert unknown.status_code == 404 and unknown.json()["status"] == "404"
 
 
 def test_user_mapping_and_audit_actor(scim_api, scim_client):
