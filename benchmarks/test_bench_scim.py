@@ -82,6 +82,7 @@ def test_bench_scim_first_provisioning(benchmark, live_server):
         benchmark.pedantic(provision, rounds=1, iterations=1)
     finally:
         before_task_publish.disconnect(published)
+        session.close()
 
     assert DirectoryUser.objects.count() == USERS and Group.objects.count() == GROUPS
     assert GroupMembership.objects.count() == USERS

@@ -38,6 +38,9 @@ class RequestsSCIMClient(BaseSyncSCIMClient):
             kwargs["data"] = content
         return self.session.request(method, urljoin(self.base_url, url.lstrip("/")), timeout=30, **kwargs)
 
+    def close(self) -> None:
+        self.session.close()
+
 
 def live_url(live_server) -> str:
     """The live server by address: "localhost" tries IPv6 first and costs a quarter-second a request."""
@@ -75,4 +78,7 @@ def scim_http(live_server, scim_client):
         def __call__(self, method: str, path: str, body: Any = None, **params: Any) -> requests.Response:
             return session.request(method, base + path, json=body, params=params or None, timeout=30)
 
-    return Http()
+    yield Http()
+    # Close the keep-alive connections: the live server's request threads then close their database
+    # connections, which PostgreSQL otherwise still counts when the test database is dropped.
+    session.close()

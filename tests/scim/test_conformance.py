@@ -17,7 +17,11 @@ PASSED = {Status.SUCCESS, Status.COMPLIANT, Status.ACCEPTABLE}
 @pytest.mark.django_db(transaction=True)
 def test_scim2_tester_passes_every_check_that_applies(live_server, scim_client):
     _client, token = scim_client
-    results = check_server(RequestsSCIMClient(live_url(live_server) + "/scim/v2/", token))
+    scim = RequestsSCIMClient(live_url(live_server) + "/scim/v2/", token)
+    try:
+        results = check_server(scim)
+    finally:
+        scim.close()
 
     failures = [
         f"{r.resource_type or ''} {r.title}: {r.reason}"
