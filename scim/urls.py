@@ -24,7 +24,9 @@ urlpatterns = [
         name="service-provider-config",
     ),
     re_path(
-        r"^[/]?ResourceTypes(?:/(?P<uuid>[^/]+))?/?$", views.ResourceTypesView.as_view(), name="resource-types"
+        r"^[/]?ResourceTypes(?:/(?P<uuid>[^/]+))?/?$",
+        views.ResourceTypesView.as_view(),
+        name="resource-types",
     ),
     re_path(r"^[/]?Schemas(?:/(?P<uuid>[^/]+))?/?$", views.SchemasView.as_view(), name="schemas"),
     re_path(r"^[/]?Bulk/?$", views.NotImplementedView.as_view(implemented=False), name="bulk"),
