@@ -6,6 +6,7 @@ Kept apart from scim/views.py: django-scim2 imports this module while defining i
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 from django.http import HttpResponse
@@ -27,6 +28,10 @@ class BearerTokenAuth(SCIMAuthCheckMiddleware):
 
     A signed-in console session counts for nothing here; a missing, wrong or revoked token gets 401.
     """
+
+    def should_log_request(self, request):
+        # django-scim2 renders every body for a debug log line; only do it when that line would be written.
+        return logging.getLogger("django_scim.middleware").isEnabledFor(logging.DEBUG)
 
     def process_request(self, request):
         client = scim_client_authenticate(request.headers.get("Authorization", ""))
