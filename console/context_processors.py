@@ -30,7 +30,10 @@ NAVIGATION = [
     (
         _("Tenant administration"),
         "tokens:list",
-        [(_("Connectors and tokens › Apple VPP tokens"), "tokens:list")],
+        [
+            (_("Connectors and tokens › Apple VPP tokens"), "tokens:list"),
+            (_("Connectors and tokens › Identity providers (SCIM)"), "scim-clients:list"),
+        ],
     ),
     (_("Audit log"), "audit-log", []),
 ]
