@@ -11,7 +11,7 @@ class Migration(migrations.Migration):
     dependencies = [
         ('apps', '0001_initial'),
         ('assignments', '0002_license_devices'),
-        ('directory', '0002_device_mdm_enrolment'),
+        ('directory', '0003_device_mdm_enrolment'),
     ]
 
     operations = [
