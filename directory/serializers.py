@@ -5,13 +5,14 @@ from __future__ import annotations
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
+from console.ids import IdSerializerField
 from directory import csv_import
 from directory.models import Device, DirectoryUser, Group, GroupMembership
 
 
 class DirectoryUserSerializer(serializers.ModelSerializer):
     groups = serializers.ListField(
-        child=serializers.IntegerField(),
+        child=IdSerializerField(),
         write_only=True,
         required=False,
         help_text=_("Ids of user groups to add a new user to."),
@@ -37,7 +38,7 @@ class DeviceSerializer(serializers.ModelSerializer):
         source="primary_user.display_name", read_only=True, default=None
     )
     groups = serializers.ListField(
-        child=serializers.IntegerField(),
+        child=IdSerializerField(),
         write_only=True,
         required=False,
         help_text=_("Ids of device groups to add a new device to."),
@@ -96,8 +97,8 @@ class MembershipSerializer(serializers.ModelSerializer):
 class MembersChangeSerializer(serializers.Serializer):
     """`{"users": [ids]}` for a user group or `{"devices": [ids]}` for a device group."""
 
-    users = serializers.ListField(child=serializers.CharField(), required=False, default=list)
-    devices = serializers.ListField(child=serializers.CharField(), required=False, default=list)
+    users = serializers.ListField(child=IdSerializerField(), required=False, default=list)
+    devices = serializers.ListField(child=IdSerializerField(), required=False, default=list)
 
     def validate(self, attrs):
         if not attrs["users"] and not attrs["devices"]:
