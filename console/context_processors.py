@@ -29,7 +29,10 @@ NAVIGATION = [
     (
         _("Tenant administration"),
         "tokens:list",
-        [(_("Connectors and tokens › Apple VPP tokens"), "tokens:list")],
+        [
+            (_("Connectors and tokens › Apple VPP tokens"), "tokens:list"),
+            (_("Sign-in lock-outs"), "sign-in-lockouts"),
+        ],
     ),
     (_("Audit log"), "audit-log", []),
 ]

@@ -6,4 +6,6 @@ urlpatterns = [
     path("", views.HomeView.as_view(), name="home"),
     path("healthz", views.healthz, name="healthz"),
     path("audit-log/", views.AuditLogView.as_view(), name="audit-log"),
+    path("sign-in-lockouts/", views.LockoutListView.as_view(), name="sign-in-lockouts"),
+    path("sign-in-lockouts/<int:pk>/lift/", views.LockoutLiftView.as_view(), name="sign-in-lockout-lift"),
 ]

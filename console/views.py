@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.contrib import messages
 from django.db import connection
 from django.db.models import Count, Q, Sum
-from django.http import JsonResponse
+from django.http import HttpResponseRedirect, JsonResponse
+from django.shortcuts import get_object_or_404
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
-from django.views.generic import TemplateView
+from django.views.generic import TemplateView, View
 
+from console import lockouts
 from console.filters import AuditEntryFilter
 from console.models import AuditEntry
 from console.views_base import Column, ConsoleAccessMixin, FilteredListView
@@ -94,3 +98,37 @@ class AuditLogView(FilteredListView):
         Column(_("Before"), "before", template="console/cells/json.html"),
         Column(_("After"), "after", template="console/cells/json.html"),
     ]
+
+
+class LockoutListView(FilteredListView):
+    """Failed sign-ins per user name and address, and which are locked out (django-axes)."""
+
+    title = _("Sign-in lock-outs")
+    breadcrumbs = [(_("Home"), "/"), (_("Sign-in lock-outs"), None)]
+    csv_filename = "sign-in-lockouts.csv"
+    columns = [
+        Column(_("User name"), "username", order_by="username"),
+        Column(_("Address"), "ip_address", order_by="ip_address"),
+        Column(_("Failed sign-ins"), "failures_since_start", order_by="failures_since_start"),
+        Column(_("Last failure"), "attempt_time", order_by="attempt_time"),
+        Column(_("Locked"), lambda attempt: _("Locked") if lockouts.is_locked(attempt) else ""),
+        Column("", "pk", template="console/cells/lockout_lift.html"),
+    ]
+
+    def get_base_queryset(self):
+        return lockouts.lockout_list()
+
+
+class LockoutLiftView(ConsoleAccessMixin, View):
+    """An administrator lifts a lock-out (forgets the failed sign-ins of that user name and address)."""
+
+    write = True
+    http_method_names = ["post"]
+
+    def post(self, request, pk):
+        from axes.models import AccessAttempt
+
+        attempt = get_object_or_404(AccessAttempt, pk=pk)
+        lockouts.lockout_lift(attempt=attempt, actor=request.user)
+        messages.success(request, _("The lock-out is lifted."))
+        return HttpResponseRedirect(reverse("sign-in-lockouts"))
