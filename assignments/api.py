@@ -113,9 +113,9 @@ class AppAssignmentsViewSet(viewsets.ModelViewSet):
     @action(detail=False, methods=["get"])
     def preflight(self, request, app_id=None):
         """`?group=<id>&license_type=user|device`: licenses needed and available before saving (B3)."""
+        app = self.get_app()
         query = PreflightQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        app = self.get_app()
         group = get_object_or_404(Group, pk=query.validated_data["group"])
         license_type = query.validated_data["license_type"]
         return Response(allocation.preflight(app=app, group=group, license_type=license_type))

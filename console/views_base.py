@@ -9,8 +9,10 @@ from __future__ import annotations
 import csv
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import update_wrapper
 from typing import Any
 
+from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import ValidationError
 from django.http import HttpResponse, StreamingHttpResponse
 from django.utils.translation import gettext as _
@@ -36,13 +38,19 @@ class ConsoleAccessMixin:
     write = False
     breadcrumbs: list[tuple[str, str | None]] = []
 
-    def dispatch(self, request, *args, **kwargs):
-        if not request.user.is_authenticated:
-            from django.contrib.auth.views import redirect_to_login
+    @classmethod
+    def as_view(cls, **initkwargs):
+        """The access check wraps the whole view, so it runs before anything a subclass does in `setup` or
+        `dispatch` (loading an object there must not answer 404 to someone who may not know it exists)."""
+        view = super().as_view(**initkwargs)
 
-            return redirect_to_login(request.get_full_path())
-        check_access(request.user, write=self.write or request.method not in ("GET", "HEAD", "OPTIONS"))
-        return super().dispatch(request, *args, **kwargs)
+        def checked(request, *args, **kwargs):
+            if not request.user.is_authenticated:
+                return redirect_to_login(request.get_full_path())
+            check_access(request.user, write=cls.write or request.method not in ("GET", "HEAD", "OPTIONS"))
+            return view(request, *args, **kwargs)
+
+        return update_wrapper(checked, view)
 
     def get_breadcrumbs(self) -> list[tuple[str, str | None]]:
         return list(self.breadcrumbs)

@@ -166,6 +166,8 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Apple Apps and Books for Organizations (VPP): tokens, apps, assignments and licenses.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # The schema and its docs need a signed-in user with a role, like every other API resource.
+    "SERVE_PERMISSIONS": ["console.permissions.ConsolePermission"],
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
