@@ -10,7 +10,9 @@ from directory.models import Group
 
 
 class LicenseSerializer(serializers.ModelSerializer):
-    serial_number = serializers.CharField(source="device.serial_number", default=None, read_only=True)
+    serial_number = serializers.CharField(
+        source="device.serial_number", default=None, read_only=True, allow_null=True
+    )
     covered_devices = serializers.PrimaryKeyRelatedField(many=True, read_only=True)
 
     class Meta:

@@ -10,7 +10,9 @@ from django.http import HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
+from django.views import defaults
 from django.views.decorators.cache import never_cache
 from django.views.generic import TemplateView, View
 
@@ -132,3 +134,29 @@ class LockoutLiftView(ConsoleAccessMixin, View):
         lockouts.lockout_lift(attempt=attempt, actor=request.user)
         messages.success(request, _("The lock-out is lifted."))
         return HttpResponseRedirect(reverse("sign-in-lockouts"))
+
+
+def _wants_json(request) -> bool:
+    return request.path.startswith("/api/")
+
+
+def page_not_found(request, exception=None):
+    """404: the console's page, or `{"detail": …}` under /api/ (API clients never get HTML)."""
+    if _wants_json(request):
+        return JsonResponse({"detail": gettext("Not found.")}, status=404)
+    return defaults.page_not_found(request, exception)
+
+
+def permission_denied(request, exception=None):
+    if _wants_json(request):
+        return JsonResponse(
+            {"detail": gettext("You do not have permission to perform this action.")}, status=403
+        )
+    return defaults.permission_denied(request, exception)
+
+
+def server_error(request):
+    """500: templates/500.html, rendered without a request context; JSON under /api/."""
+    if _wants_json(request):
+        return JsonResponse({"detail": gettext("Server error.")}, status=500)
+    return defaults.server_error(request)

@@ -35,7 +35,7 @@ class DeviceSerializer(serializers.ModelSerializer):
         queryset=DirectoryUser.objects.all(), allow_null=True, required=False
     )
     primary_user_name = serializers.CharField(
-        source="primary_user.display_name", read_only=True, default=None
+        source="primary_user.display_name", read_only=True, default=None, allow_null=True
     )
     groups = serializers.ListField(
         child=IdSerializerField(),
@@ -72,9 +72,11 @@ class MembershipSerializer(serializers.ModelSerializer):
     member_type = serializers.SerializerMethodField()
     name = serializers.SerializerMethodField()
     user_principal_name = serializers.CharField(
-        source="user.user_principal_name", read_only=True, default=None
+        source="user.user_principal_name", read_only=True, default=None, allow_null=True
     )
-    serial_number = serializers.CharField(source="device.serial_number", read_only=True, default=None)
+    serial_number = serializers.CharField(
+        source="device.serial_number", read_only=True, default=None, allow_null=True
+    )
     is_active = serializers.SerializerMethodField()
 
     class Meta:
