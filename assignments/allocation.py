@@ -61,6 +61,12 @@ MAX_DEVICES_PER_USER = 5  # A3: one user license works on up to five of the user
 DEVICE_LIMIT = gettext_noop(
     "This user's license already covers five devices (Apple allows five per user license)."
 )
+# S12: stored untranslated on the failed row of a device that cannot use its user's license.
+APP_STORE_BLOCKED = gettext_noop(
+    "The App Store is blocked on this device, so user licensing cannot work. "
+    "Allow the App Store or use device licensing."
+)
+KIOSK_WARNING = gettext_noop("User licensing is not recommended on kiosk devices; use device licensing.")
 
 
 @dataclass
@@ -137,6 +143,60 @@ def targets_for(*, app: App, group: Group, license_type: str) -> list[Target]:
     return targets
 
 
+def reaching_assignments(
+    *,
+    app: App,
+    license_type: str,
+    holder_ids: Iterable[int],
+    intents: Iterable[str] = (Assignment.Intent.AVAILABLE, Assignment.Intent.REQUIRED),
+    exclude_group_id: int | None = None,
+) -> dict[int, Assignment]:
+    """S11, S3: holder id → an assignment of `app` whose group still reaches that holder (Required first).
+
+    Holders are users (user licensing) or devices (device licensing), active ones only. A user is reached
+    through a user group they belong to or a device group holding one of their active devices; a device
+    through a device group it belongs to or a user group its primary user belongs to.
+    """
+    wanted = set(holder_ids)
+    result: dict[int, Assignment] = {}
+    assignments = (
+        Assignment.objects.filter(app=app, license_type=license_type, intent__in=list(intents))
+        .exclude(group_id=exclude_group_id)
+        .select_related("group")
+    )
+    ranked = sorted(assignments, key=lambda a: (a.intent != Assignment.Intent.REQUIRED, a.pk))
+    for assignment in ranked:
+        left = wanted - set(result)
+        if not left:
+            break
+        members = GroupMembership.objects.filter(group_id=assignment.group_id)
+        by_user_group = assignment.group.group_type == Group.GroupType.USER
+        if license_type == Assignment.LicenseType.USER:
+            reached = (
+                members.filter(user_id__in=left, user__is_active=True).values_list("user_id", flat=True)
+                if by_user_group
+                else members.filter(
+                    device__primary_user_id__in=left,
+                    device__is_active=True,
+                    device__primary_user__is_active=True,
+                ).values_list("device__primary_user_id", flat=True)
+            )
+        elif by_user_group:
+            reached = Device.objects.filter(
+                pk__in=left,
+                is_active=True,
+                primary_user__is_active=True,
+                primary_user__memberships__group_id=assignment.group_id,
+            ).values_list("pk", flat=True)
+        else:
+            reached = members.filter(device_id__in=left, device__is_active=True).values_list(
+                "device_id", flat=True
+            )
+        for holder_id in reached:
+            result.setdefault(holder_id, assignment)
+    return result
+
+
 def check_target(*, app: App, license_type: str, target: Target):
     """Fill `target.problem` (refused) and `target.warnings` (allowed, but the admin should know)."""
     if license_type == Assignment.LicenseType.DEVICE:
@@ -150,10 +210,7 @@ def check_target(*, app: App, license_type: str, target: Target):
     device, user = target.device, target.user
     if device is not None:
         if not device.app_store_allowed:
-            target.problem = _(
-                "The App Store is blocked on this device, so user licensing cannot work. "
-                "Allow the App Store or use device licensing."
-            )
+            target.problem = _(APP_STORE_BLOCKED)
             return target
         if user is None:
             if device.dep_enrolled:
@@ -165,10 +222,9 @@ def check_target(*, app: App, license_type: str, target: Target):
             else:
                 target.problem = _("This device has no primary user to hold a user license.")
             return target
-        if device.kiosk_mode or any(d.kiosk_mode for d in target.devices):
-            target.warnings.append(
-                _("User licensing is not recommended on kiosk devices; use device licensing.")
-            )
+    # S8: whichever way the user was reached (user group or device group), kiosk devices are warned about.
+    if (device is not None and device.kiosk_mode) or any(d.kiosk_mode for d in target.devices):
+        target.warnings.append(_(KIOSK_WARNING))
     if user is None:
         target.problem = _("No user to hold the license.")
         return target
@@ -187,6 +243,17 @@ def coverage_candidates(target: Target) -> list[Device]:
         d
         for d in target.devices
         if d.is_active and d.app_store_allowed and d.primary_user_id == target.user.pk
+    ]
+
+
+def store_blocked(target: Target) -> list[Device]:
+    """S12: the devices of `target` that cannot use its user license because the App Store is blocked."""
+    if target.user is None or target.problem:
+        return []
+    return [
+        d
+        for d in target.devices
+        if d.is_active and not d.app_store_allowed and d.primary_user_id == target.user.pk
     ]
 
 
@@ -267,8 +334,9 @@ def devices_over_limit(*, app: App, targets: list[Target]) -> list[Device]:
 def preflight(*, app: App, group: Group, license_type: str) -> dict:
     """B3: how many licenses assigning `app` to `group` needs, how many are available, and the problems.
 
-    With user licensing, devices beyond the five a user license covers (A3) are listed as ineligible too
-    (`devices_over_limit` counts them).
+    `licenses_available` is None and `unlimited` True for an app with unlimited licenses (Apple reports
+    2147483647 for free apps; nothing runs out). With user licensing, devices beyond the five a user license
+    covers (A3) and devices whose App Store is blocked (S12) are listed as ineligible too.
     """
     targets = targets_for(app=app, group=group, license_type=license_type)
     holding = _holding_keys(app, license_type)
@@ -277,17 +345,22 @@ def preflight(*, app: App, group: Group, license_type: str) -> dict:
     needed = sum(1 for t in eligible if key(t) not in holding)
     available = available_for(app)
     warnings = sorted({w for t in targets for w in t.warnings})
-    over = devices_over_limit(app=app, targets=targets) if license_type == Assignment.LicenseType.USER else []
+    is_user = license_type == Assignment.LicenseType.USER
+    over = devices_over_limit(app=app, targets=targets) if is_user else []
+    blocked = [d for t in targets for d in store_blocked(t)] if is_user else []
     ineligible = [str(t.user or t.device) + ": " + t.problem for t in targets if t.problem]
+    ineligible += [f"{d}: {_(APP_STORE_BLOCKED)}" for d in blocked]
     ineligible += [f"{d}: {_(DEVICE_LIMIT)}" for d in over]
     return {
         "targets": len(targets),
         "licenses_needed": needed,
         "licenses_available": available,
+        "unlimited": available is None,
         "oversubscribed": available is not None and needed > available,
         "ineligible": ineligible[:50],
-        "ineligible_count": sum(1 for t in targets if t.problem) + len(over),
+        "ineligible_count": sum(1 for t in targets if t.problem) + len(blocked) + len(over),
         "devices_over_limit": len(over),
+        "devices_store_blocked": len(blocked),
         "warnings": warnings,
     }
 
@@ -306,7 +379,7 @@ def reserve(
     transaction with the App row locked, so concurrent reservations see each other's pending licenses.
     """
     is_device = license_type == Assignment.LicenseType.DEVICE
-    counts = {"reserved": 0, "failed": 0, "skipped": 0, "over_limit": 0}
+    counts = {"reserved": 0, "failed": 0, "skipped": 0, "over_limit": 0, "store_blocked": 0}
     with transaction.atomic():
         locked = App.objects.select_for_update().get(pk=app.pk)
         available = available_for(locked)
@@ -380,22 +453,35 @@ def reserve(
         if update:
             License.objects.bulk_update(update, ["state", "error", "error_number", "event_id", "assignment"])
         if not is_device:
-            counts["over_limit"] = _cover_devices(app=locked, targets=targets, assignment=assignment)
-            counts["failed"] += counts["over_limit"]
+            counts["over_limit"], counts["store_blocked"] = _cover_devices(
+                app=locked, targets=targets, assignment=assignment
+            )
+            counts["failed"] += counts["over_limit"] + counts["store_blocked"]
     return counts
 
 
-def _cover_devices(*, app: App, targets: list[Target], assignment: Assignment | None) -> int:
+def _cover_devices(*, app: App, targets: list[Target], assignment: Assignment | None) -> tuple[int, int]:
     """A3, under the App lock: attach the targets' devices to their users' licenses while fewer than five are
-    covered; each further device gets a failed License with `DEVICE_LIMIT`. Returns how many failed that way.
+    covered; each further device gets a failed License with `DEVICE_LIMIT`, and each device whose App Store is
+    blocked (S12) one with `APP_STORE_BLOCKED`. Returns (how many failed over the limit, how many blocked).
 
     Stale links (revoked license, retired device, device no longer the user's) are removed first, so their
     slots go to the next devices in order. A device that is covered loses the failed row that said it was not.
     """
     wanted = [(t, coverage_candidates(t)) for t in targets]
     wanted = [(t, c) for t, c in wanted if c]
-    if not wanted:
-        return 0
+    blocked = [d for t in targets for d in store_blocked(t)]
+    over: list[Device] = []
+    if wanted:
+        over = _attach_devices(app=app, wanted=wanted)
+    reports = [(d, APP_STORE_BLOCKED) for d in blocked] + [(d, DEVICE_LIMIT) for d in over]
+    if reports:
+        _report_devices(app=app, reports=reports, assignment=assignment)
+    return len(over), len(blocked)
+
+
+def _attach_devices(*, app: App, wanted: list[tuple[Target, list[Device]]]) -> list[Device]:
+    """Link the wanted devices to their users' licenses (at most five each); returns the devices left over."""
     user_ids = [t.user.pk for t, _c in wanted]
     licenses = {
         lic.user_id: lic
@@ -425,17 +511,20 @@ def _cover_devices(*, app: App, targets: list[Target], assignment: Assignment | 
             device_id__in=covered_ids,
             state=License.State.FAILED,
         ).delete()
-    if not over:
-        return 0
+    return over
+
+
+def _report_devices(*, app: App, reports: list[tuple[Device, str]], assignment: Assignment | None) -> None:
+    """A failed user-licensing License on each device that cannot use its user's license, saying why."""
     rows = {
         lic.device_id: lic
-        for lic in License.objects.filter(app=app, device_id__in=[d.pk for d in over]).exclude(
+        for lic in License.objects.filter(app=app, device_id__in=[d.pk for d, _e in reports]).exclude(
             state=License.State.REVOKED
         )
     }
     create: list[License] = []
     update: list[License] = []
-    for device in over:
+    for device, error in reports:
         row = rows.get(device.pk)
         if row is None:
             create.append(
@@ -445,20 +534,19 @@ def _cover_devices(*, app: App, targets: list[Target], assignment: Assignment | 
                     license_type=Assignment.LicenseType.USER,
                     device=device,
                     state=License.State.FAILED,
-                    error=DEVICE_LIMIT,  # stored untranslated; pages translate it
+                    error=error,  # stored untranslated; pages translate it
                 )
             )
         elif (
             row.license_type == Assignment.LicenseType.USER and row.user_id is None and row.state == "failed"
         ):
-            row.error, row.error_number, row.event_id = DEVICE_LIMIT, None, ""
+            row.error, row.error_number, row.event_id = error, None, ""
             row.assignment = assignment or row.assignment
             update.append(row)
         # otherwise the device holds this app another way (device licensing): nothing to report
     License.objects.bulk_create(create, batch_size=500)
     if update:
         License.objects.bulk_update(update, ["error", "error_number", "event_id", "assignment"])
-    return len(create) + len(update)
 
 
 # --- asking Apple ----------------------------------------------------------------------------------------
@@ -625,7 +713,7 @@ def run_allocation(run: LicenseRun) -> LicenseRun:
         return finish_run(run, error=" ".join(exc.messages))
     targets = targets_for(app=app, group=assignment.group, license_type=assignment.license_type)
     counts = reserve(app=app, targets=targets, license_type=assignment.license_type, assignment=assignment)
-    run.total = len(targets) + counts["over_limit"]
+    run.total = len(targets) + counts["over_limit"] + counts["store_blocked"]
     run.failed = counts["failed"]
     run.progress = 50
     run.summary = {**counts, "events": [], "user_events": []}

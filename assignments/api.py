@@ -35,7 +35,7 @@ from directory.models import Device, DirectoryUser, Group
 
 
 class LicenseViewSet(viewsets.ReadOnlyModelViewSet):
-    """Every license record (M1, M2)."""
+    """Every license record."""  # M1, M2
 
     serializer_class = LicenseSerializer
     filterset_class = LicenseFilter
@@ -66,7 +66,7 @@ class AppLicensesViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
 
 
 class AppAssignmentsViewSet(viewsets.ModelViewSet):
-    """Assignments of one app to groups (S1), with pre-flight figures on create (B3)."""
+    """Assignments of one app to groups, with pre-flight figures on create."""  # S1, B3
 
     serializer_class = AssignmentSerializer
     filterset_class = AssignmentFilter
@@ -112,7 +112,7 @@ class AppAssignmentsViewSet(viewsets.ModelViewSet):
     @extend_schema(parameters=[PreflightQuerySerializer], responses=PreflightSerializer)
     @action(detail=False, methods=["get"])
     def preflight(self, request, app_id=None):
-        """`?group=<id>&license_type=user|device`: licenses needed and available before saving (B3)."""
+        """`?group=<id>&license_type=user|device`: licenses needed and available before saving."""  # B3
         app = self.get_app()
         query = PreflightQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
@@ -143,7 +143,7 @@ class AppInstallViewSet(viewsets.ViewSet):
 
 
 class AppRemovedViewSet(viewsets.ViewSet):
-    """POST apps/{app_id}/removed/: the MDM reports the app removed from a device/user (S3)."""
+    """POST apps/{app_id}/removed/: the MDM reports the app removed from a device/user."""  # S3
 
     @extend_schema(request=HolderSerializer, responses=LicenseSerializer)
     def create(self, request, app_id=None):
@@ -165,7 +165,7 @@ class AppRevokeViewSet(viewsets.ViewSet):
 
 
 class DeviceRevokeViewSet(viewsets.ViewSet):
-    """S9: release the device-licensed apps of a device (no uninstall)."""
+    """Release the device-licensed apps of a device (no uninstall)."""  # S9
 
     @extend_schema(request=None, responses=LicenseRunSerializer)
     def create(self, request, device_id=None):
@@ -200,7 +200,7 @@ class TokenReconcileViewSet(viewsets.ViewSet):
 
 
 class LicenseRunViewSet(viewsets.ReadOnlyModelViewSet):
-    """Bulk license runs (B8): progress, counts, error."""
+    """Bulk license runs: progress, counts, error."""  # B8
 
     serializer_class = LicenseRunSerializer
     filterset_class = LicenseRunFilter

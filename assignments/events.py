@@ -36,7 +36,7 @@ def _client_ids(token, user_ids: Iterable[int]) -> dict[int, str]:
 
 
 def license_keys(token, licenses: list[License]) -> dict[int, Key]:
-    """license id → ("s", serial) or ("u", client user id)."""
+    """license id → ("s", serial) or ("u", client user id); untracked licenses (T9) by Apple's target."""
     cids = _client_ids(token, [lic.user_id for lic in licenses if lic.user_id])
     keys: dict[int, Key] = {}
     for lic in licenses:
@@ -44,6 +44,10 @@ def license_keys(token, licenses: list[License]) -> dict[int, Key]:
             keys[lic.pk] = ("s", lic.device.serial_number)
         elif lic.user_id in cids:
             keys[lic.pk] = ("u", cids[lic.user_id])
+        elif lic.is_untracked_target:
+            keys[lic.pk] = (
+                ("s", lic.apple_serial_number) if lic.apple_serial_number else ("u", lic.apple_client_user_id)
+            )
     return keys
 
 
@@ -79,8 +83,9 @@ def _settle(
                     appeared.append(lic)
             elif lic.state == License.State.REVOKING:
                 if failure:
+                    # An untracked license (T9) Apple kept stays untracked; ours stays assigned.
                     lic.state, lic.error_number, lic.error = (
-                        License.State.ASSIGNED,
+                        License.State.UNTRACKED if lic.is_untracked_target else License.State.ASSIGNED,
                         failure[0],
                         failure[1][:500],
                     )

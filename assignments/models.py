@@ -79,7 +79,14 @@ class VPPUser(models.Model):
 
 
 class License(models.Model):
-    """One license of one app held (or wanted) by one user or one device."""
+    """One license of one app held (or wanted) by one user or one device.
+
+    Untracked licenses (T9): Apple holds a license of the app for a target this console does not know (a
+    serial number no Device has, a client user id no VPPUser of the token has). Such a row has neither `user`
+    nor `device`, the target as Apple reports it in `apple_serial_number` or `apple_client_user_id`, and
+    the state `untracked`; syncs and reconciliations create and remove these rows as Apple's assignments
+    change (`reconciliation.untracked_refresh`). Revoking them (B2) moves them through revoking to revoked.
+    """
 
     class State(models.TextChoices):
         PENDING = "pending", _("Pending")
@@ -87,6 +94,7 @@ class License(models.Model):
         FAILED = "failed", _("Failed")
         REVOKING = "revoking", _("Revoking")
         REVOKED = "revoked", _("Revoked")
+        UNTRACKED = "untracked", _("Untracked")
 
     HOLDING = (State.PENDING, State.ASSIGNED, State.REVOKING)
 
@@ -101,8 +109,9 @@ class License(models.Model):
     device = models.ForeignKey(
         "directory.Device", related_name="licenses", null=True, blank=True, on_delete=models.CASCADE
     )
-    # For licenses found at Apple for targets we do not know (T9, B2).
-    untracked_target = models.CharField(max_length=256, blank=True)
+    # Untracked licenses (T9, B2): the target Apple reports, which this console does not know.
+    apple_serial_number = models.CharField(_("serial number at Apple"), max_length=64, blank=True)
+    apple_client_user_id = models.CharField(_("client user id at Apple"), max_length=256, blank=True)
     state = models.CharField(_("state"), max_length=16, choices=State.choices, default=State.PENDING)
     event_id = models.CharField(_("Apple event"), max_length=100, blank=True, db_index=True)
     error_number = models.IntegerField(_("error number"), null=True, blank=True)
@@ -129,11 +138,27 @@ class License(models.Model):
                 condition=Q(user__isnull=False, state__in=["pending", "assigned", "revoking", "failed"]),
                 name="one_open_license_per_app_user",
             ),
+            models.UniqueConstraint(
+                fields=["app", "apple_serial_number", "apple_client_user_id"],
+                condition=Q(state__in=["untracked", "revoking"])
+                & (~Q(apple_serial_number="") | ~Q(apple_client_user_id="")),
+                name="one_open_untracked_license_per_app_target",
+            ),
         ]
         indexes = [models.Index(fields=["app", "state"])]
 
     def __str__(self) -> str:
-        return f"{self.app} / {self.user or self.device or self.untracked_target}"
+        return f"{self.app} / {self.user or self.device or self.apple_target}"
+
+    @property
+    def apple_target(self) -> str:
+        """The serial number or client user id Apple reports for an untracked license ("" otherwise)."""
+        return self.apple_serial_number or self.apple_client_user_id
+
+    @property
+    def is_untracked_target(self) -> bool:
+        """True for a license of a target this console does not know (T9), whatever its state."""
+        return self.user_id is None and self.device_id is None and bool(self.apple_target)
 
 
 class LicenseDevice(models.Model):

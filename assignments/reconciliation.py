@@ -13,11 +13,15 @@ under the App lock like any allocation, so repair never oversubscribes).
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable, Iterator
 
 from django.db import transaction
 
-from apps.models import App
-from assignments.models import License, LicenseRun, VPPUser
+from apps.models import App, AppleAssignment
+from assignments.allocation import request_pending, reserve, targets_for
+from assignments.events import license_keys
+from assignments.models import Assignment, License, LicenseRun, VPPUser
+from assignments.revocation import mark_revoking
 from directory.models import Device
 
 SHOWN = 200  # drift items kept in a run's summary for the page
@@ -76,16 +80,77 @@ def drift(token, at_apple: set | None = None) -> dict:
     return {"untracked": untracked, "missing": missing}
 
 
-def untracked_targets(token) -> tuple[list[str], list[str]]:
-    """Serial numbers and client user ids holding assets at Apple that this console does not know (T9, B2)."""
-    items = drift(token)["untracked"]
-    serials = sorted({i[3] for i in items if i[2] == "s" and not i[4]})
-    cids = sorted({i[3] for i in items if i[2] == "u" and not i[4]})
-    return serials, cids
+Item = tuple[str, str, str, str]  # (adam_id, pricing_param, "s" or "u", serial number or client user id)
+
+
+def _mirror(token) -> Iterator[Item]:
+    """Apple's assignments of `token` as the last sync (and notifications since) left them."""
+    rows = AppleAssignment.objects.filter(vpp_token=token).values_list(
+        "adam_id", "pricing_param", "serial_number", "client_user_id"
+    )
+    for adam_id, pricing_param, serial, client_user_id in rows.iterator(chunk_size=5000):
+        if serial:
+            yield (adam_id, pricing_param, "s", serial)
+        if client_user_id:
+            yield (adam_id, pricing_param, "u", client_user_id)
+
+
+def untracked_refresh(*, token, at_apple: Iterable[Item] | None = None) -> dict[str, int]:
+    """T9: make the untracked License rows of `token` match what Apple holds for targets we do not know.
+
+    `at_apple` is Apple's list of assignments (read fresh by a reconciliation); by default the mirror a sync
+    keeps. A row appears for each (app, unknown serial number or client user id) at Apple, and an untracked
+    row disappears when Apple no longer holds it or its target became known (a Device with that serial
+    number, a VPPUser with that client user id). Rows being revoked are left to their Apple event.
+    Returns {"created": n, "removed": n, "untracked": n}.
+    """
+    items = _mirror(token) if at_apple is None else at_apple
+    serials = set(Device.objects.values_list("serial_number", flat=True))
+    cids = set(VPPUser.objects.filter(vpp_token=token).values_list("client_user_id", flat=True))
+    app_ids = {
+        (adam_id, pricing): pk
+        for pk, adam_id, pricing in App.objects.filter(vpp_token=token).values_list(
+            "pk", "adam_id", "pricing_param"
+        )
+    }
+    wanted: set[tuple[int, str, str]] = set()
+    for adam_id, pricing, kind, target in items:
+        app_id = app_ids.get((adam_id, pricing))
+        if app_id is not None and target not in (serials if kind == "s" else cids):
+            wanted.add((app_id, kind, target))
+    current: dict[tuple[int, str, str], tuple[int, str]] = {}
+    rows = (
+        License.objects.filter(
+            app__vpp_token=token, state__in=[License.State.UNTRACKED, License.State.REVOKING]
+        )
+        .exclude(apple_serial_number="", apple_client_user_id="")
+        .values_list("pk", "app_id", "apple_serial_number", "apple_client_user_id", "state")
+    )
+    for pk, app_id, serial, cid, state in rows:
+        current[(app_id, "s" if serial else "u", serial or cid)] = (pk, state)
+    gone = [
+        pk for key, (pk, state) in current.items() if state == License.State.UNTRACKED and key not in wanted
+    ]
+    new = [
+        License(
+            app_id=app_id,
+            license_type=Assignment.LicenseType.DEVICE if kind == "s" else Assignment.LicenseType.USER,
+            apple_serial_number=target if kind == "s" else "",
+            apple_client_user_id=target if kind == "u" else "",
+            state=License.State.UNTRACKED,
+        )
+        for app_id, kind, target in sorted(wanted)
+        if (app_id, kind, target) not in current
+    ]
+    with transaction.atomic():
+        for start in range(0, len(gone), 5000):
+            License.objects.filter(pk__in=gone[start : start + 5000]).delete()
+        License.objects.bulk_create(new, batch_size=2000)
+    return {"created": len(new), "removed": len(gone), "untracked": len(wanted)}
 
 
 def _repair(token, found: dict) -> list[str]:
-    from assignments.allocation import NO_LICENSES, available_for, request_pending
+    from assignments.allocation import NO_LICENSES, available_for
     from assignments.events import _move_counts
     from tokens.apple import client_for
     from vpp.types import AssetRef
@@ -96,12 +161,19 @@ def _repair(token, found: dict) -> list[str]:
         by_asset[(adam, pricing)][0 if kind == "s" else 1].append(target)
     client = client_for(token)
     for (adam, pricing), (serials, cids) in by_asset.items():
-        events += [
-            e.event_id
-            for e in client.disassociate_assets(
-                [AssetRef(adam, pricing)], serial_numbers=serials, client_user_ids=cids
+        sent = client.disassociate_assets(
+            [AssetRef(adam, pricing)], serial_numbers=serials, client_user_ids=cids
+        )
+        # T9: the untracked rows of unknown targets follow the request (revoking, then revoked).
+        rows = list(
+            License.objects.filter(
+                app__vpp_token=token,
+                app__adam_id=adam,
+                app__pricing_param=pricing,
+                state=License.State.UNTRACKED,
             )
-        ]
+        )
+        events += mark_revoking(rows, license_keys(token, rows), sent) if rows else [e.event_id for e in sent]
     missing = License.objects.filter(pk__in=found["missing"], state=License.State.ASSIGNED)
     app_ids = sorted(set(missing.values_list("app_id", flat=True)))
     for app_id in app_ids:
@@ -126,6 +198,31 @@ def _repair(token, found: dict) -> list[str]:
     return events
 
 
+def request_required(token) -> tuple[int, list[str]]:
+    """S11: reserve and request a license for every target a Required assignment of `token` reaches that
+    holds none (a license lost while an assignment still wanted it). Returns (licenses reserved, event ids).
+    """
+    reserved = 0
+    app_ids: set[int] = set()
+    assignments = Assignment.objects.filter(
+        app__vpp_token=token, intent=Assignment.Intent.REQUIRED
+    ).select_related("app__vpp_token", "group")
+    for assignment in assignments:
+        targets = targets_for(
+            app=assignment.app, group=assignment.group, license_type=assignment.license_type
+        )
+        counts = reserve(
+            app=assignment.app, targets=targets, license_type=assignment.license_type, assignment=assignment
+        )
+        reserved += counts["reserved"]
+        if counts["reserved"]:
+            app_ids.add(assignment.app_id)
+    events: list[str] = []
+    for app in App.objects.filter(pk__in=sorted(app_ids)).select_related("vpp_token"):
+        events += request_pending(app=app)["events"]
+    return reserved, events
+
+
 def run_reconcile(run: LicenseRun) -> LicenseRun:
     """Compare (and with summary.repair, fix); the run's summary lists the drift for the page."""
     from assignments.runs import finish_run, start_run
@@ -136,14 +233,23 @@ def run_reconcile(run: LicenseRun) -> LicenseRun:
     if not token.is_usable:
         return finish_run(run, error=f"The VPP token cannot be used: {token.get_state_display()}.")
     repair = bool((run.summary or {}).get("repair"))
+    allocate_required = bool((run.summary or {}).get("allocate_required"))
+    required = 0
     try:
-        found = drift(token)
+        at_apple = apple_assignments(token)
+        untracked_refresh(token=token, at_apple=at_apple)
+        found = drift(token, at_apple)
         events = _repair(token, found) if repair else []
+        if repair or allocate_required:
+            required, required_events = request_required(token)
+            events += required_events
     except AppleError as exc:
         return finish_run(run, error=str(exc), error_number=exc.number)
     run.total = len(found["untracked"]) + len(found["missing"])
     run.summary = {
         "repair": repair,
+        "allocate_required": allocate_required,
+        "required_requested": required,
         "untracked_count": len(found["untracked"]),
         "untracked_unknown_count": sum(1 for i in found["untracked"] if not i[4]),
         "missing_count": len(found["missing"]),

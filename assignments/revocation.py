@@ -27,7 +27,7 @@ class RunFailed(Exception):
         self.error = error
 
 
-def _mark_revoking(licenses: list[License], keys, events) -> list[str]:
+def mark_revoking(licenses: list[License], keys, events) -> list[str]:
     """Map each request's chunk back to licenses and mark them revoking with the request's eventId."""
     by_key: dict = defaultdict(list)
     for lic in licenses:
@@ -37,9 +37,9 @@ def _mark_revoking(licenses: list[License], keys, events) -> list[str]:
     for event in events:
         chunk = [("s", s) for s in event.serial_numbers] + [("u", c) for c in event.client_user_ids]
         pks = [pk for key in chunk for pk in by_key.get(key, [])]
-        License.objects.filter(pk__in=pks, state=License.State.ASSIGNED).update(
-            state=License.State.REVOKING, event_id=event.event_id, error="", error_number=None
-        )
+        License.objects.filter(
+            pk__in=pks, state__in=[License.State.ASSIGNED, License.State.UNTRACKED]
+        ).update(state=License.State.REVOKING, event_id=event.event_id, error="", error_number=None)
         ids.append(event.event_id)
     return ids
 
@@ -67,9 +67,9 @@ def disassociate(*, token, licenses: list[License]) -> list[str]:
                 [AssetRef(app.adam_id, app.pricing_param)], serial_numbers=serials, client_user_ids=cids
             )
         except AppleError as exc:
-            events_all += _mark_revoking(group, keys, exc.events)
+            events_all += mark_revoking(group, keys, exc.events)
             raise RunFailed(exc) from exc
-        events_all += _mark_revoking(group, keys, events)
+        events_all += mark_revoking(group, keys, events)
     return events_all
 
 
@@ -84,9 +84,9 @@ def revoke_targets(*, token, serial_numbers, client_user_ids, licenses: list[Lic
             serial_numbers=sorted(set(serial_numbers)), client_user_ids=sorted(set(client_user_ids))
         )
     except AppleError as exc:
-        _mark_revoking(licenses, keys, exc.events)
+        mark_revoking(licenses, keys, exc.events)
         raise RunFailed(exc) from exc
-    return _mark_revoking(licenses, keys, events)
+    return mark_revoking(licenses, keys, events)
 
 
 def _holding(qs):
@@ -129,6 +129,7 @@ def _run_revoke_token(run: LicenseRun) -> list[str]:
 
     token = run.vpp_token
     licenses = _holding(License.objects.filter(app__vpp_token=token))
+    licenses += list(License.objects.filter(app__vpp_token=token, state=License.State.UNTRACKED))  # T9
     keys = license_keys(token, licenses)
     serials = {k[1] for k in keys.values() if k[0] == "s"}
     cids = {k[1] for k in keys.values() if k[0] == "u"}
@@ -218,19 +219,26 @@ def _run_revoke_app(run: LicenseRun) -> list[str]:
 
 
 def _run_reclaim_untracked(run: LicenseRun) -> list[str]:
-    """B2: revoke what Apple lists for targets this console does not know (no Device, no VPPUser)."""
-    from assignments.reconciliation import untracked_targets
+    """B2: revoke what Apple holds for targets this console does not know: the untracked License rows (T9),
+    brought up to date with Apple first. Each goes revoking, then revoked when Apple's event completes."""
+    # reconciliation imports this module (mark_revoking): imported here to break that cycle.
+    from assignments.reconciliation import apple_assignments, untracked_refresh
+    from vpp.errors import AppleError
 
-    serials, cids = untracked_targets(run.vpp_token)
-    run.total = len(serials) + len(cids)
+    token = run.vpp_token
+    try:
+        at_apple = apple_assignments(token)
+    except AppleError as exc:
+        raise RunFailed(exc) from exc
+    untracked_refresh(token=token, at_apple=at_apple)
+    rows = list(License.objects.filter(app__vpp_token=token, state=License.State.UNTRACKED))
+    run.total = len(rows)
     run.save(update_fields=["total"])
-    if not run.total:
+    if not rows:
         return []
-    events = revoke_targets(token=run.vpp_token, serial_numbers=serials, client_user_ids=cids, licenses=[])
-    License.objects.filter(app__vpp_token=run.vpp_token, untracked_target__in=[*serials, *cids]).update(
-        state=License.State.REVOKED
-    )
-    return events
+    serials = {r.apple_serial_number for r in rows if r.apple_serial_number}
+    cids = {r.apple_client_user_id for r in rows if r.apple_client_user_id}
+    return revoke_targets(token=token, serial_numbers=serials, client_user_ids=cids, licenses=rows)
 
 
 def _run_release_listed(run: LicenseRun) -> list[str]:

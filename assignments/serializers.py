@@ -10,9 +10,8 @@ from directory.models import Group
 
 
 class LicenseSerializer(serializers.ModelSerializer):
-    serial_number = serializers.CharField(
-        source="device.serial_number", default=None, read_only=True, allow_null=True
-    )
+    serial_number = serializers.SerializerMethodField()
+    client_user_id = serializers.SerializerMethodField()
     covered_devices = serializers.PrimaryKeyRelatedField(many=True, read_only=True)
 
     class Meta:
@@ -26,7 +25,7 @@ class LicenseSerializer(serializers.ModelSerializer):
             "serial_number",
             "device",
             "user",
-            "untracked_target",
+            "client_user_id",
             "covered_devices",
             "event_id",
             "error_number",
@@ -36,11 +35,22 @@ class LicenseSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = fields
 
+    def get_serial_number(self, obj) -> str | None:
+        """The device's serial number, or the one Apple reports for an untracked license."""  # T9
+        if obj.device_id is not None:
+            return obj.device.serial_number
+        return obj.apple_serial_number or None
+
+    def get_client_user_id(self, obj) -> str | None:
+        """The client user id Apple reports for an untracked user license."""  # T9
+        return obj.apple_client_user_id or None
+
 
 class AssignmentSerializer(serializers.ModelSerializer):
     group = serializers.PrimaryKeyRelatedField(queryset=Group.objects.all())
     licenses_needed = serializers.SerializerMethodField()
     licenses_available = serializers.SerializerMethodField()
+    unlimited = serializers.SerializerMethodField()
     oversubscribed = serializers.SerializerMethodField()
     warnings = serializers.SerializerMethodField()
     license_run = serializers.SerializerMethodField()
@@ -61,6 +71,7 @@ class AssignmentSerializer(serializers.ModelSerializer):
             "updated_at",
             "licenses_needed",
             "licenses_available",
+            "unlimited",
             "oversubscribed",
             "warnings",
             "license_run",
@@ -76,6 +87,10 @@ class AssignmentSerializer(serializers.ModelSerializer):
 
     def get_licenses_available(self, obj) -> int | None:
         return self._figure(obj, "licenses_available")
+
+    def get_unlimited(self, obj) -> bool | None:
+        """True when the app's licenses never run out (then `licenses_available` is null)."""  # B3
+        return self._figure(obj, "unlimited")
 
     def get_oversubscribed(self, obj) -> bool | None:
         return self._figure(obj, "oversubscribed")

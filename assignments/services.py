@@ -7,9 +7,12 @@ raises Django's ValidationError (HTTP 400 in the API, a form error on pages); Ap
 
 from __future__ import annotations
 
+from collections import defaultdict
+
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Q
 from django.utils.translation import gettext as _
 
 from apps.models import App
@@ -144,9 +147,11 @@ def assignment_allocate(*, assignment: Assignment, actor) -> LicenseRun:
 
 def assignment_delete(*, assignment: Assignment, actor) -> LicenseRun | None:
     """S10: removing an assignment reclaims its licenses and records the uninstall of the app on its
-    targets."""
-    license_ids = list(assignment.licenses.filter(state__in=License.HOLDING).values_list("pk", flat=True))
+    targets. S11: a license another assignment of the app still reaches stays, held through that one."""
+    holding = list(assignment.licenses.filter(state__in=License.HOLDING))
     with transaction.atomic():
+        kept = _still_reached(holding, exclude_group_id=assignment.group_id)
+        license_ids = [lic.pk for lic in holding if lic.pk not in kept]
         before = snapshot(assignment)
         run = None
         if license_ids:
@@ -164,13 +169,47 @@ def assignment_delete(*, assignment: Assignment, actor) -> LicenseRun | None:
             action="assignment.delete",
             obj=assignment,
             before=before,
-            after={"uninstall_requested_for": len(license_ids), "license_run": run.pk if run else None},
+            after={
+                "uninstall_requested_for": len(license_ids),
+                "kept_through_other_assignments": len(kept),
+                "license_run": run.pk if run else None,
+            },
         )
         failed = License.objects.filter(assignment=assignment, state=License.State.FAILED)
         LicenseDevice.objects.filter(license__in=failed).delete()
         failed.update(state=License.State.REVOKED, error=_("Assignment removed"))
         assignment.delete()
     return run
+
+
+def _still_reached(licenses: list[License], *, exclude_group_id: int) -> dict[int, Assignment]:
+    """S11: license id → another Available/Required assignment of its app that still reaches its holder.
+
+    Each such license is moved to that assignment (it is no longer held through the group that went away);
+    the others are the ones to reclaim.
+    """
+    by_kind: dict[tuple[int, str], list[License]] = defaultdict(list)
+    for lic in licenses:
+        by_kind[(lic.app_id, lic.license_type)].append(lic)
+    kept: dict[int, Assignment] = {}
+    apps = App.objects.in_bulk({app_id for app_id, _kind in by_kind})
+    for (app_id, license_type), group in by_kind.items():
+        is_user = license_type == Assignment.LicenseType.USER
+        holders = [lic.user_id if is_user else lic.device_id for lic in group]
+        reach = allocation.reaching_assignments(
+            app=apps[app_id],
+            license_type=license_type,
+            holder_ids=[h for h in holders if h is not None],
+            exclude_group_id=exclude_group_id,
+        )
+        for lic, holder in zip(group, holders, strict=True):
+            if holder is not None and holder in reach:
+                kept[lic.pk] = reach[holder]
+                lic.assignment = reach[holder]
+    moved = [lic for lic in licenses if lic.pk in kept]
+    if moved:
+        License.objects.bulk_update(moved, ["assignment"])
+    return kept
 
 
 # --- one license -----------------------------------------------------------------------------------------
@@ -246,9 +285,11 @@ def license_revoke(*, license: License, actor) -> License:
 def report_app_removed(
     *, app: App, device: Device | None = None, user: DirectoryUser | None = None, actor
 ) -> License | None:
-    """S3: the MDM reported the app removed. Under an Uninstall assignment the license is reclaimed now;
-    otherwise
-    the license is kept (M3: a user deleting the app does not release it) and the report is only recorded.
+    """S3: the MDM reported the app removed. The license is reclaimed now only when the holder's effective
+    assignment is Uninstall: an Uninstall assignment reaches the holder and no Required assignment of the
+    same license type still needs the license (Required wins over Uninstall, Uninstall over Available).
+    Otherwise the license is kept (M3: a user deleting the app does not release it) and the report is only
+    recorded.
     """
     if (user is None) == (device is None):
         raise ValidationError(_("Give either a user or a device."))
@@ -259,7 +300,7 @@ def report_app_removed(
         )
     else:
         lic = holders.filter(user=user).first()
-    uninstall = Assignment.objects.filter(app=app, intent=Assignment.Intent.UNINSTALL)
+    reclaim = lic is not None and _effective_intent(lic) == Assignment.Intent.UNINSTALL
     record(
         actor=actor,
         action="app.removal_reported",
@@ -268,14 +309,29 @@ def report_app_removed(
             "device": getattr(device, "pk", None),
             "user": getattr(user, "pk", None),
             "license": getattr(lic, "pk", None),
+            "reclaimed": reclaim,
         },
     )
-    if lic is None or not uninstall.exists():
+    if lic is None or not reclaim:
         return lic
     events = disassociate(token=app.vpp_token, licenses=[lic])
     _poll_later(app.vpp_token, events)
     lic.refresh_from_db()
     return lic
+
+
+def _effective_intent(lic: License) -> str | None:
+    """S3: the intent that decides for the holder of `lic`: Required, else Uninstall, else Available."""
+    holder = lic.user_id if lic.license_type == Assignment.LicenseType.USER else lic.device_id
+    if holder is None:
+        return None
+    for intent in (Assignment.Intent.REQUIRED, Assignment.Intent.UNINSTALL, Assignment.Intent.AVAILABLE):
+        reach = allocation.reaching_assignments(
+            app=lic.app, license_type=lic.license_type, holder_ids=[holder], intents=[intent]
+        )
+        if reach:
+            return intent
+    return None
 
 
 # --- bulk ------------------------------------------------------------------------------------------------
@@ -344,15 +400,19 @@ def token_reclaim_untracked(*, token, actor) -> LicenseRun:
     )
 
 
-def token_reconcile(*, token, actor, repair: bool = False) -> LicenseRun:
-    """B2: compare with Apple (and with `repair`, revoke untracked and re-request missing)."""
+def token_reconcile(*, token, actor, repair: bool = False, allocate_required: bool = False) -> LicenseRun:
+    """B2: compare with Apple (and with `repair`, revoke untracked and re-request missing).
+
+    With `allocate_required` (the nightly run) or `repair`, every target a Required assignment reaches that
+    holds no license is given one again (S11): reserved under the App lock like any allocation.
+    """
     return create_run(
         kind=LicenseRun.Kind.RECONCILE,
         actor=actor,
         action="token.reconcile_repair" if repair else "token.reconcile",
         obj=token,
         vpp_token=token,
-        summary={"repair": repair},
+        summary={"repair": repair, "allocate_required": allocate_required},
     )
 
 
@@ -365,19 +425,31 @@ def group_members_added(*, group_id: int, actor) -> list[LicenseRun]:
 
 
 def group_members_removed(*, group_id: int, user_ids, device_ids, actor) -> LicenseRun | None:
-    """S11: members who left lose the licenses they held through this group's assignments."""
-    from django.db.models import Q
-
-    license_ids = list(
+    """S11: members who left lose the licenses they held through this group's assignments, unless another
+    assignment of the same app still reaches them (then the license stays, held through that assignment)."""
+    # A user who left a user group also leaves the device licenses their devices held through it.
+    leavers = Q(user_id__in=user_ids or []) | Q(
+        device__primary_user_id__in=user_ids or [], license_type=Assignment.LicenseType.DEVICE
+    )
+    licenses = list(
         License.objects.filter(
-            Q(user_id__in=user_ids or []) | Q(device_id__in=device_ids or []),
+            leavers | Q(device_id__in=device_ids or []),
             assignment__group_id=group_id,
             state=License.State.ASSIGNED,
-        ).values_list("pk", flat=True)
+        )
     )
+    kept = _still_reached(licenses, exclude_group_id=group_id)
+    license_ids = [lic.pk for lic in licenses if lic.pk not in kept]
+    group = Group.objects.get(pk=group_id)
+    if kept:
+        record(
+            actor=actor,
+            action="group.members_removed.kept",
+            obj=group,
+            after={"licenses": sorted(kept), "assignments": sorted({a.pk for a in kept.values()})},
+        )
     if not license_ids:
         return None
-    group = Group.objects.get(pk=group_id)
     kind = LicenseRun.Kind.REVOKE_USER if user_ids else LicenseRun.Kind.REVOKE_DEVICE
     return create_run(
         kind=kind,

@@ -98,4 +98,4 @@ def reconcile_all() -> None:
 
     for token in VPPToken.objects.all():
         if token.is_usable:
-            services.token_reconcile(token=token, actor=None)
+            services.token_reconcile(token=token, actor=None, allocate_required=True)

@@ -18,14 +18,17 @@ from assignments.filters import LicenseFilter, LicenseRunFilter
 from assignments.forms import AssignmentForm
 from assignments.models import License, LicenseRun
 from console.ids import parse_id
-from console.views_base import Column, ConsoleAccessMixin, FilteredListView, add_service_errors
+from console.views_base import Column, ConsoleAccessMixin, FilteredListView, add_service_errors, redirect_back
 from directory.models import Device, DirectoryUser, Group
 
 
 def _holder(license):
-    return (
-        license.device.serial_number if license.device else (license.user or license.untracked_target or "")
-    )
+    return license.device.serial_number if license.device else (license.user or license.apple_target)
+
+
+def _serial_number(license):
+    """The device's serial number, or the one Apple reports for an untracked license (T9)."""
+    return license.device.serial_number if license.device else license.apple_serial_number
 
 
 class LicenseListView(FilteredListView):
@@ -42,7 +45,8 @@ class LicenseListView(FilteredListView):
         Column(_("License type"), "get_license_type_display"),
         Column(_("Device or user"), _holder),
         Column(_("User"), "user.display_name", csv_only=True),
-        Column(_("Serial number"), "device.serial_number", csv_only=True),
+        Column(_("Serial number"), _serial_number, csv_only=True),
+        Column(_("Client user id at Apple"), "apple_client_user_id", csv_only=True),
         Column(_("State"), "state", order_by="state", template="assignments/cells/state.html"),
         Column(_("Error number"), "error_number"),
         Column(_("Error"), "error"),
@@ -193,8 +197,7 @@ class _PostAction(ConsoleAccessMixin, View):
     write = True
 
     def back(self, request, default="/"):
-        target = request.POST.get("next") or default
-        return HttpResponseRedirect(target if target.startswith("/") else "/")
+        return redirect_back(request, default)
 
     def run_service(self, request, func, success, **kwargs):
         try:

@@ -14,7 +14,8 @@ from typing import Any
 
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import ValidationError
-from django.http import HttpResponse, StreamingHttpResponse
+from django.http import HttpResponse, HttpResponseRedirect, StreamingHttpResponse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.generic import ListView
 
@@ -32,6 +33,18 @@ def add_service_errors(form, error: ValidationError) -> None:
         form.add_error(None, error.messages)
 
 
+def redirect_back(request, default: str = "/") -> HttpResponseRedirect:
+    """Redirect to the form's `next` when it points into this console, else to `default`.
+
+    Django's own check refuses what a `startswith("/")` test lets through: `//evil.example`,
+    `/\\evil.example`, other schemes and hosts."""
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    allowed = url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    )
+    return HttpResponseRedirect(target if allowed else default)
+
+
 class ConsoleAccessMixin:
     """Every console page: signed in, with a role; `write = True` pages need an administrator."""
 
@@ -47,10 +60,14 @@ class ConsoleAccessMixin:
         def checked(request, *args, **kwargs):
             if not request.user.is_authenticated:
                 return redirect_to_login(request.get_full_path())
-            check_access(request.user, write=cls.write or request.method not in ("GET", "HEAD", "OPTIONS"))
+            check_access(request.user, write=cls(**initkwargs).needs_write(request))
             return view(request, *args, **kwargs)
 
         return update_wrapper(checked, view)
+
+    def needs_write(self, request) -> bool:
+        """Whether the request needs an administrator: a `write` page, or anything but reading."""
+        return self.write or request.method not in ("GET", "HEAD", "OPTIONS")
 
     def get_breadcrumbs(self) -> list[tuple[str, str | None]]:
         return list(self.breadcrumbs)

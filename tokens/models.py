@@ -26,6 +26,8 @@ class VPPToken(models.Model):
         INVALID = "invalid", _("Invalid")
         REVOKED = "revoked", _("Revoked")
         ASSIGNED_TO_EXTERNAL_MDM = "assigned_to_external_mdm", _("Assigned to external MDM")
+        # Listed by the API (a stable interface), never set: `location_uid` is unique, so a second file for a
+        # location renews the token (T15) or is refused with a message; no duplicate row can exist.
         DUPLICATE_LOCATION = "duplicate_location", _("Duplicate location")
 
     class SyncStatus(models.TextChoices):

@@ -2,7 +2,7 @@
 
 `request_sync` is the one way to start a sync (page, API, schedule, notification, upload): it creates the
 queued `SyncRun` under the per-token lock (the partial unique constraint `one_active_sync_per_token`) and
-enqueues `tokens.tasks.sync_token` after commit. `run_sync` does the work (reference §15.5):
+enqueues `tokens.tasks.sync_token` after commit. `run_sync` does the work:
 
 1. refuse an unusable token without calling Apple (T5);
 2. `GET client/config`: another MDM, a revoked, invalid or expired token fails the run and updates the token's
@@ -33,6 +33,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from assignments.reconciliation import untracked_refresh
 from console import audit
 from tokens.apple import claim_if_unclaimed, client_for, state_from_client_config, state_from_error
 from tokens.models import SyncRun, VPPToken
@@ -545,6 +546,7 @@ def run_sync(*, run_id: int) -> SyncRun:
         run.full = (snap.assignments_full and not run.adam_id) or run.full
         with transaction.atomic():
             counts = _apply(token, run, snap, progress)
+            untracked_refresh(token=token)  # T9: untracked licenses follow Apple's assignments
     except _ExternalMdm as exc:
         detail = f"Managed by another MDM: {exc}"
         _save_token_state(token, VPPToken.State.ASSIGNED_TO_EXTERNAL_MDM, detail)

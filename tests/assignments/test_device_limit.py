@@ -98,7 +98,8 @@ def test_a3_user_group_covers_the_first_five_active_devices(apple, location, mak
     figures = allocation.preflight(app=app, group=group, license_type="user")
     assert figures["licenses_needed"] == 2
     assert figures["devices_over_limit"] == 2
-    assert figures["ineligible_count"] == 2
+    assert figures["devices_store_blocked"] == 1  # S12: reported, not silently left out
+    assert figures["ineligible_count"] == 3
 
     a = services.assignment_create(
         app=app, group=group, intent="required", license_type="user", actor=administrator
@@ -107,11 +108,12 @@ def test_a3_user_group_covers_the_first_five_active_devices(apple, location, mak
     assert len(_apple_assignments(apple, uid, app.adam_id)) == 2  # one per user
     assert [d.pk for d in _covered(app, user)] == [d.pk for d in devices[:5]]
     assert [d.pk for d in _covered(app, other)] == [d.pk for d in others]
-    failed = _failed_devices(app)
+    failed = _failed_devices(app).filter(error=allocation.DEVICE_LIMIT)
     assert sorted(failed.values_list("device_id", flat=True)) == [d.pk for d in devices[5:]]
-    assert not License.objects.filter(device__in=[retired, blocked]).exists()
+    assert _failed_devices(app).get(device=blocked).error == allocation.APP_STORE_BLOCKED
+    assert not License.objects.filter(device=retired).exists()
     run.refresh_from_db()
-    assert (run.total, run.succeeded, run.failed) == (4, 2, 2)
+    assert (run.total, run.succeeded, run.failed) == (5, 2, 3)
 
 
 @pytest.mark.django_db

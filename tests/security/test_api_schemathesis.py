@@ -51,12 +51,9 @@ def wsgi_in_test_transaction():
 
 @pytest.fixture
 def admin_headers(administrator, wsgi_in_test_transaction):
-    from rest_framework.authtoken.models import Token
+    from tests.conftest import api_key_for
 
-    from tests.conftest import _api_client  # noqa: F401  (the fixtures' way of making keys)
-
-    token, _ = Token.objects.get_or_create(user=administrator)
-    return {"Authorization": f"Token {token.key}"}
+    return {"Authorization": f"Token {api_key_for(administrator)}"}
 
 
 @pytest.mark.django_db
