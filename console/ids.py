@@ -9,6 +9,7 @@ from __future__ import annotations
 import django_filters
 from django import forms
 from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 # Primary keys are BigAutoField: a signed 64-bit integer on SQLite and PostgreSQL alike.
@@ -39,6 +40,7 @@ class IdFormField(forms.IntegerField):
         super().__init__(**kwargs)
 
 
+@extend_schema_field({"type": "integer", "minimum": 1, "maximum": MAX_ID})
 class IdFilter(django_filters.Filter):
     """Filter on an id column (`?app=12`); a value that cannot be an id is a filter error (API: 400)."""
 
