@@ -112,7 +112,7 @@ class AssignmentUpdateSerializer(serializers.Serializer):
 
 
 class PreflightQuerySerializer(serializers.Serializer):
-    """`?group=<id>&license_type=user|device` of the pre-flight figures (B3)."""
+    """`?group=<id>&license_type=user|device` of the pre-flight figures."""  # B3
 
     group = IdSerializerField()
     license_type = serializers.ChoiceField(
@@ -121,7 +121,7 @@ class PreflightQuerySerializer(serializers.Serializer):
 
 
 class PreflightSerializer(serializers.Serializer):
-    """The pre-flight figures: licenses needed and available, and the targets that cannot get one (B3)."""
+    """The pre-flight figures: licenses needed and available, and the targets that cannot get one."""  # B3
 
     targets = serializers.IntegerField()
     licenses_needed = serializers.IntegerField()
