@@ -16,7 +16,7 @@ help:
 	@echo "make run    start the console with demo data (web, Celery worker and beat, Apple simulator)"
 	@echo "make test   install what is missing and run the whole test suite"
 	@echo "make bench  run the benchmarks (figures in docs/benchmarks.md)"
-	@echo "make lint   ruff check"
+	@echo "make lint   ruff check and format, mypy, the import layers (lint-imports)"
 
 $(PY):
 	@py=$$($(FIND_PYTHON)); \
@@ -43,6 +43,7 @@ lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 format: install
 	$(VENV)/bin/ruff format .

@@ -44,6 +44,8 @@ INSTALLED_APPS = [
     "apps",
     "directory",
     "assignments",
+    "applesync",
+    "home",
 ]
 
 MIDDLEWARE = [
@@ -94,6 +96,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "console.context_processors.console",
+                "tokens.context_processors.token_banners",
             ],
         },
     }
@@ -185,6 +188,10 @@ REST_FRAMEWORK = {
 # API keys (`Authorization: Token <key>`) are stored as SHA-512 digests (django-rest-knox) in console.ApiKey.
 # They do not expire: a person revokes them (API keys page) when a script no longer needs one.
 KNOX_TOKEN_MODEL = "console.ApiKey"
+# knox's own migrations create its default token table even when KNOX_TOKEN_MODEL swaps it out; that unused
+# table's foreign key to auth_user breaks PostgreSQL's TRUNCATE between tests. Without migrations the swapped-out
+# model gets no table at all.
+MIGRATION_MODULES = {"knox": None}
 REST_KNOX = {"TOKEN_TTL": None, "AUTH_HEADER_PREFIX": "Token", "AUTO_REFRESH": False}
 SPECTACULAR_SETTINGS = {
     "TITLE": "VPP Console API",
