@@ -189,8 +189,8 @@ REST_FRAMEWORK = {
 # They do not expire: a person revokes them (API keys page) when a script no longer needs one.
 KNOX_TOKEN_MODEL = "console.ApiKey"
 # knox's own migrations create its default token table even when KNOX_TOKEN_MODEL swaps it out; that unused
-# table's foreign key to auth_user breaks PostgreSQL's TRUNCATE between tests. Without migrations the swapped-out
-# model gets no table at all.
+# table's foreign key to auth_user breaks PostgreSQL's TRUNCATE between tests. Without migrations the
+# swapped-out model gets no table at all.
 MIGRATION_MODULES = {"knox": None}
 REST_KNOX = {"TOKEN_TTL": None, "AUTH_HEADER_PREFIX": "Token", "AUTO_REFRESH": False}
 SPECTACULAR_SETTINGS = {
