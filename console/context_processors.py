@@ -21,6 +21,7 @@ NAVIGATION = [
         "assignments:licenses",
         [
             (_("Licenses"), "assignments:licenses"),
+            (_("Runs"), "runs"),
             (_("Sync runs"), "tokens:sync-runs"),
             (_("License runs"), "assignments:runs"),
             (_("Reconciliation"), "assignments:reconciliation"),

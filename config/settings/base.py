@@ -240,7 +240,18 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = 60 * 60
 CELERY_TASK_SOFT_TIME_LIMIT = 55 * 60
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    # A message a worker took but never acknowledged (the worker died) is delivered again after this long.
+    # It must outlast the longest task (and the countdown of a polling task), or a slow task would run twice;
+    # runs lost with their worker are recovered much sooner by the heartbeat sweep below.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_TASK_TIME_LIMIT + 300}
+
+# Runs (console.runs): a running run beats its heartbeat at least every RUN_HEARTBEAT_SECONDS; one whose
+# heartbeat is older than RUN_LOST_AFTER_SECONDS lost its worker and is ended (a sync is started again).
+RUN_HEARTBEAT_SECONDS = env.int("RUN_HEARTBEAT_SECONDS", default=30)
+RUN_LOST_AFTER_SECONDS = env.int("RUN_LOST_AFTER_SECONDS", default=150)
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
 # The twice-daily sync (T6) and the daily checks. Hours are configurable, e.g. VPP_SYNC_HOURS=6,18.
@@ -254,6 +265,11 @@ CELERY_BEAT_SCHEDULE = {
     "check-token-states": {
         "task": "tokens.tasks.check_all_tokens",
         "schedule": crontab(minute=30, hour=4),
+    },
+    # Runs whose worker died: ended as lost, syncs started again (console.runs.sweep_lost).
+    "sweep-lost-runs": {
+        "task": "console.tasks.sweep_lost_runs",
+        "schedule": 60.0,
     },
     # Nightly reconciliation of Apple's assignments with our licenses (B2).
     "reconcile-licenses": {
