@@ -92,7 +92,8 @@ def seed_objects() -> dict[str, object]:
         id=OBJECT_ID, app=app, assignment=assignment, license_type="device", device=device, state="assigned"
     )
     sync_run = SyncRun.objects.create(id=OBJECT_ID, vpp_token=token, trigger="manual", status="completed")
-    license_run = LicenseRun.objects.create(id=OBJECT_ID, kind="allocate", status="completed", app=app)
+    # Sync runs and license runs are kinds of one run table: the license run gets the next id.
+    license_run = LicenseRun.objects.create(id=OBJECT_ID + 100, kind="allocate", status="completed", app=app)
     audit = AuditEntry.objects.create(id=OBJECT_ID, actor_name="system", action="seed", object_type="app")
     return {
         "token": token,
