@@ -54,6 +54,8 @@ urlpatterns = [
     path("api/v1/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/v1/docs/", api_docs, name="api-docs"),
     path("api/v1/", include(router.urls)),
+    path("scim/v2/", include("scim.urls")),
+    path("scim-clients/", include("scim.console_urls")),
     path("django-admin/", admin.site.urls),
 ]
 

@@ -32,6 +32,7 @@ NAVIGATION = [
         "tokens:list",
         [
             (_("Connectors and tokens › Apple VPP tokens"), "tokens:list"),
+            (_("Connectors and tokens › Identity providers (SCIM)"), "scim-clients:list"),
             (_("Sign-in lock-outs"), "sign-in-lockouts"),
         ],
     ),

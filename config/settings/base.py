@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "assignments",
     "applesync",
     "home",
+    "scim",
 ]
 
 MIDDLEWARE = [
@@ -312,4 +313,21 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
+}
+
+
+# SCIM 2.0 service provider at /scim/v2/ (django-scim2) for Entra ID and Okta: see scim/ and docs/scim.md.
+SCIM_SERVICE_PROVIDER = {
+    "USER_MODEL_GETTER": "scim.filters._user_model",
+    "GROUP_MODEL": "directory.models.Group",
+    "USER_ADAPTER": "scim.adapters.ScimUser",
+    "GROUP_ADAPTER": "scim.adapters.ScimGroup",
+    "USER_FILTER_PARSER": "scim.filters.UserFilterQuery",
+    "GROUP_FILTER_PARSER": "scim.filters.GroupFilterQuery",
+    "SERVICE_PROVIDER_CONFIG_MODEL": "scim.views.ServiceProviderConfig",
+    "BASE_LOCATION_GETTER": "scim.auth.base_location",
+    "AUTH_CHECK_MIDDLEWARE": "scim.auth.BearerTokenAuth",
+    "SCHEMAS_GETTER": "scim.schemas.schemas_getter",
+    "NETLOC": "localhost",  # required by django-scim2; locations are built from the request instead
+    "AUTHENTICATION_SCHEMES": [{"type": "oauthbearertoken", "name": "Bearer token", "primary": True}],
 }
