@@ -171,6 +171,21 @@ CELERY_TASK_TIME_LIMIT = 60 * 60
 CELERY_TASK_SOFT_TIME_LIMIT = 55 * 60
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+# Named queues (config/queues.py has the routing table; README, Running in production, the formation):
+# interactive work ("Sync now" of a small token, the heartbeat) and webhooks never wait behind bulk syncs,
+# license runs or deployment sends. One worker with `-Q` naming them all serves a single machine.
+CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_TASK_ROUTES = ("config.queues.route_task",)
+VPP_QUEUES = ["interactive", "webhooks", "sync", "licenses", "deploy", "default"]
+# "Sync now" of a token whose last sync saw at most this many assignments runs on the interactive queue.
+VPP_INTERACTIVE_SYNC_MAX_ASSIGNMENTS = env.int("VPP_INTERACTIVE_SYNC_MAX_ASSIGNMENTS", default=20000)
+
+# /healthz: beat's heartbeat task runs every HEARTBEAT_SECONDS; older than HEALTHZ_BEAT_MAX_AGE_SECONDS means
+# beat (or every worker serving `interactive`) stopped. A queued task older than HEALTHZ_QUEUE_MAX_AGE_SECONDS
+# means its queue is starved (no worker, or workers too few). Both answer 503.
+HEARTBEAT_SECONDS = env.int("HEARTBEAT_SECONDS", default=60)
+HEALTHZ_BEAT_MAX_AGE_SECONDS = env.int("HEALTHZ_BEAT_MAX_AGE_SECONDS", default=300)
+HEALTHZ_QUEUE_MAX_AGE_SECONDS = env.int("HEALTHZ_QUEUE_MAX_AGE_SECONDS", default=900)
 
 # The twice-daily sync (T6) and the daily checks. Hours are configurable, e.g. VPP_SYNC_HOURS=6,18.
 VPP_SYNC_HOURS = env("VPP_SYNC_HOURS", default="5,17")
@@ -183,6 +198,11 @@ CELERY_BEAT_SCHEDULE = {
     "check-token-states": {
         "task": "tokens.tasks.check_all_tokens",
         "schedule": crontab(minute=30, hour=4),
+    },
+    # /healthz reads the age of the last heartbeat to tell a stopped beat.
+    "heartbeat": {
+        "task": "console.tasks.heartbeat",
+        "schedule": float(HEARTBEAT_SECONDS),
     },
     # Nightly reconciliation of Apple's assignments with our licenses (B2).
     "reconcile-licenses": {
