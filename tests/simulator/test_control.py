@@ -128,3 +128,23 @@ def test_make_simulator_token_writes_a_token_file(tmp_path):
             "GB",
             "volumestore",
         )
+
+
+def test_licenses_read_endpoint_answers_whether_a_device_or_user_holds_an_app(sim, hq):
+    """The NanoMDM simulator's devices ask this before a PurchaseMethod 1 install (issue 9)."""
+    control = SimulatorControl(sim.root_url)
+    assert control.licenses(GARAGEBAND, serial_number="LIC-SERIAL-1")["licenses"] == []
+    hq.run("assets/associate", {"assets": [{"adamId": GARAGEBAND}], "serialNumbers": ["LIC-SERIAL-1"]})
+    hq.run("assets/associate", {"assets": [{"adamId": GARAGEBAND}], "clientUserIds": ["hq-user-003"]})
+
+    device = control.licenses(GARAGEBAND, serial_number="LIC-SERIAL-1")
+    assert device["bundleId"] == "com.apple.mobilegarageband" and device["name"] == "GarageBand"
+    assert device["licenses"] == [
+        {"adamId": GARAGEBAND, "pricingParam": "STDQ", "serialNumber": "LIC-SERIAL-1", "uId": hq.uid}
+    ]
+    user = control.licenses(GARAGEBAND, client_user_id="hq-user-003")["licenses"]
+    assert [(u["clientUserId"], u["userStatus"]) for u in user] == [("hq-user-003", "Registered")]
+    assert control.licenses(GARAGEBAND, serial_number="OTHER")["licenses"] == []
+    with pytest.raises(SimulatorControlError) as missing:
+        control._request("GET", "/licenses")
+    assert missing.value.status == 400

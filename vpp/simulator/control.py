@@ -6,7 +6,7 @@ import json
 import urllib.error
 import urllib.request
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 
 class SimulatorControlError(Exception):
@@ -99,6 +99,13 @@ class SimulatorControl:
     def add_asset(self, uid: str, adam_id: str, **fields: Any) -> dict[str, Any]:
         """Add an asset to a location."""
         return self._request("POST", f"/locations/{quote(uid)}/assets", {"adamId": adam_id, **fields})
+
+    def licenses(
+        self, adam_id: str, *, serial_number: str | None = None, client_user_id: str | None = None
+    ) -> dict[str, Any]:
+        """Assignments of an app to a serial number and/or user in every location (read-only)."""
+        query = {"adamId": adam_id, "serialNumber": serial_number or "", "clientUserId": client_user_id or ""}
+        return self._request("GET", f"/licenses?{urlencode(query)}")
 
     def accept_invitation(self, uid: str, client_user_id: str, apple_id: str | None = None) -> dict[str, Any]:
         """A user accepts the invitation (USER_ASSOCIATED)."""

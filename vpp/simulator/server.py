@@ -464,6 +464,14 @@ def _accept(
     return h.state.accept_invitation(uid, unquote(cuid), body.get("appleId"))
 
 
+def _licenses(h: SimulatorRequestHandler, body: dict[str, Any], query: dict[str, str]) -> Any:
+    return h.state.find_licenses(
+        query["adamId"],
+        serial_number=query.get("serialNumber") or None,
+        client_user_id=query.get("clientUserId") or None,
+    )
+
+
 def _token(h: SimulatorRequestHandler, body: dict[str, Any], query: dict[str, str], uid: str) -> Any:
     return h.state.set_token_state(uid, body["state"])
 
@@ -546,6 +554,7 @@ CONTROL_ROUTES: list[tuple[str, str, ControlHandler]] = [
     ("POST", rf"/_simulator/locations/{UID}/mdm-info", _mdm_info),
     ("POST", rf"/_simulator/locations/{UID}/country", _country),
     ("POST", r"/_simulator/tokens", _mint),
+    ("GET", r"/_simulator/licenses", _licenses),
     ("GET", r"/_simulator/catalog", _catalog),
     ("POST", rf"/_simulator/catalog/{UID}/version", _version),
     ("GET", r"/_simulator/faults", _faults_get),

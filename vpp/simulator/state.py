@@ -652,6 +652,42 @@ class SimulatorState:
             self.notify(location, "USER_ASSOCIATED", {"associatedUsers": [data]})
             return user.to_api()
 
+    def find_licenses(
+        self, adam_id: str, *, serial_number: str | None = None, client_user_id: str | None = None
+    ) -> dict[str, Any]:
+        """Read-only: every location's assignments of ``adam_id`` to the serial number and/or the user.
+
+        Lets another simulator (the NanoMDM devices) ask "does Apple hold a license for me?" the way a real
+        device's install would find out. User licenses carry the user's status (a user-licensed install also
+        needs the user to have joined: ``Associated``). ``bundleId`` comes from the catalogue.
+        """
+        targets = []
+        if serial_number:
+            targets.append(f"s:{serial_number}")
+        if client_user_id:
+            targets.append(f"u:{client_user_id}")
+        with self.lock:
+            licenses = []
+            for location in self.locations.values():
+                for asset in location.assets.values():
+                    if asset.adam_id != adam_id:
+                        continue
+                    for target in targets:
+                        if target in asset.assignments:
+                            item = assignment_to_api(asset, target) | {"uId": location.uid}
+                            if target[0] == "u":
+                                user = location.active_users.get(target[2:])
+                                item["userStatus"] = user.status if user else None
+                            licenses.append(item)
+            entry = self.catalog.get(adam_id)
+            return {
+                "adamId": adam_id,
+                "bundleId": entry.bundle_id if entry else None,
+                "name": entry.name if entry else None,
+                "version": entry.version if entry else None,
+                "licenses": licenses,
+            }
+
     def set_token_state(self, uid: str, state: str) -> dict[str, Any]:
         """Expire, revoke or re-validate every token of a location."""
         if state not in TOKEN_STATES:
