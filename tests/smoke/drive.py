@@ -61,7 +61,9 @@ def http(
         return exc.code, dict(exc.headers.items()), exc.read()
 
 
-def api(method: str, path: str, data: Any = None, *, files: dict[str, tuple[str, bytes]] | None = None) -> Any:
+def api(
+    method: str, path: str, data: Any = None, *, files: dict[str, tuple[str, bytes]] | None = None
+) -> Any:
     headers = {"Authorization": f"Token {API_TOKEN}", "Accept": "application/json"}
     body = None
     if files is not None:
@@ -150,7 +152,7 @@ class Browser:
         status, _h, _raw = self.request("GET", "/login/")
         check(status == 200 and "csrftoken" in self.cookies, f"sign-in page: {status}")
         form = {"username": username, "password": password, "csrfmiddlewaretoken": self.cookies["csrftoken"]}
-        status, headers, raw = self.request("POST", "/login/", form)
+        status, _headers, raw = self.request("POST", "/login/", form)
         check(status == 302, f"signing in answered {status}: {raw[:300]!r}")
         check("sessionid" in self.cookies, "no session cookie after signing in")
 
@@ -222,12 +224,12 @@ def main() -> None:
 
     step("upload the large token: its first sync keeps the bulk worker busy")
     large = upload_token(large_file, "Warehouse", "business")
-    wait_for(
-        "the large token's sync starts",
-        lambda: [r for r in api("GET", f"sync-runs/?vpp_token={large['id']}")["results"] if r["status"] == "running"],
-        30,
-        every=0.2,
-    )
+
+    def large_running():
+        runs = api("GET", f"sync-runs/?vpp_token={large['id']}")["results"]
+        return [r for r in runs if r["status"] == "running"]
+
+    wait_for("the large token's sync starts", large_running, 30, every=0.2)
 
     step('"Sync now" of the small token while the large sync runs: the interactive worker takes it')
     run = api("POST", f"vpp-tokens/{small['id']}/sync/")
@@ -277,7 +279,7 @@ def main() -> None:
     stylesheet = re.search(r'<link rel="stylesheet" href="([^"]+)"', home)
     check(stylesheet, "the home page links no stylesheet")
     status, headers, css = browser.request("GET", stylesheet.group(1))
-    check(status == 200 and "text/css" in headers.get("Content-Type", ""), f"stylesheet: {status}")
+    check(status == 200 and "text/css" in headers.get("Content-Type", "") and css, f"stylesheet: {status}")
     browser.page("/tokens/", "Contoso Schools", "Warehouse")
     status, headers, raw = browser.request("GET", f"/assignments/licenses/?app={app['id']}&export=csv")
     check(status == 200 and "text/csv" in headers.get("Content-Type", ""), f"CSV export: {status} {headers}")
