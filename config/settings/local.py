@@ -3,7 +3,11 @@
 from .base import *  # noqa: F403
 from .base import VAR_DIR, env
 
-DEBUG = env.bool("DJANGO_DEBUG", default=True)
+# The demo is what people see first: real error pages. DJANGO_DEBUG=1 turns on Django's debug pages.
+DEBUG = env.bool("DJANGO_DEBUG", default=False)
+# Static files are served by whitenoise with DEBUG off too, straight from static/ and the apps (no stale copy).
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = DEBUG
 SECRET_KEY = env("DJANGO_SECRET_KEY", default="django-insecure-local-development-only")
 EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 # The demo talks to the simulator that `make run` starts, unless APPLE_VPP_BASE_URL says otherwise.
