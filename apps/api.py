@@ -1,4 +1,4 @@
-"""REST API resources of the apps app: `apps/` (read-only; product.md §5).
+"""REST API resources of the apps app: `apps/` (read-only; docs/rules.md, Stable interfaces).
 
 Nested routes `apps/{id}/assignments/` and `apps/{id}/licenses/` belong to the assignments app.
 """

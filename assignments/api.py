@@ -33,7 +33,7 @@ from directory.models import Device, DirectoryUser, Group
 
 
 class LicenseViewSet(viewsets.ReadOnlyModelViewSet):
-    """Every license record (M1, M2)."""
+    """Every license record."""  # M1, M2
 
     serializer_class = LicenseSerializer
     filterset_class = LicenseFilter
@@ -64,7 +64,7 @@ class AppLicensesViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
 
 
 class AppAssignmentsViewSet(viewsets.ModelViewSet):
-    """Assignments of one app to groups (S1), with pre-flight figures on create (B3)."""
+    """Assignments of one app to groups, with pre-flight figures on create."""  # S1, B3
 
     serializer_class = AssignmentSerializer
     filterset_class = AssignmentFilter
@@ -109,7 +109,7 @@ class AppAssignmentsViewSet(viewsets.ModelViewSet):
 
     @action(detail=False, methods=["get"])
     def preflight(self, request, app_id=None):
-        """`?group=<id>&license_type=user|device`: licenses needed and available before saving (B3)."""
+        """`?group=<id>&license_type=user|device`: licenses needed and available before saving."""  # B3
         group = get_object_or_404(Group, pk=request.query_params.get("group") or 0)
         license_type = request.query_params.get("license_type", "device")
         return Response(allocation.preflight(app=self.get_app(), group=group, license_type=license_type))
@@ -137,7 +137,7 @@ class AppInstallViewSet(viewsets.ViewSet):
 
 
 class AppRemovedViewSet(viewsets.ViewSet):
-    """POST apps/{app_id}/removed/: the MDM reports the app removed from a device/user (S3)."""
+    """POST apps/{app_id}/removed/: the MDM reports the app removed from a device/user."""  # S3
 
     @extend_schema(request=HolderSerializer, responses=LicenseSerializer)
     def create(self, request, app_id=None):
@@ -159,7 +159,7 @@ class AppRevokeViewSet(viewsets.ViewSet):
 
 
 class DeviceRevokeViewSet(viewsets.ViewSet):
-    """S9: release the device-licensed apps of a device (no uninstall)."""
+    """Release the device-licensed apps of a device (no uninstall)."""  # S9
 
     @extend_schema(request=None, responses=LicenseRunSerializer)
     def create(self, request, device_id=None):
@@ -194,7 +194,7 @@ class TokenReconcileViewSet(viewsets.ViewSet):
 
 
 class LicenseRunViewSet(viewsets.ReadOnlyModelViewSet):
-    """Bulk license runs (B8): progress, counts, error."""
+    """Bulk license runs: progress, counts, error."""  # B8
 
     serializer_class = LicenseRunSerializer
     filterset_class = LicenseRunFilter

@@ -1,4 +1,4 @@
-"""The end-user prompt table (S7), from the newer source document ("End-User Prompts for VPP").
+"""The end-user prompt table (S7), from Apple's "End-User Prompts for VPP".
 
 For each scenario — BYOD or corporate, supervised or not, kiosk; user or device licensing — whether the
 user is

@@ -35,13 +35,13 @@ class LicenseSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_serial_number(self, obj) -> str | None:
-        """The device's serial number, or the one Apple reports for an untracked license (T9)."""
+        """The device's serial number, or the one Apple reports for an untracked license."""  # T9
         if obj.device_id is not None:
             return obj.device.serial_number
         return obj.apple_serial_number or None
 
     def get_client_user_id(self, obj) -> str | None:
-        """The client user id Apple reports for an untracked user license (T9)."""
+        """The client user id Apple reports for an untracked user license."""  # T9
         return obj.apple_client_user_id or None
 
 
@@ -88,7 +88,7 @@ class AssignmentSerializer(serializers.ModelSerializer):
         return self._figure(obj, "licenses_available")
 
     def get_unlimited(self, obj) -> bool | None:
-        """B3: True when the app's licenses never run out (then `licenses_available` is null)."""
+        """True when the app's licenses never run out (then `licenses_available` is null)."""  # B3
         return self._figure(obj, "unlimited")
 
     def get_oversubscribed(self, obj) -> bool | None:

@@ -17,7 +17,7 @@ from assignments import allocation, prompts, selectors, services
 from assignments.filters import LicenseFilter, LicenseRunFilter
 from assignments.forms import AssignmentForm
 from assignments.models import License, LicenseRun
-from console.views_base import Column, ConsoleAccessMixin, FilteredListView, add_service_errors
+from console.views_base import Column, ConsoleAccessMixin, FilteredListView, add_service_errors, redirect_back
 from directory.models import Device, DirectoryUser, Group
 
 
@@ -196,8 +196,7 @@ class _PostAction(ConsoleAccessMixin, View):
     write = True
 
     def back(self, request, default="/"):
-        target = request.POST.get("next") or default
-        return HttpResponseRedirect(target if target.startswith("/") else "/")
+        return redirect_back(request, default)
 
     def run_service(self, request, func, success, **kwargs):
         try:

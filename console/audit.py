@@ -14,7 +14,7 @@ from console.models import AuditEntry
 
 SYSTEM = "system"
 # Never copied into the log, whatever a caller passes.
-_SECRET_FIELDS = {"token_content", "notification_secret", "password", "key"}
+_SECRET_FIELDS = {"token_content", "notification_secret", "password", "key", "digest"}
 
 
 def _jsonable(value: Any) -> Any:

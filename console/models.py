@@ -1,6 +1,8 @@
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from knox.models import AbstractAuthToken
+from knox.settings import CONSTANTS
 
 
 class AuditEntry(models.Model):
@@ -26,6 +28,31 @@ class AuditEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.actor_name} {self.action} {self.object_repr}"
+
+
+class ApiKey(AbstractAuthToken):
+    """A key for the REST API (`Authorization: Token <key>`). Only a SHA-512 digest of the key is stored
+    (django-rest-knox); the key itself is shown once, when it is created. `token_key` holds its first
+    characters, to find the row and to tell keys apart on the page."""
+
+    id = models.BigAutoField(primary_key=True)
+    # knox makes the digest the primary key; a plain id keeps digests out of URLs and pages.
+    digest = models.CharField(max_length=CONSTANTS.DIGEST_LENGTH, unique=True)
+    name = models.CharField(_("name"), max_length=100)
+    last_used_at = models.DateTimeField(_("last used"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created", "-id"]
+        verbose_name = _("API key")
+        verbose_name_plural = _("API keys")
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…) of {self.user}"
+
+    @property
+    def prefix(self) -> str:
+        """The first characters of the key: enough to recognise it, far too few to use it."""
+        return self.token_key[:8]
 
 
 class Heartbeat(models.Model):

@@ -6,4 +6,6 @@ urlpatterns = [
     path("", views.HomeView.as_view(), name="home"),
     path("healthz", views.healthz, name="healthz"),
     path("audit-log/", views.AuditLogView.as_view(), name="audit-log"),
+    path("api-keys/", views.ApiKeysView.as_view(), name="api-keys"),
+    path("api-keys/<int:pk>/revoke/", views.ApiKeyRevokeView.as_view(), name="api-key-revoke"),
 ]

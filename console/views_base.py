@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.http import StreamingHttpResponse
+from django.http import HttpResponseRedirect, StreamingHttpResponse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.generic import ListView
 
 from console.access import check_access
@@ -29,6 +30,18 @@ def add_service_errors(form, error: ValidationError) -> None:
         form.add_error(None, error.messages)
 
 
+def redirect_back(request, default: str = "/") -> HttpResponseRedirect:
+    """Redirect to the form's `next` when it points into this console, else to `default`.
+
+    Django's own check refuses what a `startswith("/")` test lets through: `//evil.example`,
+    `/\\evil.example`, other schemes and hosts."""
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    allowed = url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    )
+    return HttpResponseRedirect(target if allowed else default)
+
+
 class ConsoleAccessMixin:
     """Every console page: signed in, with a role; `write = True` pages need an administrator."""
 
@@ -40,8 +53,12 @@ class ConsoleAccessMixin:
             from django.contrib.auth.views import redirect_to_login
 
             return redirect_to_login(request.get_full_path())
-        check_access(request.user, write=self.write or request.method not in ("GET", "HEAD", "OPTIONS"))
+        check_access(request.user, write=self.needs_write(request))
         return super().dispatch(request, *args, **kwargs)
+
+    def needs_write(self, request) -> bool:
+        """Whether the request needs an administrator: a `write` page, or anything but reading."""
+        return self.write or request.method not in ("GET", "HEAD", "OPTIONS")
 
     def get_breadcrumbs(self) -> list[tuple[str, str | None]]:
         return list(self.breadcrumbs)

@@ -70,7 +70,7 @@ class DirectoryUserViewSet(viewsets.ModelViewSet):
     @extend_schema(request=None, responses=DirectoryUserSerializer)
     @action(detail=True, methods=["post"])
     def deactivate(self, request, pk=None):
-        """Deactivate the user: they leave the organisation and lose their user licenses (S11)."""
+        """Deactivate the user: they leave the organisation and lose their user licenses."""  # S11
         user = services.user_deactivate(user=self.get_object(), actor=request.user)
         return Response(self.get_serializer(selectors.user_list().get(pk=user.pk)).data)
 
@@ -114,7 +114,7 @@ class DeviceViewSet(viewsets.ModelViewSet):
     @extend_schema(request=None, responses=DeviceSerializer)
     @action(detail=True, methods=["post"])
     def retire(self, request, pk=None):
-        """Retire the device: it leaves management and its device licenses are reclaimed (B1)."""
+        """Retire the device: it leaves management and its device licenses are reclaimed."""  # B1
         device = services.device_retire(device=self.get_object(), actor=request.user)
         return Response(self.get_serializer(selectors.device_list().get(pk=device.pk)).data)
 

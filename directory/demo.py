@@ -73,7 +73,7 @@ def _devices(users: list[DirectoryUser]) -> list[dict]:
             {
                 "serial_number": f"DMPST{i:07d}",
                 "name": f"{users[i].display_name}'s iPad",
-                "model": "iPad Pro 11-inch (M4)",
+                "model": "iPad Pro 11-inch (4th generation)",
                 "platform": Device.Platform.IPADOS,
                 "os_version": "18.2",
                 "supervised": True,

@@ -1,4 +1,5 @@
-"""API representations of users, devices, groups and members (product.md §5). Validation is in services."""
+"""API representations of users, devices, groups and members (docs/rules.md, Stable interfaces).
+Validation is in services."""
 
 from __future__ import annotations
 

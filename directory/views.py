@@ -175,7 +175,7 @@ class UserDeactivateView(ConfirmView):
     title = gettext_lazy("Deactivate user")
     question = gettext_lazy(
         "Deactivate %(name)s? They keep their group memberships, but lose their user licenses, which "
-        "return to the pool (S11)."
+        "return to the pool."
     )
 
     def get_breadcrumbs(self):
@@ -295,8 +295,8 @@ class DeviceRetireView(ConfirmView):
     model = Device
     title = gettext_lazy("Retire device")
     question = gettext_lazy(
-        "Retire %(name)s? It leaves management: its device licenses are reclaimed and return to the pool "
-        "(B1). This cannot be undone."
+        "Retire %(name)s? It leaves management: its device licenses are reclaimed and return to the pool. "
+        "This cannot be undone."
     )
 
     def get_breadcrumbs(self):

@@ -2,7 +2,7 @@
 
 Knows nothing of Django: ``commands`` builds Apple MDM command plists, ``client`` sends them through NanoMDM's
 API (``PUT /v1/enqueue/{ids}``, ``/v1/push/{ids}``), ``webhook`` verifies and parses the events NanoMDM posts
-back, ``simulator`` is a stand-in for NanoMDM and its devices. Contract: ``shared/mdm-nanomdm.md``.
+back, ``simulator`` is a stand-in for NanoMDM and its devices. Contract: NanoMDM's operations guide.
 """
 
 from .client import NanoMDMClient

@@ -2,7 +2,7 @@
 
 A command plist is a dict with ``CommandUUID`` (unique per command, made here unless given) and ``Command`` (a
 dict with ``RequestType`` and the command's keys). Keys are case-sensitive and integers are plist integers
-(``shared/mdm-nanomdm.md`` §3; Apple's Device Management reference for each command).
+(Apple's Device Management reference for each command).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""REST API resources of the tokens app: `vpp-tokens/` and `sync-runs/` (product.md §5)."""
+"""REST API resources of the tokens app: `vpp-tokens/` and `sync-runs/` (docs/rules.md, Stable interfaces)."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ class VPPTokenViewSet(
     mixins.DestroyModelMixin,
     viewsets.GenericViewSet,
 ):
-    """VPP tokens: upload (multipart), edit, renew, sync, revoke all licenses, delete (T1-T15)."""
+    """VPP tokens: upload (multipart), edit, renew, sync, revoke all licenses, delete."""  # T1-T15
 
     serializer_class = VPPTokenSerializer
     filterset_class = VPPTokenFilter
@@ -66,7 +66,7 @@ class VPPTokenViewSet(
     @extend_schema(request=VPPTokenRenewSerializer, responses={200: VPPTokenSerializer})
     @action(detail=True, methods=["post"])
     def renew(self, request, pk=None):
-        """A new token file for the same location (T15): apps and assignments are kept."""
+        """A new token file for the same location: apps and assignments are kept."""  # T15
         token = self.get_object()
         serializer = VPPTokenRenewSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -77,7 +77,7 @@ class VPPTokenViewSet(
     @extend_schema(request=None, responses={202: SyncRunSerializer})
     @action(detail=True, methods=["post"])
     def sync(self, request, pk=None):
-        """Sync now (T6): 202 with the queued run, or with the run already in progress."""
+        """Sync now: 202 with the queued run, or with the run already in progress."""  # T6
         from tokens.sync import request_sync
 
         token = self.get_object()
@@ -94,14 +94,14 @@ class VPPTokenViewSet(
     @extend_schema(request=None, responses={200: VPPTokenSerializer})
     @action(detail=True, methods=["post"], url_path="take-control")
     def take_control(self, request, pk=None):
-        """Take the token back from another MDM (T4); only in the state `assigned_to_external_mdm`."""
+        """Take the token back from another MDM; only in the state `assigned_to_external_mdm`."""  # T4
         token = services.token_take_control(token=self.get_object(), actor=request.user)
         return Response(self._read(token))
 
     @extend_schema(request=None, responses={202: LicenseRunSummarySerializer})
     @action(detail=True, methods=["post"], url_path="revoke-licenses")
     def revoke_licenses(self, request, pk=None):
-        """Revoke all licenses of the token (T14); 202 with the license run."""
+        """Revoke all licenses of the token; 202 with the license run."""  # T14
         from assignments.revocation import revoke_token_licenses
 
         token = self.get_object()
@@ -110,7 +110,7 @@ class VPPTokenViewSet(
 
 
 class SyncRunViewSet(viewsets.ReadOnlyModelViewSet):
-    """Sync runs (B8), newest first; filter by token, status and trigger."""
+    """Sync runs, newest first; filter by token, status and trigger."""  # B8
 
     serializer_class = SyncRunSerializer
     filterset_class = SyncRunFilter

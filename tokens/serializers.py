@@ -1,4 +1,5 @@
-"""API shapes of tokens and sync runs (product.md §5). Token contents and secrets never appear."""
+"""API shapes of tokens and sync runs (docs/rules.md, Stable interfaces). Token contents and secrets never
+appear."""
 
 from __future__ import annotations
 
@@ -44,7 +45,11 @@ class VPPTokenCreateSerializer(serializers.Serializer):
     account_type = serializers.ChoiceField(choices=VPPToken.AccountType.choices)
     automatic_app_updates = serializers.BooleanField(default=False)
     acknowledge_single_mdm = serializers.BooleanField(
-        default=False, help_text="Must be true: the T2 warning (one console per token, no change of account)."
+        default=False,
+        help_text=(
+            "Must be true: the administrator confirms that the token belongs to this console only and "
+            "cannot later be changed to a different VPP account."
+        ),
     )
     take_control_from_external_mdm = serializers.BooleanField(default=False)
 

@@ -2,7 +2,7 @@
 
 `request_sync` is the one way to start a sync (page, API, schedule, notification, upload): it creates the
 queued `SyncRun` under the per-token lock (the partial unique constraint `one_active_sync_per_token`) and
-enqueues `tokens.tasks.sync_token` after commit. `run_sync` does the work (reference §15.5):
+enqueues `tokens.tasks.sync_token` after commit. `run_sync` does the work:
 
 1. refuse an unusable token without calling Apple (T5);
 2. `GET client/config`: another MDM, a revoked, invalid or expired token fails the run and updates the token's

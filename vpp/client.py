@@ -70,7 +70,7 @@ METADATA_BATCH_SIZE = 100
 BACKOFF_BASE = 0.5
 BACKOFF_CAP = 30.0
 USER_AGENT = "vpp-console/0.1"
-# The v2 endpoints under the base URL (apple-vpp-api.md §1.1), used when service/config omits one.
+# The v2 endpoints under the base URL (Apple's documented v2 paths), used when service/config omits one.
 DOCUMENTED_PATHS = {
     "clientConfig": "client/config",
     "getAssets": "assets",

@@ -483,7 +483,8 @@ _ICON_SIZE = 512
 
 
 def _icon_url(artwork: Any) -> str | None:
-    """Both shapes of §12.1: a list of {width, height, url} (take the largest) or one templated object."""
+    """Both shapes Apple's lookup uses for artwork: a list of {width, height, url} (take the largest) or one
+    templated object."""
     if isinstance(artwork, list):
         candidates = [a for a in artwork if isinstance(a, dict) and a.get("url")]
         if not candidates:

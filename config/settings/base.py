@@ -1,9 +1,11 @@
 """Settings shared by every environment; everything configurable comes from the environment (.env.example)."""
 
 from pathlib import Path
+from typing import Any
 
 import environ
 from celery.schedules import crontab
+from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -28,7 +30,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "rest_framework",
-    "rest_framework.authtoken",
+    "knox",
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -118,7 +120,7 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 # --- REST API ---------------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "console.authentication.ApiKeyAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["console.permissions.ConsolePermission"],
@@ -132,6 +134,10 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "console.api.exception_handler",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
+# API keys (`Authorization: Token <key>`) are stored as SHA-512 digests (django-rest-knox) in console.ApiKey.
+# They do not expire: a person revokes them (API keys page) when a script no longer needs one.
+KNOX_TOKEN_MODEL = "console.ApiKey"
+REST_KNOX = {"TOKEN_TTL": None, "AUTH_HEADER_PREFIX": "Token", "AUTO_REFRESH": False}
 SPECTACULAR_SETTINGS = {
     "TITLE": "VPP Console API",
     "DESCRIPTION": "Apple Apps and Books for Organizations (VPP): tokens, apps, assignments and licenses.",
@@ -220,10 +226,24 @@ VPP_MAX_TOKENS = env.int("VPP_MAX_TOKENS", default=256)
 VPP_MDM_NAME = env("VPP_MDM_NAME", default="VPP Console")
 VPP_FULL_SYNC_EVERY_HOURS = env.int("VPP_FULL_SYNC_EVERY_HOURS", default=24 * 7)
 
-EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.smtp.EmailBackend")
-EMAIL_HOST = env("EMAIL_HOST", default="localhost")
-EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+
+def email_settings(url: str) -> dict[str, Any]:
+    """Django's EMAIL_* settings from one URL (django-environ's `email_url`): `smtp+tls://user:pw@host:587`,
+    `smtp+ssl://…:465`, `smtp://host:25`, `consolemail://`, `filemail:///path`, `memorymail://`. Parts the URL
+    leaves out keep Django's defaults; `?timeout=10` sets EMAIL_TIMEOUT."""
+    config = env.email_url_config(url)
+    options = config.pop("OPTIONS", {})
+    if "TIMEOUT" in options:
+        config["EMAIL_TIMEOUT"] = int(options.pop("TIMEOUT"))
+    if options:
+        raise ImproperlyConfigured(f"EMAIL_URL: unknown option(s) {', '.join(sorted(options)).lower()}")
+    return {name: value for name, value in config.items() if value not in (None, "")}
+
+
+# Alerts (token expiry, licenses low, failed syncs) go by email; the whole configuration is one URL.
+globals().update(email_settings(env("EMAIL_URL", default="") or "smtp://localhost:25"))
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="vpp-console@localhost")
+SERVER_EMAIL = env("SERVER_EMAIL", default="") or DEFAULT_FROM_EMAIL
 
 LOGGING = {
     "version": 1,

@@ -54,8 +54,9 @@ def test_m4_pages_by_persona(app, admin_web, helpdesk_web, anon_web, no_role_use
 
 
 def test_m4_api_by_persona(app, admin_api, helpdesk_api, anon_api, no_role_user):
-    from rest_framework.authtoken.models import Token
     from rest_framework.test import APIClient
+
+    from tests.conftest import api_key_for
 
     list_url, detail_url = "/api/v1/apps/", f"/api/v1/apps/{app.pk}/"
     for url in (list_url, detail_url):
@@ -63,7 +64,7 @@ def test_m4_api_by_persona(app, admin_api, helpdesk_api, anon_api, no_role_user)
         assert helpdesk_api.get(url).status_code == 200
         assert anon_api.get(url).status_code == 401
     nobody = APIClient()
-    nobody.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=no_role_user).key}")
+    nobody.credentials(HTTP_AUTHORIZATION=f"Token {api_key_for(no_role_user)}")
     assert nobody.get(list_url).status_code == 404
     # Read-only: nobody writes apps through the API (Apple is the source).
     assert admin_api.post(list_url, {"adam_id": "1"}).status_code == 405

@@ -1,4 +1,4 @@
-"""B3, §4: concurrent allocations never ask Apple for more licenses than exist (PostgreSQL row locks)."""
+"""B3: concurrent allocations never ask Apple for more licenses than exist (PostgreSQL row locks)."""
 
 from __future__ import annotations
 

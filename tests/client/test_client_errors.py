@@ -1,4 +1,5 @@
-"""Apple's errors become typed exceptions; retryable ones are retried within bounds (product §4).
+"""Apple's errors become typed exceptions; retryable ones are retried within bounds (docs/rules.md, Bad
+input and faults).
 
 Everything goes over real HTTP to the simulator; faults are injected through its control interface.
 """

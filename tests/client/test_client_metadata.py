@@ -1,4 +1,4 @@
-"""Store metadata through contentMetadataLookup (reference §12.1)."""
+"""Store metadata through contentMetadataLookup."""
 
 import requests
 

@@ -1,4 +1,4 @@
-"""Paged reads: every page, in order, restart on versionId change, sinceVersionId deltas (reference §7)."""
+"""Paged reads: every page, in order, restart on versionId change, sinceVersionId deltas."""
 
 import pytest
 

@@ -1,4 +1,4 @@
-"""At most maxRequestPerSecond requests per second per token, across clients and threads (reference §11.5)."""
+"""At most maxRequestPerSecond requests per second per token, across clients and threads."""
 
 import threading
 import time

@@ -1,4 +1,5 @@
-"""Reading .vpptoken files: every way the file can be wrong gets its own clear message (T1, product §4)."""
+"""Reading .vpptoken files: every way the file can be wrong gets its own clear message (T1; docs/rules.md,
+Bad input and faults)."""
 
 import base64
 import hashlib

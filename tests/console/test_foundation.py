@@ -13,7 +13,6 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from console import audit, crypto
-from console.models import AuditEntry
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -207,14 +206,25 @@ def test_openapi_schema_and_offline_docs(anon_web, admin_web):
     assert "cdn.jsdelivr" not in docs and "unpkg.com" not in docs
 
 
-def test_drf_token_from_management_command(administrator):
+def test_drf_token_from_management_command(administrator, anon_api):
+    import io
+
     from django.core.management import call_command
 
-    call_command("drf_create_token", administrator.username)
-    assert AuditEntry.objects.count() == 0  # bootstrap is not a service change
-    from rest_framework.authtoken.models import Token
-
-    assert Token.objects.filter(user=administrator).exists()
+    out = io.StringIO()
+    call_command("drf_create_token", administrator.username, stdout=out)
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 1
+    words = lines[0].split()
+    assert words[:2] == ["Generated", "token"] and words[3:] == ["for", "user", administrator.username]
+    key = words[2]
+    anon_api.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+    response = anon_api.get("/api/v1/audit-log/")
+    assert response.status_code == 200
+    # The bootstrap is in the audit log, done by "system"; the key is nowhere in it.
+    entry = response.json()["results"][0]
+    assert (entry["action"], entry["actor_name"]) == ("api_key.create", "system")
+    assert key not in response.content.decode()
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,5 @@
-"""The directory REST API: contract (product.md §5), members in join order, import, personas, queries."""
+"""The directory REST API: contract (docs/rules.md, Stable interfaces), members in join order, import,
+personas, queries."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """NanoMDMClient against the NanoMDM simulator over real HTTP: batching, per-id results (200/207/500), 401,
-bounded retries. Contract: shared/mdm-nanomdm.md §1."""
+bounded retries. Contract: NanoMDM's operations guide."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The command plists the console sends through NanoMDM (mdm-nanomdm.md §3): keys, types, fresh UUIDs."""
+"""The command plists the console sends through NanoMDM: keys, types, fresh UUIDs."""
 
 import plistlib
 

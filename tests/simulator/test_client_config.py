@@ -1,4 +1,4 @@
-"""client/config: location info, mdmInfo, webhook validation and TEST_NOTIFICATION (reference §4)."""
+"""client/config: location info, mdmInfo, webhook validation and TEST_NOTIFICATION."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Asynchronous licence and user management (reference §8, §9, §16.3)."""
+"""Asynchronous licence and user management."""
 
 from __future__ import annotations
 

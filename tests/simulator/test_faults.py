@@ -1,4 +1,4 @@
-"""Injected faults (reference §16.3 fault knobs)."""
+"""Injected faults."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Listing endpoints: filters, page-index paging, versionId and sinceVersionId (reference §5 to §8)."""
+"""Listing endpoints: filters, page-index paging, versionId and sinceVersionId."""
 
 from __future__ import annotations
 

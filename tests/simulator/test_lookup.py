@@ -1,4 +1,4 @@
-"""Content metadata lookup (reference §12.1) and icons served by the simulator."""
+"""Content metadata lookup and icons served by the simulator."""
 
 from __future__ import annotations
 

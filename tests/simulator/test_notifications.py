@@ -1,4 +1,4 @@
-"""Notifications posted to the MDM's webhook (reference §10)."""
+"""Notifications posted to the MDM's webhook."""
 
 from __future__ import annotations
 

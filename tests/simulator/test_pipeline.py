@@ -1,4 +1,4 @@
-"""Request pipeline of the simulator (reference §16.2): methods, content types, auth, rate limit, envelope."""
+"""Request pipeline of the simulator: methods, content types, auth, rate limit, envelope."""
 
 from __future__ import annotations
 

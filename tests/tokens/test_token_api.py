@@ -1,4 +1,5 @@
-"""`vpp-tokens/` and `sync-runs/` API (product.md §5): contract fields, no secrets, personas, query counts."""
+"""`vpp-tokens/` and `sync-runs/` API (docs/rules.md, Stable interfaces): contract fields, no secrets,
+personas, query counts."""
 
 from __future__ import annotations
 

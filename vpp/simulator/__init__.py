@@ -1,4 +1,4 @@
-"""A stateful simulator of Apple's App and Book Management API v2 (see shared/apple-vpp-api.md).
+"""A stateful simulator of Apple's App and Book Management API v2, as Apple documents it.
 
 Standard library only, so it can run beside the console, in tests and in load tests without Django.
 """

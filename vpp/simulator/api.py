@@ -47,7 +47,7 @@ URL_NAMES = {
     "revokeAssets": "assets/revoke",
     "eventStatus": "status",
 }
-# errorCodes of service/config: the synchronous table plus the asynchronous codes (reference §3, §11).
+# errorCodes of service/config: the synchronous table plus the asynchronous codes.
 SERVICE_ERROR_CODES = [9601, 9602, 9603, 9609, 9621, 9625, 9646, 9650, *range(9700, 9730)]
 
 
@@ -186,7 +186,7 @@ class AppleApi:
         ):
             raise AppleError(9602)
         if url and auth:
-            # Apple rejects the whole configuration when the test delivery fails (reference §4.2), so this
+            # Apple rejects the whole configuration when the test delivery fails, so this
             # happens before anything is stored, outside the state lock.
             test = envelope(location.uid, "TEST_NOTIFICATION", {})
             status = post_json(url, auth, test, self.state.settings.notification_timeout)
@@ -439,7 +439,7 @@ class AppleApi:
             for a in raw_assets
         ):
             raise AppleError(9602)
-        # pricingParam omitted in some of Apple's examples: default STDQ as v1 did (reference §9.1).
+        # pricingParam omitted in some of Apple's examples: default STDQ as v1 did.
         keys = [(str(a["adamId"]), str(a.get("pricingParam") or "STDQ")) for a in raw_assets]
         users, serials = self._targets(body, revoke=False)
         if len(set(keys)) > self.limits["maxAssets"]:
@@ -679,7 +679,7 @@ class AppleApi:
                     {k: v for k, v in (("clientUserId", client_user_id), ("email", item["email"])) if v}
                 )
         if released and self.state.settings.retire_releases_licenses:
-            # v1 released the revocable licences of a retired user; assumed for v2 (reference §8.2).
+            # v1 released the revocable licences of a retired user; assumed for v2.
             self._release(location, released)
         self._finish(location, event, len(done_users), failed)
         self._notify_results(
@@ -716,7 +716,7 @@ class AppleApi:
         done: list[dict[str, Any]],
         failed: dict[int, list[dict[str, Any]]],
     ) -> None:
-        """One notification per ≤100 elements and per error kind (reference §10.1)."""
+        """One notification per ≤100 elements and per error kind."""
         base = {"type": event.event_type, "eventId": event.event_id}
         if done or not failed:
             for chunk in chunks(done) or [[]]:

@@ -1,4 +1,4 @@
-"""The simulated App Store catalogue: metadata lookup answers (reference §12.1) and generated icons."""
+"""The simulated App Store catalogue: metadata lookup answers and generated icons."""
 
 from __future__ import annotations
 
@@ -132,7 +132,7 @@ def lookup_response(results: dict[str, dict[str, Any]], country: str) -> dict[st
     return {
         "results": results,
         "version": 2,
-        "isAuthenticated": False,  # Apple always says false, even with a valid itvt cookie (reference §12.1)
+        "isAuthenticated": False,  # Apple always says false, even with a valid itvt cookie
         "meta": {
             "storefront": {"id": STOREFRONT_IDS.get(cc, STOREFRONT_IDS["US"]), "cc": cc},
             "language": {"tag": "en-us"},

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-# Wording follows the error table of Apple's "Handling error responses" page (reference §11.2/§11.3).
+# Wording follows the error table of Apple's "Handling error responses" page.
 ERROR_MESSAGES: dict[int, str] = {
     9601: "Login required.",
     9602: "Invalid argument.",

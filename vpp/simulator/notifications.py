@@ -1,4 +1,4 @@
-"""Delivery of Apple's webhook notifications (reference §10): bearer secret, envelope, retries, chunking."""
+"""Delivery of Apple's webhook notifications: bearer secret, envelope, retries, chunking."""
 
 from __future__ import annotations
 

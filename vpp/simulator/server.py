@@ -1,4 +1,4 @@
-"""The HTTP front of the simulator: Apple's request pipeline (reference §16.2), lookup, icons, control API."""
+"""The HTTP front of the simulator: Apple's request pipeline, lookup, icons, control API."""
 
 from __future__ import annotations
 

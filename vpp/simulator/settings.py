@@ -27,7 +27,7 @@ NOTIFICATION_MODES = ("normal", "drop", "duplicate")
 
 @dataclass
 class SimulatorSettings:
-    """Knobs for behaviours Apple leaves open (reference §18) and for test speed."""
+    """Knobs for behaviours Apple leaves open and for test speed."""
 
     page_size: int = 500
     event_delay: float = 1.0

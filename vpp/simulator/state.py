@@ -103,7 +103,7 @@ class Asset:
 
     @property
     def total_count(self) -> int:
-        """Owned licences; unlimited assets report 2147483647 (reference §5.3)."""
+        """Owned licences; unlimited assets report 2147483647."""
         return UNLIMITED_COUNT if self.unlimited else self.total
 
     @property

@@ -1,6 +1,6 @@
 """Content tokens (``.vpptoken`` files) that any simulator on this machine accepts.
 
-The file content is what Apple hands out: standard base64 of ``{"token", "expDate", "orgName"}`` (§2).
+The file content is what Apple hands out: standard base64 of ``{"token", "expDate", "orgName"}``.
 The inner ``token`` is ``<base64 JSON claims>.<base64 HMAC-SHA256>`` signed with a machine-wide key kept in a
 file, so a simulator started later (another process, another test) can verify a token it has never seen and
 rebuild its location from the claims alone.
