@@ -5,6 +5,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from console.api import build_router
+from console.metrics import metrics_view
 
 router = build_router()
 
@@ -21,6 +22,7 @@ urlpatterns = [
     path("api/v1/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/v1/", include(router.urls)),
     path("django-admin/", admin.site.urls),
+    path("metrics", metrics_view, name="metrics"),  # 404 unless PROMETHEUS_METRICS=1
 ]
 
 if settings.DEBUG:

@@ -193,6 +193,16 @@ HEARTBEAT_SECONDS = env.int("HEARTBEAT_SECONDS", default=60)
 HEALTHZ_BEAT_MAX_AGE_SECONDS = env.int("HEALTHZ_BEAT_MAX_AGE_SECONDS", default=300)
 HEALTHZ_QUEUE_MAX_AGE_SECONDS = env.int("HEALTHZ_QUEUE_MAX_AGE_SECONDS", default=900)
 
+# Optional Prometheus metrics at /metrics (console/metrics.py): request latency (django-prometheus), Celery
+# task durations, queue depth and beat's heartbeat age. Only from these addresses, or with the bearer token.
+PROMETHEUS_METRICS = env.bool("PROMETHEUS_METRICS", default=False)
+PROMETHEUS_METRICS_ALLOWED_IPS = env.list("PROMETHEUS_METRICS_ALLOWED_IPS", default=["127.0.0.1", "::1"])
+PROMETHEUS_METRICS_TOKEN = env("PROMETHEUS_METRICS_TOKEN", default="")
+if PROMETHEUS_METRICS:
+    INSTALLED_APPS.append("django_prometheus")
+    MIDDLEWARE.insert(0, "django_prometheus.middleware.PrometheusBeforeMiddleware")
+    MIDDLEWARE.append("django_prometheus.middleware.PrometheusAfterMiddleware")
+
 # The twice-daily sync (T6) and the daily checks. Hours are configurable, e.g. VPP_SYNC_HOURS=6,18.
 VPP_SYNC_HOURS = env("VPP_SYNC_HOURS", default="5,17")
 CELERY_BEAT_SCHEDULE = {

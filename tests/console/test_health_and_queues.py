@@ -207,3 +207,39 @@ def test_every_task_the_console_defines_has_a_named_queue():
         if name == "tokens.tasks.sync_token":
             continue
         assert queues.queue_for(name) in queues.ALL
+
+
+# --- Prometheus --------------------------------------------------------------------------------------------
+def test_metrics_are_off_unless_configured(anon_web, settings):
+    settings.PROMETHEUS_METRICS = False
+    assert anon_web.get("/metrics").status_code == 404
+
+
+def test_metrics_show_task_durations_queue_depth_and_beat_to_allowed_scrapers(
+    anon_web, settings, beat_recent
+):
+    from console import metrics
+
+    settings.PROMETHEUS_METRICS = True
+    settings.PROMETHEUS_METRICS_ALLOWED_IPS = ["127.0.0.1"]
+    metrics.task_started("t-1")  # what the worker's task_prerun / task_postrun signals call
+    metrics.task_finished("tokens.tasks.sync_token", "t-1", "SUCCESS")
+    response = anon_web.get("/metrics")
+    assert response.status_code == 200
+    text = response.content.decode()
+    assert 'vpp_celery_task_duration_seconds_count{state="SUCCESS",task="tokens.tasks.sync_token"}' in text
+    assert "vpp_beat_heartbeat_age_seconds" in text
+    assert "vpp_queue_waiting_tasks" in text
+
+
+def test_metrics_refuse_other_addresses_unless_they_bring_the_token(anon_web, settings):
+    settings.PROMETHEUS_METRICS = True
+    settings.PROMETHEUS_METRICS_ALLOWED_IPS = ["10.0.0.9"]
+    settings.PROMETHEUS_METRICS_TOKEN = "scrape-secret-123"
+    refused = anon_web.get("/metrics")
+    assert refused.status_code == 403
+    assert "vpp_" not in refused.content.decode()
+    assert anon_web.get("/metrics", HTTP_AUTHORIZATION="Bearer wrong").status_code == 403
+    allowed = anon_web.get("/metrics", HTTP_AUTHORIZATION="Bearer scrape-secret-123")
+    assert allowed.status_code == 200
+    assert "vpp_beat_heartbeat_age_seconds" in allowed.content.decode()
