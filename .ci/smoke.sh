@@ -85,8 +85,8 @@ export PATH="$PWD/.venv/bin:$PATH"
 # --- the README's release commands ---------------------------------------------------------------------------
 # (`check --deploy` runs in .ci/run with the HTTPS settings; here SECURE_SSL_REDIRECT is off for loopback.)
 echo "== release: migrate, collectstatic, an administrator and an API token"
-python manage.py migrate --noinput -v 0
-python manage.py collectstatic --noinput -v 0
+python manage.py migrate --noinput
+python manage.py collectstatic --noinput
 SMOKE_PASSWORD="$("$PY" -c 'import secrets; print(secrets.token_urlsafe(18))')"
 DJANGO_SUPERUSER_USERNAME=smoke-admin DJANGO_SUPERUSER_PASSWORD="$SMOKE_PASSWORD" \
   DJANGO_SUPERUSER_EMAIL=smoke-admin@example.com python manage.py createsuperuser --noinput
