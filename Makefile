@@ -17,7 +17,7 @@ help:
 	@echo "make smoke  the production smoke test (PostgreSQL and Redis needed; also run by .ci/run)"
 	@echo "make test   install what is missing and run the whole test suite"
 	@echo "make bench  run the benchmarks (figures in docs/benchmarks.md)"
-	@echo "make lint   ruff check"
+	@echo "make lint   ruff check and format, mypy, the import layers (lint-imports)"
 
 $(PY):
 	@py=$$($(FIND_PYTHON)); \
@@ -53,6 +53,7 @@ lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 format: install
 	$(VENV)/bin/ruff format .

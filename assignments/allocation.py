@@ -1,41 +1,38 @@
 """The allocation engine: who an assignment targets, who may get a license, and asking Apple for licenses.
 
-Order (S6): targets are taken in group-membership order — `GroupMembership.joined_at`, then membership id
-— and
-for a user group with device licensing, each member's active devices by device id. With 100 licenses and 500
-targets the first 100 in that order get licenses and the other 400 get a failed License "No licenses
+Order (S6): targets are taken in group-membership order — `GroupMembership.joined_at`, then membership id —
+and for a user group with device licensing, each member's active devices by device id. With 100 licenses and
+500 targets the first 100 in that order get licenses and the other 400 get a failed License "No licenses
 available".
 
 No oversubscription (B3): licenses are *reserved* inside a transaction holding a row lock on the App
 (`select_for_update`); available = `app.available_licenses` - licenses of that app still pending. Pending
-License
-rows are created and committed before any call to Apple, so concurrent allocations never ask Apple for more
-associations than there are licenses. When a pending license becomes assigned (events.py), the App's
-counts are
-moved by one in the same transaction, so "available - pending" stays right until the next sync overwrites the
-counts with Apple's.
+License rows are created and committed before any call to Apple, so concurrent allocations never ask Apple for
+more associations than there are licenses. When a pending license becomes assigned (events.py), the App's
+counts are moved by one in the same transaction, so "available - pending" stays right until the next sync
+overwrites the counts with Apple's.
 
 User licensing (A3, S4, T9): a user is registered with Apple (`users/create`) with a client user id we
-generate
-(uuid4 hex, opaque) the first time they need a license on a token. Their license stays pending — "waiting for
-Apple to register the user" — until the registration event completes; then it is associated at once. Apple
-accepts an association for a *Registered* user: the license is held for them, and the device install proceeds
-once the user accepted the program invitation (VPPUser status Registered → Associated, shown on the user
-page).
+generate (uuid4 hex, opaque) the first time they need a license on a token. Their license stays pending —
+"waiting for Apple to register the user" — until the registration event completes; then it is associated at
+once. Apple accepts an association for a *Registered* user: the license is held for them, and the device
+install proceeds once the user accepted the program invitation (VPPUser status Registered → Associated, shown
+on the user page).
 
 Five devices per user license (A3), enforced: Apple is asked for one association per user and app (the client
 user id, never the devices), and the console tracks which of the user's devices use that license
 (`LicenseDevice`, at most `MAX_DEVICES_PER_USER`). The devices a user license should cover are, in order:
-- device group: the user's active member devices (their primary user is the user), by membership
-  `joined_at`, then membership id;
+- device group: the user's active member devices (their primary user is the user), by membership `joined_at`,
+  then membership id;
 - user group (and an install requested for a user): the user's active devices, by `Device.created_at`,
   then id.
-Devices whose App Store is blocked (S12) are never covered. Devices already covered keep their slot; new
-ones are attached in that order while fewer than five are covered. Each further device gets a License row in
-state `failed` (`license_type=user`, `device` set, `user` empty — the user's own row holds the one open
-license per app and user) with `DEVICE_LIMIT` as the error: shown on the device page, the app's Assignments
-pane, the licenses list and API, counted in the pre-flight's `ineligible` and in the run's failures. A device
-is detached when it is retired or deleted, when it is no longer the user's device, or when the license is
+
+Devices whose App Store is blocked (S12) are never covered. Devices already covered keep their slot; new ones
+are attached in that order while fewer than five are covered. Each further device gets a License row in state
+`failed` (`license_type=user`, `device` set, `user` empty — the user's own row holds the one open license per
+app and user) with `DEVICE_LIMIT` as the error: shown on the device page, the app's Assignments pane, the
+licenses list and API, counted in the pre-flight's `ineligible` and in the run's failures. A device is
+detached when it is retired or deleted, when it is no longer the user's device, or when the license is
 revoked; the next device in order is covered on the next allocation ("Allocate / retry"), and its failed row
 is removed.
 """
@@ -54,7 +51,12 @@ from django.utils.translation import gettext_noop
 
 from apps.models import App
 from assignments.models import Assignment, License, LicenseDevice, LicenseRun, VPPUser
+from assignments.runs import finish_run, start_run
 from directory.models import Device, DirectoryUser, Group, GroupMembership
+from tokens import services as token_services
+from tokens.apple import client_for, state_from_error
+from vpp.errors import AppleError
+from vpp.types import AssetRef, RequestUser
 
 NO_LICENSES = "No licenses available"
 MAX_DEVICES_PER_USER = 5  # A3: one user license works on up to five of the user's devices
@@ -74,9 +76,8 @@ class Target:
     """One license holder an assignment aims at: a user (user licensing) or a device (device licensing).
 
     `device` is set for user licensing when the user was reached through a device (device group), so the
-    device
-    rules (S12, S13) can be checked. `devices` (user licensing) are the user's devices that should use the
-    user license, in the stable order of A3; at most five of them are covered.
+    device rules (S12, S13) can be checked. `devices` (user licensing) are the user's devices that should use
+    the user license, in the stable order of A3; at most five of them are covered.
     """
 
     user: DirectoryUser | None = None
@@ -374,9 +375,8 @@ def reserve(
     """Create License rows for `targets` in order: pending up to the available licenses, failed beyond
     (S5, S6).
 
-    Targets already holding a license of this app are skipped; their failed licenses are retried. Runs in
-    its own
-    transaction with the App row locked, so concurrent reservations see each other's pending licenses.
+    Targets already holding a license of this app are skipped; their failed licenses are retried. Runs in its
+    own transaction with the App row locked, so concurrent reservations see each other's pending licenses.
     """
     is_device = license_type == Assignment.LicenseType.DEVICE
     counts = {"reserved": 0, "failed": 0, "skipped": 0, "over_limit": 0, "store_blocked": 0}
@@ -561,20 +561,13 @@ def _require_usable(token) -> None:
 
 
 def _fail_token(token, exc) -> None:
-    from tokens.apple import state_from_error
-    from tokens.models import VPPToken
-
     implied = state_from_error(exc)
     if implied is not None:
-        VPPToken.objects.filter(pk=token.pk).update(state=implied[0], state_detail=implied[1][:500])
+        token_services.token_set_state(token=token, state=implied[0], detail=implied[1], audited=False)
 
 
-def register_users(*, token, users: list[DirectoryUser]) -> list[str]:
+def register_users(*, token, users: list[DirectoryUser], interactive: bool = False) -> list[str]:
     """Register users we have no Apple user for on `token` (users/create); returns the event ids."""
-    from tokens.apple import client_for
-    from vpp.errors import AppleError
-    from vpp.types import RequestUser
-
     have = set(
         VPPUser.objects.filter(vpp_token=token, user__in=users)
         .exclude(status=VPPUser.Status.RETIRED)
@@ -598,7 +591,8 @@ def register_users(*, token, users: list[DirectoryUser]) -> list[str]:
     requests = [RequestUser(v.client_user_id, email=v.email or None) for v in new]
     by_id = {v.client_user_id: v for v in new}
     try:
-        events = list(client_for(token).create_users(requests))
+        with client_for(token, interactive=interactive) as client:
+            events = list(client.create_users(requests))
         error = None
     except AppleError as exc:
         events, error = list(exc.events), exc
@@ -620,17 +614,14 @@ def register_users(*, token, users: list[DirectoryUser]) -> list[str]:
     return [e.event_id for e in events]
 
 
-def request_pending(*, app: App) -> dict:
+def request_pending(*, app: App, interactive: bool = False) -> dict:
     """Ask Apple to associate every pending, not yet requested license of `app` (after `reserve` committed).
 
     Users without an Apple user are registered first; their licenses wait for the registration. Returns
     `{"events": [...], "user_events": [...], "requested": n}`. A synchronous Apple error marks the licenses it
-    covered failed with Apple's error number; the token state follows token errors (T5).
+    covered failed with Apple's error number; the token state follows token errors (T5). `interactive` (a
+    person waits for the answer) uses few retries; background work the full budget.
     """
-    from tokens.apple import client_for
-    from vpp.errors import AppleError
-    from vpp.types import AssetRef
-
     token = app.vpp_token
     result: dict = {"events": [], "user_events": [], "requested": 0}
     pending = License.objects.filter(app=app, state=License.State.PENDING, event_id="").select_related(
@@ -651,7 +642,9 @@ def request_pending(*, app: App) -> dict:
     by_serial: dict[str, License] = {lic.device.serial_number: lic for lic in device_licenses}
     by_client: dict[str, License] = {}
     if user_licenses:
-        result["user_events"] = register_users(token=token, users=[lic.user for lic in user_licenses])
+        result["user_events"] = register_users(
+            token=token, users=[lic.user for lic in user_licenses], interactive=interactive
+        )
         ready = {
             v.user_id: v.client_user_id
             for v in VPPUser.objects.filter(
@@ -666,11 +659,12 @@ def request_pending(*, app: App) -> dict:
     asset = AssetRef(app.adam_id, app.pricing_param)
     error = None
     try:
-        events = list(
-            client_for(token).associate_assets(
-                [asset], serial_numbers=list(by_serial), client_user_ids=list(by_client)
+        with client_for(token, interactive=interactive) as client:
+            events = list(
+                client.associate_assets(
+                    [asset], serial_numbers=list(by_serial), client_user_ids=list(by_client)
+                )
             )
-        )
     except AppleError as exc:
         events, error = list(exc.events), exc
         _fail_token(token, exc)
@@ -697,13 +691,27 @@ def allocate(
     events."""
     _require_usable(app.vpp_token)
     counts = reserve(app=app, targets=targets, license_type=license_type, assignment=assignment)
-    return counts | request_pending(app=app)
+    return counts | request_pending(app=app, interactive=True)
+
+
+def only_members(
+    targets: list[Target], *, user_ids: Iterable[int], device_ids: Iterable[int]
+) -> list[Target]:
+    """The targets (in their order) that involve these users or devices: new members of a group."""
+    users, devices = set(user_ids), set(device_ids)
+    return [
+        t
+        for t in targets
+        if (t.user is not None and t.user.pk in users)
+        or (t.device is not None and (t.device.pk in devices or t.device.primary_user_id in users))
+        or any(d.pk in devices for d in t.devices)
+    ]
 
 
 def run_allocation(run: LicenseRun) -> LicenseRun:
-    """Carry out an ALLOCATE run for its assignment (Required): reserve for every target, then ask Apple."""
-    from assignments.runs import finish_run, start_run
-
+    """Carry out an ALLOCATE run for its assignment (Required): reserve for every target (or only the new
+    members named in the run's summary), then ask Apple."""
+    members = (run.summary or {}).get("members")
     start_run(run)
     assignment = Assignment.objects.select_related("app__vpp_token", "group").get(pk=run.assignment_id)
     app = assignment.app
@@ -712,6 +720,8 @@ def run_allocation(run: LicenseRun) -> LicenseRun:
     except ValidationError as exc:
         return finish_run(run, error=" ".join(exc.messages))
     targets = targets_for(app=app, group=assignment.group, license_type=assignment.license_type)
+    if members is not None:
+        targets = only_members(targets, user_ids=members["user_ids"], device_ids=members["device_ids"])
     counts = reserve(app=app, targets=targets, license_type=assignment.license_type, assignment=assignment)
     run.total = len(targets) + counts["over_limit"] + counts["store_blocked"]
     run.failed = counts["failed"]

@@ -7,14 +7,15 @@
 - `POST apps/{app_id}/install/` `{"user": id}` or `{"device": id}` (Available assignments)
 - `POST apps/{app_id}/removed/` `{"user": id}` or `{"device": id}` (S3: the MDM reported the app removed)
 - `POST apps/{app_id}/revoke-licenses/`, `devices/{id}/revoke-licenses/`, `users/{id}/revoke-licenses/`
-- `POST vpp-tokens/{id}/reclaim-untracked/`, `vpp-tokens/{id}/reconcile/` (`{"repair": true}` to fix)
+- `POST vpp-tokens/{id}/reclaim-untracked/`, `vpp-tokens/{id}/reconcile/` (`{"repair": true}` to fix),
+  `vpp-tokens/{id}/revoke-licenses/` (T14)
 - `license-runs/` read-only
 """
 
 from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -27,9 +28,11 @@ from assignments.serializers import (
     AssignmentUpdateSerializer,
     HolderSerializer,
     LicenseRunSerializer,
+    LicenseRunSummarySerializer,
     LicenseSerializer,
 )
 from directory.models import Device, DirectoryUser, Group
+from tokens.models import VPPToken
 
 
 class LicenseViewSet(viewsets.ReadOnlyModelViewSet):
@@ -177,8 +180,6 @@ class UserRevokeViewSet(viewsets.ViewSet):
 class TokenReclaimUntrackedViewSet(viewsets.ViewSet):
     @extend_schema(request=None, responses=LicenseRunSerializer)
     def create(self, request, token_id=None):
-        from tokens.models import VPPToken
-
         token = get_object_or_404(VPPToken, pk=token_id)
         return _run_response(services.token_reclaim_untracked(token=token, actor=request.user))
 
@@ -186,11 +187,29 @@ class TokenReclaimUntrackedViewSet(viewsets.ViewSet):
 class TokenReconcileViewSet(viewsets.ViewSet):
     @extend_schema(request=None, responses=LicenseRunSerializer)
     def create(self, request, token_id=None):
-        from tokens.models import VPPToken
-
         token = get_object_or_404(VPPToken, pk=token_id)
         repair = str(request.data.get("repair", "")).lower() in ("1", "true", "yes")
         return _run_response(services.token_reconcile(token=token, actor=request.user, repair=repair))
+
+
+class TokenRevokeLicensesViewSet(viewsets.ViewSet):
+    @extend_schema(
+        request=None,
+        responses={202: LicenseRunSummarySerializer},
+        parameters=[
+            OpenApiParameter(
+                "id",
+                int,
+                OpenApiParameter.PATH,
+                description="A unique integer value identifying this VPP token.",
+            )
+        ],
+    )
+    def create(self, request, id=None):
+        """Revoke all licenses of the token; 202 with the license run."""  # T14
+        token = get_object_or_404(VPPToken, pk=id)
+        run = services.revoke_token_licenses(token=token, actor=request.user)
+        return Response(LicenseRunSummarySerializer(run).data, status=status.HTTP_202_ACCEPTED)
 
 
 class LicenseRunViewSet(viewsets.ReadOnlyModelViewSet):
@@ -224,4 +243,9 @@ def register(router) -> None:
     )
     router.register(
         r"vpp-tokens/(?P<token_id>\d+)/reconcile", TokenReconcileViewSet, basename="token-reconcile"
+    )
+    router.register(
+        r"vpp-tokens/(?P<id>\d+)/revoke-licenses",
+        TokenRevokeLicensesViewSet,
+        basename="token-revoke-licenses",
     )

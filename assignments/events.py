@@ -1,27 +1,36 @@
 """Completing Apple's asynchronous writes: ASSET_MANAGEMENT / USER_MANAGEMENT notifications and status polls.
 
-Both paths end in the same transitions, so a notification and a poll (or a duplicate notification) for
-the same
-event are harmless: only licenses still pending (associate) or revoking (disassociate/revoke) move.
+Both paths end in the same transitions, so a notification and a poll (or a duplicate notification) for the
+same event are harmless: only licenses still pending (associate) or revoking (disassociate/revoke) move.
 
-Counts: Apple's used/available counts follow the AppleAssignment mirror. When our license becomes assigned
-(or revoked) the mirror row for (asset, target) is created (or deleted) in the same transaction, and the
-App's counts move only if the row really appeared (or disappeared). The ASSET_MANAGEMENT notification
-handler updates the mirror and counts first and then calls `apply_asset_management`, so a notification, a
-status poll and a duplicate of either move the counts exactly once.
+Counts: Apple's used/available counts follow the AppleAssignment mirror, which `apps.services` owns. When our
+license becomes assigned (or revoked) the mirror row for (asset, target) is created (or deleted) in the same
+transaction, and the App's counts move only if the row really appeared (or disappeared). The ASSET_MANAGEMENT
+notification handler (`applesync.notifications`) updates the mirror and counts first and then calls
+`apply_asset_management` with the parsed notification, so a notification, a status poll and a duplicate of
+either move the counts exactly once.
+
+This module owns the `VPPUser` statuses Apple reports (`vpp_users_apply`): a user the console retired stays
+retired whatever Apple still lists.
 """
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 
 from django.db import transaction
-from django.db.models import F, Value
-from django.db.models.functions import Greatest
+from django.utils import timezone
 
-from apps.models import App, AppleAssignment
+from apps import services as app_services
+from apps.models import App
+from assignments.allocation import request_pending
 from assignments.models import License, LicenseDevice, LicenseRun, VPPUser
+from assignments.runs import finish_run
+from tokens.apple import client_for
+from tokens.models import VPPToken
+from vpp.errors import AppleError, BadRequest
+from vpp.types import AppleUser, EventStatus, Notification
 
 Key = tuple[str, str]
 
@@ -51,14 +60,21 @@ def license_keys(token, licenses: list[License]) -> dict[int, Key]:
     return keys
 
 
-def _move_counts(app_deltas: Counter) -> None:
-    """+n assigned for an app: used += n, available -= n (and the reverse for negative n)."""
-    for app_id, n in app_deltas.items():
-        if n:
-            App.objects.filter(pk=app_id).update(
-                used_licenses=Greatest(F("used_licenses") + n, Value(0)),
-                available_licenses=Greatest(F("available_licenses") - n, Value(0)),
-            )
+def mark_revoking(licenses: list[License], keys, events) -> list[str]:
+    """Map each request's chunk back to licenses and mark them revoking with the request's eventId."""
+    by_key: dict = defaultdict(list)
+    for lic in licenses:
+        if lic.pk in keys:
+            by_key[keys[lic.pk]].append(lic.pk)
+    ids: list[str] = []
+    for event in events:
+        chunk = [("s", s) for s in event.serial_numbers] + [("u", c) for c in event.client_user_ids]
+        pks = [pk for key in chunk for pk in by_key.get(key, [])]
+        License.objects.filter(
+            pk__in=pks, state__in=[License.State.ASSIGNED, License.State.UNTRACKED]
+        ).update(state=License.State.REVOKING, event_id=event.event_id, error="", error_number=None)
+        ids.append(event.event_id)
+    return ids
 
 
 def _settle(
@@ -98,7 +114,7 @@ def _settle(
         License.objects.bulk_update(licenses, ["state", "error_number", "error", "updated_at"])
         if gone:  # A3: a revoked user license no longer covers devices; their slots are free again
             LicenseDevice.objects.filter(license__in=gone).delete()
-        _move_counts(_update_mirror(appeared, gone, keys))
+        app_services.counts_move(_update_mirror(appeared, gone, keys))
     return moved
 
 
@@ -112,17 +128,16 @@ def _update_mirror(appeared: list[License], gone: list[License], keys: dict[int,
             if key is None:  # no target id to mirror: still one license more or less at Apple
                 deltas[app.pk] += sign
                 continue
-            lookup = {
-                "vpp_token_id": app.vpp_token_id,
-                "adam_id": app.adam_id,
-                "pricing_param": app.pricing_param,
+            target = {
                 "serial_number": key[1] if key[0] == "s" else "",
                 "client_user_id": key[1] if key[0] == "u" else "",
             }
             if sign > 0:
-                changed = int(AppleAssignment.objects.get_or_create(**lookup, defaults={"app": app})[1])
+                changed = app_services.mirror_add(app=app, **target)
             else:
-                changed = AppleAssignment.objects.filter(**lookup).delete()[0]
+                changed = app_services.mirror_remove(
+                    token_id=app.vpp_token_id, adam_id=app.adam_id, pricing_param=app.pricing_param, **target
+                )
             deltas[app.pk] += sign * changed
     return deltas
 
@@ -146,7 +161,7 @@ def _open_licenses(token, event_id: str) -> list[License]:
     )
 
 
-def apply_event_status(*, token, event_id: str, status) -> bool:
+def apply_event_status(*, token, event_id: str, status: EventStatus) -> bool:
     """Apply a finished `EventStatus` to the licenses and users of `event_id`; False while Apple is still
     working."""
     if status.is_pending:
@@ -162,7 +177,7 @@ def apply_event_status(*, token, event_id: str, status) -> bool:
 def _settle_users(
     token, event_id: str, failures: dict[Key, tuple[int | None, str]], users_status
 ) -> list[int]:
-    """Registration events: pending VPPUsers → registered (or associated) / failed. Returns users now
+    """Registration events: pending VPPUsers → registered (or associated) / failed. Returns the users now
     ready."""
     ready: list[int] = []
     for vpp_user in VPPUser.objects.filter(vpp_token=token, event_id=event_id, status=VPPUser.Status.PENDING):
@@ -187,9 +202,8 @@ def _settle_users(
 
 
 def _request_waiting(token, user_ids: list[int]) -> list[str]:
-    """Associate the licenses that waited for these users' registration."""
-    from assignments.allocation import request_pending
-
+    """Associate the licenses that waited for these users' registration (the background budget of retries:
+    this runs in a task, never inside the transaction that processed a notification)."""
     events: list[str] = []
     app_ids = (
         License.objects.filter(
@@ -203,26 +217,23 @@ def _request_waiting(token, user_ids: list[int]) -> list[str]:
     return events
 
 
-def apply_asset_management(token, payload: dict) -> int:
-    """Apply one ASSET_MANAGEMENT notification (`payload` = the inner `notification` object). Returns
-    licenses moved.
+def apply_asset_management(token, notification: Notification) -> int:
+    """Apply one ASSET_MANAGEMENT notification to our licenses. Returns the licenses moved.
 
     SUCCESS lists the assignments done; FAILURE lists those that failed with `error`. Licenses are matched by
-    `eventId`; an ASSOCIATE success that arrives before we stored the event id matches pending licenses
-    by target.
+    `eventId`; an ASSOCIATE success that arrives before we stored the event id matches pending licenses by
+    target.
     """
-    event_id = str(payload.get("eventId") or "")
-    kind = payload.get("type")
-    items = payload.get("assignments") or []
+    event_id = notification.event_id or ""
+    kind = notification.management_type
     keys_in: set[tuple[str, Key]] = set()
-    for item in items:
-        adam_id = str(item.get("adamId") or "")
-        if item.get("serialNumber"):
-            keys_in.add((adam_id, ("s", item["serialNumber"])))
-        if item.get("clientUserId"):
-            keys_in.add((adam_id, ("u", item["clientUserId"])))
+    for item in notification.assignments:
+        if item.serial_number:
+            keys_in.add((item.adam_id, ("s", item.serial_number)))
+        if item.client_user_id:
+            keys_in.add((item.adam_id, ("u", item.client_user_id)))
     licenses = _open_licenses(token, event_id) if event_id else []
-    if not licenses and kind == "ASSOCIATE" and payload.get("result") == "SUCCESS":
+    if not licenses and kind == "ASSOCIATE" and notification.succeeded:
         licenses = list(
             License.objects.filter(
                 app__vpp_token=token,
@@ -239,42 +250,50 @@ def apply_asset_management(token, payload: dict) -> int:
         matched = [lic for lic in licenses if any(k == keys.get(lic.pk) for _a, k in keys_in)]
     else:
         matched = [lic for lic in licenses if (adam[lic.app_id], keys.get(lic.pk)) in keys_in]
-    if payload.get("result") == "FAILURE":
-        error = payload.get("error") or {}
-        number = error.get("errorNumber")
-        number = int(number) if number not in (None, "") else None
-        text = (
-            f"Apple error {number}: {error.get('errorMessage', '')}"
-            if number
-            else str(error.get("errorMessage", ""))
-        )
+    if notification.succeeded is False:
+        number, text = _failure_text(notification)
         failures = {keys[lic.pk]: (number, text) for lic in matched if lic.pk in keys}
         return _settle(matched, failures, keys)
     return _settle(matched, {}, keys)
 
 
-def apply_user_management(token, payload: dict) -> int:
-    """Apply a USER_MANAGEMENT notification for users we registered; waiting licenses are then requested."""
-    event_id = str(payload.get("eventId") or "")
-    users = payload.get("users") or []
-    if payload.get("result") == "FAILURE":
-        error = payload.get("error") or {}
-        number = error.get("errorNumber")
-        number = int(number) if number not in (None, "") else None
-        text = f"Apple error {number}: {error.get('errorMessage', '')}"
-        failures = {("u", u.get("clientUserId", "")): (number, text) for u in users}
+def _failure_text(notification: Notification) -> tuple[int | None, str]:
+    error = notification.error
+    number = error.number if error is not None else None
+    message = (error.message if error is not None else "") or ""
+    return number, (f"Apple error {number}: {message}" if number else message)
+
+
+def apply_user_management(token, notification: Notification) -> list[int]:
+    """Apply a USER_MANAGEMENT notification to the users we registered: pending → registered (or failed).
+
+    Returns the directory user ids now ready, whose waiting licenses the caller requests after commit
+    (`request_waiting`).
+    """
+    event_id = notification.event_id or ""
+    users = notification.users
+    if notification.succeeded is False:
+        number, _text = _failure_text(notification)
+        message = notification.error.message if notification.error is not None else ""
+        text = f"Apple error {number}: {message or ''}"
+        failures = {("u", u.client_user_id): (number, text) for u in users}
         _settle_users(token, event_id, failures, None)
-        return len(failures)
-    statuses = {u.get("clientUserId"): u.get("status") for u in users}
-    ready = _settle_users(token, event_id, {}, statuses)
-    if ready:
-        _request_waiting(token, ready)
-    return len(ready)
+        return []
+    statuses = {u.client_user_id: u.status for u in users}
+    return _settle_users(token, event_id, {}, statuses)
 
 
-def apply_user_associated(token, payload: dict) -> int:
+def request_waiting(*, token_id: int, user_ids: list[int]) -> list[str]:
+    """Associate the licenses that waited for these users' registration; the Apple event ids started."""
+    token = VPPToken.objects.filter(pk=token_id).first()
+    if token is None or not user_ids:
+        return []
+    return _request_waiting(token, user_ids)
+
+
+def apply_user_associated(token, notification: Notification) -> int:
     """USER_ASSOCIATED: the users accepted the invitation (S4): Registered → Associated."""
-    ids = [u.get("clientUserId") for u in payload.get("associatedUsers") or payload.get("users") or []]
+    ids = [u.client_user_id for u in notification.users]
     return (
         VPPUser.objects.filter(vpp_token=token, client_user_id__in=ids)
         .exclude(status=VPPUser.Status.RETIRED)
@@ -282,48 +301,96 @@ def apply_user_associated(token, payload: dict) -> int:
     )
 
 
+VPP_USER_STATUS = {"Registered": "registered", "Associated": "associated", "Retired": "retired"}
+
+
+def vpp_users_apply(token, users: Iterable[AppleUser], *, clear_errors: bool = False) -> int:
+    """Take over the statuses Apple reports for the users this console created (T9: anyone else's users are
+    ignored). A user the console retired stays retired: an active record at Apple is Apple lagging, not a new
+    user. Returns how many of our users were updated."""
+    by_id = {u.client_user_id: u for u in users}
+    if not by_id:
+        return 0
+    changed = []
+    for vpp_user in VPPUser.objects.select_for_update().filter(
+        vpp_token=token, client_user_id__in=list(by_id)
+    ):
+        apple_user = by_id[vpp_user.client_user_id]
+        status = VPP_USER_STATUS.get(apple_user.status)
+        if status is None:
+            continue
+        if vpp_user.status == VPPUser.Status.RETIRED and status != VPPUser.Status.RETIRED:
+            continue
+        vpp_user.status = status
+        vpp_user.invite_code = apple_user.invite_code or vpp_user.invite_code
+        vpp_user.id_hash = apple_user.id_hash or vpp_user.id_hash
+        if clear_errors:
+            vpp_user.error_number = None
+            vpp_user.error = ""
+        vpp_user.updated_at = timezone.now()
+        changed.append(vpp_user)
+    fields = ["status", "invite_code", "id_hash", "updated_at"]
+    if clear_errors:
+        fields += ["error_number", "error"]
+    VPPUser.objects.bulk_update(changed, fields, batch_size=2000)
+    return len(changed)
+
+
+def vpp_users_failed(token, *, client_user_ids: list[str], number: int | None, message: str) -> int:
+    """Apple refused to register these pending users: they are failed with Apple's error."""
+    return VPPUser.objects.filter(
+        vpp_token=token, client_user_id__in=client_user_ids, status=VPPUser.Status.PENDING
+    ).update(
+        status=VPPUser.Status.FAILED, error_number=number, error=message[:500], updated_at=timezone.now()
+    )
+
+
+def vpp_client_user_ids(token) -> set[str]:
+    """The clientUserIds this console created on `token` (T9: the only Apple users it reads)."""
+    return set(VPPUser.objects.filter(vpp_token=token).values_list("client_user_id", flat=True))
+
+
 def poll_events(*, token, event_ids: Iterable[str]) -> list[str]:
     """Ask Apple for the status of each event and apply the finished ones. Returns the ids still pending."""
-    from tokens.apple import client_for
-    from vpp.errors import AppleError, BadRequest
-
-    client = client_for(token)
     still: list[str] = []
-    for event_id in event_ids:
-        try:
-            status = client.event_status(event_id)
-        except BadRequest as exc:  # 9708: Apple forgot the event; the next sync/reconciliation settles it
-            for lic in _open_licenses(token, event_id):
-                lic.error_number, lic.error = exc.number, str(exc)[:500]
-                lic.save(update_fields=["error_number", "error"])
-            continue
-        except AppleError:
-            still.append(event_id)
-            continue
-        if not apply_event_status(token=token, event_id=event_id, status=status):
-            still.append(event_id)
-        else:
-            ready = list(
-                VPPUser.objects.filter(vpp_token=token, event_id=event_id)
-                .exclude(status__in=[VPPUser.Status.FAILED, VPPUser.Status.PENDING])
-                .values_list("user_id", flat=True)
-            )
-            if ready:
-                still += _request_waiting(token, ready)
+    finished: list[str] = []
+    with client_for(token) as client:
+        for event_id in event_ids:
+            try:
+                status = client.event_status(event_id)
+            except BadRequest as exc:  # 9708: Apple forgot the event; the next sync/reconciliation settles it
+                for lic in _open_licenses(token, event_id):
+                    lic.error_number, lic.error = exc.number, str(exc)[:500]
+                    lic.save(update_fields=["error_number", "error"])
+                continue
+            except AppleError:
+                still.append(event_id)
+                continue
+            if apply_event_status(token=token, event_id=event_id, status=status):
+                finished.append(event_id)
+            else:
+                still.append(event_id)
+    for event_id in finished:
+        ready = list(
+            VPPUser.objects.filter(vpp_token=token, event_id=event_id)
+            .exclude(status__in=[VPPUser.Status.FAILED, VPPUser.Status.PENDING])
+            .values_list("user_id", flat=True)
+        )
+        if ready:
+            still += _request_waiting(token, ready)
     return still
 
 
 def _events_by_token(default_token, event_ids: list[str]) -> dict:
     """Group event ids by the token whose licenses carry them (a device's licenses may span tokens)."""
-    from tokens.models import VPPToken
-
     owners = dict(
         License.objects.filter(event_id__in=event_ids).values_list("event_id", "app__vpp_token_id").distinct()
     )
     tokens = {t.pk: t for t in VPPToken.objects.filter(pk__in=set(owners.values()))}
     grouped: dict = {}
     for event_id in event_ids:
-        owner = tokens.get(owners.get(event_id), default_token)
+        owner_id = owners.get(event_id)
+        owner = tokens.get(owner_id, default_token) if owner_id is not None else default_token
         if owner is not None:
             grouped.setdefault(owner, []).append(event_id)
     return grouped
@@ -331,12 +398,10 @@ def _events_by_token(default_token, event_ids: list[str]) -> dict:
 
 def poll_run(run: LicenseRun) -> bool:
     """Poll the Apple events of a run; when none is pending, finish it with its counts. True when finished."""
-    from assignments.runs import finish_run
-
     if run.status in (LicenseRun.Status.COMPLETED, LicenseRun.Status.FAILED):
         return True
-    token = run.vpp_token or (run.app.vpp_token if run.app_id else None)
-    if token is None and run.assignment_id:
+    token = run.vpp_token or (run.app.vpp_token if run.app is not None else None)
+    if token is None and run.assignment is not None:
         token = run.assignment.app.vpp_token
     summary = dict(run.summary or {})
     events = list(summary.get("events", []))

@@ -1,38 +1,45 @@
-"""What the directory calls (inside `transaction.on_commit`) when membership or lifecycle changes.
-
-Each hook only enqueues a task with ids; the tasks call services, which record runs and the audit log.
+"""Receivers of the directory's signals (sent after commit): membership and lifecycle changes that affect
+licenses. Each receiver only enqueues a task with ids; the tasks call services, which record runs and the
+audit log. Connected when the app is ready (`AssignmentsConfig.ready`).
 """
 
 from __future__ import annotations
 
+from django.dispatch import receiver
 
-def on_members_added(group_id: int, user_ids, device_ids, actor_id: int | None = None) -> None:
+from assignments import tasks
+from directory import signals
+
+
+@receiver(signals.members_added, dispatch_uid="assignments.members_added")
+def on_members_added(
+    sender, *, group_id: int, user_ids, device_ids, actor_id: int | None = None, **_kw
+) -> None:
     """New members of a group get the group's Required assignments (in join order, S6)."""
-    from assignments.tasks import members_added
-
-    members_added.delay(group_id, list(user_ids or []), list(device_ids or []), actor_id)
+    tasks.members_added.delay(group_id, list(user_ids or []), list(device_ids or []), actor_id)
 
 
-def on_members_removed(group_id: int, user_ids, device_ids, actor_id: int | None = None) -> None:
+@receiver(signals.members_removed, dispatch_uid="assignments.members_removed")
+def on_members_removed(
+    sender, *, group_id: int, user_ids, device_ids, actor_id: int | None = None, **_kw
+) -> None:
     """Members who left a group lose the licenses they held through it (S11)."""
-    from assignments.tasks import members_removed
-
-    members_removed.delay(group_id, list(user_ids or []), list(device_ids or []), actor_id)
+    tasks.members_removed.delay(group_id, list(user_ids or []), list(device_ids or []), actor_id)
 
 
-def on_user_deactivated(user_id: int, actor_id: int | None = None) -> None:
+@receiver(signals.user_deactivated, dispatch_uid="assignments.user_deactivated")
+def on_user_deactivated(sender, *, user_id: int, actor_id: int | None = None, **_kw) -> None:
     """A deactivated user loses every user license (S11, B1)."""
-    from assignments.tasks import user_deactivated
-
-    user_deactivated.delay(user_id, actor_id)
+    tasks.user_deactivated.delay(user_id, actor_id)
 
 
-def on_device_retired(device_id: int, actor_id: int | None = None, serial_number: str = "") -> None:
+@receiver(signals.device_retired, dispatch_uid="assignments.device_retired")
+def on_device_retired(
+    sender, *, device_id: int, actor_id: int | None = None, serial_number: str = "", **_kw
+) -> None:
     """A retired or deleted device loses its device licenses (B1).
 
-    For a deleted device pass its serial number: the row and its License rows are gone, so Apple is asked to
-    revoke by serial number.
+    For a deleted device the serial number is passed: the row and its License rows are gone, so Apple is asked
+    to revoke by serial number.
     """
-    from assignments.tasks import device_retired
-
-    device_retired.delay(device_id, actor_id, serial_number)
+    tasks.device_retired.delay(device_id, actor_id, serial_number)

@@ -1,9 +1,8 @@
 """The end-user prompt table (S7), from Apple's "End-User Prompts for VPP".
 
-For each scenario — BYOD or corporate, supervised or not, kiosk; user or device licensing — whether the
-user is
-invited to the volume purchase program, prompted to install the app, and prompted for an Apple ID. Scenario 8
-(kiosk with user licensing) has no answer in the source: it is not recommended, and the console warns (S8).
+For each scenario — BYOD or corporate, supervised or not, kiosk; user or device licensing — whether the user
+is invited to the volume purchase program, prompted to install the app, and prompted for an Apple ID. Scenario
+8 (kiosk with user licensing) has no answer in the source: it is not recommended, and the console warns (S8).
 """
 
 from __future__ import annotations
@@ -59,8 +58,3 @@ def prompts_for(device, license_type: str) -> Prompts:
             license_type=license_type,
         )
     ]
-
-
-def invitation_pending(vpp_user) -> bool:
-    """S4: a user-licensed install waits until the user accepted Apple's invitation."""
-    return vpp_user is not None and vpp_user.status in ("pending", "registered")

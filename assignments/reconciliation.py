@@ -1,43 +1,46 @@
 """Reconciliation with Apple (B2, T9): what Apple holds versus the licenses we think are assigned.
 
-The comparison reads Apple's assignments fresh (`GET assignments`), so it does not depend on when the
-last sync
-ran. Drift:
+The comparison reads Apple's assignments fresh (`GET assignments`), so it does not depend on when the last
+sync ran. Drift:
 - *untracked*: at Apple, with no assigned/pending license of ours for that app and target (including targets
   this console does not know at all — no Device with that serial, no VPPUser with that client user id);
 - *missing*: our license says assigned, Apple has no such assignment.
+
 Repair revokes the untracked ones (per app, assets/disassociate) and re-requests the missing ones (reserved
 under the App lock like any allocation, so repair never oversubscribes).
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
 
 from django.db import transaction
 
+from apps import services as app_services
 from apps.models import App, AppleAssignment
-from assignments.allocation import request_pending, reserve, targets_for
-from assignments.events import license_keys
+from assignments.allocation import NO_LICENSES, available_for, request_pending, reserve, targets_for
+from assignments.events import license_keys, mark_revoking
 from assignments.models import Assignment, License, LicenseRun, VPPUser
-from assignments.revocation import mark_revoking
+from assignments.runs import finish_run, start_run
 from directory.models import Device
+from tokens.apple import client_for
+from vpp.errors import AppleError
+from vpp.types import AssetRef
 
 SHOWN = 200  # drift items kept in a run's summary for the page
 
 
 def apple_assignments(token) -> set[tuple[str, str, str, str]]:
-    """(adam_id, pricing_param, kind, target) of every assignment Apple lists for the token; kind "s" or
-    "u"."""
-    from tokens.apple import client_for
-
+    """(adam_id, pricing_param, kind, target) of every assignment Apple lists for the token; kind "s"
+    (serial number) or "u" (client user id)."""
     result = set()
-    for item in client_for(token).iter_assignments():
-        if item.serial_number:
-            result.add((item.adam_id, item.pricing_param, "s", item.serial_number))
-        if item.client_user_id:
-            result.add((item.adam_id, item.pricing_param, "u", item.client_user_id))
+    with client_for(token) as client:
+        for item in client.iter_assignments():
+            if item.serial_number:
+                result.add((item.adam_id, item.pricing_param, "s", item.serial_number))
+            if item.client_user_id:
+                result.add((item.adam_id, item.pricing_param, "u", item.client_user_id))
     return result
 
 
@@ -150,30 +153,27 @@ def untracked_refresh(*, token, at_apple: Iterable[Item] | None = None) -> dict[
 
 
 def _repair(token, found: dict) -> list[str]:
-    from assignments.allocation import NO_LICENSES, available_for
-    from assignments.events import _move_counts
-    from tokens.apple import client_for
-    from vpp.types import AssetRef
-
     events: list[str] = []
     by_asset: dict = defaultdict(lambda: ([], []))
     for adam, pricing, kind, target, _known in found["untracked"]:
         by_asset[(adam, pricing)][0 if kind == "s" else 1].append(target)
-    client = client_for(token)
-    for (adam, pricing), (serials, cids) in by_asset.items():
-        sent = client.disassociate_assets(
-            [AssetRef(adam, pricing)], serial_numbers=serials, client_user_ids=cids
-        )
-        # T9: the untracked rows of unknown targets follow the request (revoking, then revoked).
-        rows = list(
-            License.objects.filter(
-                app__vpp_token=token,
-                app__adam_id=adam,
-                app__pricing_param=pricing,
-                state=License.State.UNTRACKED,
+    with client_for(token) as client:
+        for (adam, pricing), (serials, cids) in by_asset.items():
+            sent = client.disassociate_assets(
+                [AssetRef(adam, pricing)], serial_numbers=serials, client_user_ids=cids
             )
-        )
-        events += mark_revoking(rows, license_keys(token, rows), sent) if rows else [e.event_id for e in sent]
+            # T9: the untracked rows of unknown targets follow the request (revoking, then revoked).
+            rows = list(
+                License.objects.filter(
+                    app__vpp_token=token,
+                    app__adam_id=adam,
+                    app__pricing_param=pricing,
+                    state=License.State.UNTRACKED,
+                )
+            )
+            events += (
+                mark_revoking(rows, license_keys(token, rows), sent) if rows else [e.event_id for e in sent]
+            )
     missing = License.objects.filter(pk__in=found["missing"], state=License.State.ASSIGNED)
     app_ids = sorted(set(missing.values_list("app_id", flat=True)))
     for app_id in app_ids:
@@ -181,9 +181,7 @@ def _repair(token, found: dict) -> list[str]:
             app = App.objects.select_for_update().get(pk=app_id)
             rows = list(missing.filter(app=app).order_by("id"))
             # They were counted as used; Apple says they are not.
-            from collections import Counter
-
-            _move_counts(Counter({app.pk: -len(rows)}))
+            app_services.counts_move(Counter({app.pk: -len(rows)}))
             app.refresh_from_db()
             available = available_for(app)
             for lic in rows:
@@ -225,9 +223,6 @@ def request_required(token) -> tuple[int, list[str]]:
 
 def run_reconcile(run: LicenseRun) -> LicenseRun:
     """Compare (and with summary.repair, fix); the run's summary lists the drift for the page."""
-    from assignments.runs import finish_run, start_run
-    from vpp.errors import AppleError
-
     start_run(run)
     token = run.vpp_token
     if not token.is_usable:

@@ -14,9 +14,16 @@ from collections import defaultdict
 
 from django.db import transaction
 
-from assignments.events import license_keys
+from apps.models import AppleAssignment
+from assignments.events import license_keys, mark_revoking
 from assignments.models import License, LicenseRun, VPPUser
+from assignments.reconciliation import apple_assignments, untracked_refresh
+from assignments.runs import enqueue_run, finish_run, start_run
 from console.audit import record
+from tokens.apple import client_for
+from tokens.models import VPPToken
+from vpp.errors import AppleError
+from vpp.types import AssetRef
 
 
 class RunFailed(Exception):
@@ -27,29 +34,9 @@ class RunFailed(Exception):
         self.error = error
 
 
-def mark_revoking(licenses: list[License], keys, events) -> list[str]:
-    """Map each request's chunk back to licenses and mark them revoking with the request's eventId."""
-    by_key: dict = defaultdict(list)
-    for lic in licenses:
-        if lic.pk in keys:
-            by_key[keys[lic.pk]].append(lic.pk)
-    ids: list[str] = []
-    for event in events:
-        chunk = [("s", s) for s in event.serial_numbers] + [("u", c) for c in event.client_user_ids]
-        pks = [pk for key in chunk for pk in by_key.get(key, [])]
-        License.objects.filter(
-            pk__in=pks, state__in=[License.State.ASSIGNED, License.State.UNTRACKED]
-        ).update(state=License.State.REVOKING, event_id=event.event_id, error="", error_number=None)
-        ids.append(event.event_id)
-    return ids
-
-
-def disassociate(*, token, licenses: list[License]) -> list[str]:
-    """Release assigned `licenses` (any apps of one token) with assets/disassociate; returns the event ids."""
-    from tokens.apple import client_for
-    from vpp.errors import AppleError
-    from vpp.types import AssetRef
-
+def disassociate(*, token, licenses: list[License], interactive: bool = False) -> list[str]:
+    """Release assigned `licenses` (any apps of one token) with assets/disassociate; returns the event ids.
+    `interactive` (a person waits) uses few retries; background work the full budget."""
     licenses = [lic for lic in licenses if lic.state == License.State.ASSIGNED]
     if not licenses:
         return []
@@ -57,32 +44,30 @@ def disassociate(*, token, licenses: list[License]) -> list[str]:
     by_app: dict = defaultdict(list)
     for lic in licenses:
         by_app[lic.app].append(lic)
-    client = client_for(token)
-    events_all: list[str] = []
-    for app, group in by_app.items():
-        serials = [keys[lic.pk][1] for lic in group if keys.get(lic.pk, ("",))[0] == "s"]
-        cids = [keys[lic.pk][1] for lic in group if keys.get(lic.pk, ("",))[0] == "u"]
-        try:
-            events = client.disassociate_assets(
-                [AssetRef(app.adam_id, app.pricing_param)], serial_numbers=serials, client_user_ids=cids
-            )
-        except AppleError as exc:
-            events_all += mark_revoking(group, keys, exc.events)
-            raise RunFailed(exc) from exc
-        events_all += mark_revoking(group, keys, events)
+    with client_for(token, interactive=interactive) as client:
+        events_all: list[str] = []
+        for app, group in by_app.items():
+            serials = [keys[lic.pk][1] for lic in group if keys.get(lic.pk, ("",))[0] == "s"]
+            cids = [keys[lic.pk][1] for lic in group if keys.get(lic.pk, ("",))[0] == "u"]
+            try:
+                events = client.disassociate_assets(
+                    [AssetRef(app.adam_id, app.pricing_param)], serial_numbers=serials, client_user_ids=cids
+                )
+            except AppleError as exc:
+                events_all += mark_revoking(group, keys, exc.events)
+                raise RunFailed(exc) from exc
+            events_all += mark_revoking(group, keys, events)
     return events_all
 
 
 def revoke_targets(*, token, serial_numbers, client_user_ids, licenses: list[License]) -> list[str]:
     """assets/revoke for these devices/users (everything revocable they hold); marks `licenses` revoking."""
-    from tokens.apple import client_for
-    from vpp.errors import AppleError
-
     keys = license_keys(token, licenses)
     try:
-        events = client_for(token).revoke_assets(
-            serial_numbers=sorted(set(serial_numbers)), client_user_ids=sorted(set(client_user_ids))
-        )
+        with client_for(token) as client:
+            events = client.revoke_assets(
+                serial_numbers=sorted(set(serial_numbers)), client_user_ids=sorted(set(client_user_ids))
+            )
     except AppleError as exc:
         mark_revoking(licenses, keys, exc.events)
         raise RunFailed(exc) from exc
@@ -98,35 +83,16 @@ def _holding(qs):
 
 def create_run(*, kind: str, actor, action: str, obj=None, **fields) -> LicenseRun:
     """Record a run and enqueue it after commit (the task loads it by id)."""
-    from assignments.tasks import execute_license_run
-
     requested_by = actor if getattr(actor, "is_authenticated", False) else None
     with transaction.atomic():
         run = LicenseRun.objects.create(kind=kind, requested_by=requested_by, **fields)
         record(actor=actor, action=action, obj=obj or run, after={"license_run": run.pk, "kind": kind})
-        transaction.on_commit(lambda: execute_license_run.delay(run.pk))
+        run_id = run.pk
+        transaction.on_commit(lambda: enqueue_run(run_id))
     return run
 
 
-def revoke_token_licenses(*, token, actor) -> LicenseRun:
-    """T14: a recorded run revoking every license of `token` at Apple (assets/revoke for every serial
-    number and
-    client user id holding assets on the location, ours or found by sync), then marking our licenses revoked.
-
-    Returns the queued LicenseRun; the work happens in `execute_run` (Celery), which tests may call directly.
-    """
-    return create_run(
-        kind=LicenseRun.Kind.REVOKE_TOKEN,
-        actor=actor,
-        action="token.revoke_all_licenses",
-        obj=token,
-        vpp_token=token,
-    )
-
-
 def _run_revoke_token(run: LicenseRun) -> list[str]:
-    from apps.models import AppleAssignment
-
     token = run.vpp_token
     licenses = _holding(License.objects.filter(app__vpp_token=token))
     licenses += list(License.objects.filter(app__vpp_token=token, state=License.State.UNTRACKED))  # T9
@@ -154,8 +120,6 @@ def _run_revoke_device(run: LicenseRun) -> list[str]:
     """
     serial = (run.summary or {}).get("serial_number")
     if run.device is None and serial:
-        from tokens.models import VPPToken
-
         events: list[str] = []
         for token in VPPToken.objects.all():
             if token.is_usable:
@@ -221,10 +185,6 @@ def _run_revoke_app(run: LicenseRun) -> list[str]:
 def _run_reclaim_untracked(run: LicenseRun) -> list[str]:
     """B2: revoke what Apple holds for targets this console does not know: the untracked License rows (T9),
     brought up to date with Apple first. Each goes revoking, then revoked when Apple's event completes."""
-    # reconciliation imports this module (mark_revoking): imported here to break that cycle.
-    from assignments.reconciliation import apple_assignments, untracked_refresh
-    from vpp.errors import AppleError
-
     token = run.vpp_token
     try:
         at_apple = apple_assignments(token)
@@ -268,8 +228,6 @@ REVOKERS = {
 
 def run_revocation(run: LicenseRun) -> LicenseRun:
     """Carry out a revoke run: send the Apple requests, record their event ids; polling finishes the run."""
-    from assignments.runs import finish_run, start_run
-
     start_run(run)
     token = run.vpp_token or (run.app.vpp_token if run.app_id else None)
     if token is not None and not token.is_usable:

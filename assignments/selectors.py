@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from django.db.models import Q
+
 from assignments.models import Assignment, License, LicenseRun
+from tokens.models import VPPToken
 
 
 def license_list():
@@ -25,8 +28,6 @@ def holder_licenses(*, user=None, device=None):
 
     A device's licenses include the user licenses that cover it (A3).
     """
-    from django.db.models import Q
-
     qs = license_list()
     if user is not None:
         return qs.filter(user=user)
@@ -35,8 +36,6 @@ def holder_licenses(*, user=None, device=None):
 
 def available_assignments_for(*, user=None, device=None):
     """Available (install-on-request) assignments whose group covers the holder, for the install buttons."""
-    from django.db.models import Q
-
     if device is not None:
         cover = Q(group__memberships__device=device)
         if device.primary_user_id:
@@ -54,8 +53,6 @@ def available_assignments_for(*, user=None, device=None):
 
 def latest_reconciliations():
     """The last reconciliation run of each token."""
-    from tokens.models import VPPToken
-
     runs = {}
     for run in LicenseRun.objects.filter(kind=LicenseRun.Kind.RECONCILE).select_related("vpp_token"):
         runs.setdefault(run.vpp_token_id, run)

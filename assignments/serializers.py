@@ -147,3 +147,17 @@ class LicenseRunSerializer(serializers.ModelSerializer):
             "finished_at",
         ]
         read_only_fields = fields
+
+
+class LicenseRunSummarySerializer(serializers.Serializer):
+    """The license run started by `vpp-tokens/{id}/revoke-licenses/` (full resource: `license-runs/`)."""
+
+    id = serializers.IntegerField()
+    kind = serializers.CharField()
+    status = serializers.CharField()
+    progress = serializers.IntegerField()
+    vpp_token = serializers.IntegerField(source="vpp_token_id")
+    total = serializers.IntegerField()
+    succeeded = serializers.IntegerField()
+    failed = serializers.IntegerField()
+    created_at = serializers.DateTimeField()

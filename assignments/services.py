@@ -1,8 +1,8 @@
 """Every state change of assignments and licenses: pages, API, tasks and hooks all come through here.
 
-Functions are keyword-only, take the `actor` (a user, or None for the system) and record the audit log.
-Bad input
-raises Django's ValidationError (HTTP 400 in the API, a form error on pages); Apple faults raise AppleError.
+Functions are keyword-only, take the `actor` (a user, or None for the system) and record the audit log. Bad
+input raises Django's ValidationError (HTTP 400 in the API, a form error on pages); Apple faults raise
+AppleError.
 """
 
 from __future__ import annotations
@@ -18,13 +18,24 @@ from django.utils.translation import gettext as _
 from apps.models import App
 from assignments import allocation
 from assignments.models import Assignment, License, LicenseDevice, LicenseRun
-from assignments.revocation import create_run, disassociate, revoke_token_licenses
+from assignments.reconciliation import run_reconcile
+from assignments.revocation import create_run, disassociate, run_revocation
+from assignments.runs import enqueue_event_poll
 from console.audit import record, snapshot
 from directory.models import Device, DirectoryUser, Group
 
 SETTINGS = ("uninstall_on_device_removal", "removable_by_user", "prevent_backup", "prevent_automatic_updates")
 
-__all__ = ["revoke_token_licenses"]
+
+def execute(run: LicenseRun) -> LicenseRun:
+    """Carry out a queued run of any kind (the Celery task and tests call this)."""
+    if run.status != LicenseRun.Status.QUEUED:
+        return run
+    if run.kind == LicenseRun.Kind.ALLOCATE:
+        return allocation.run_allocation(run)
+    if run.kind == LicenseRun.Kind.RECONCILE:
+        return run_reconcile(run)
+    return run_revocation(run)
 
 
 def actor_by_id(actor_id: int | None):
@@ -35,11 +46,8 @@ def actor_by_id(actor_id: int | None):
 
 def _poll_later(token, event_ids: list[str]) -> None:
     if event_ids:
-        from assignments.tasks import POLL_SECONDS, poll_license_events
-
-        transaction.on_commit(
-            lambda: poll_license_events.apply_async((token.pk, event_ids), countdown=POLL_SECONDS)
-        )
+        token_id = token.pk
+        transaction.on_commit(lambda: enqueue_event_poll(token_id, event_ids))
 
 
 # --- assignments -----------------------------------------------------------------------------------------
@@ -82,8 +90,7 @@ def assignment_create(
     actor,
 ) -> Assignment:
     """Assign `app` to `group` (S1). Required starts an allocation run at once (S2); oversubscription is
-    allowed
-    (S6) — `assignment.preflight` carries the figures (B3). Raises ValidationError for impossible
+    allowed (S6) — `assignment.preflight` carries the figures (B3). Raises ValidationError for impossible
     combinations.
     """
     assignment_validate(app=app, group=group, intent=intent, license_type=license_type)
@@ -107,8 +114,8 @@ def assignment_create(
         )
         record(actor=actor, action="assignment.create", obj=assignment, after=snapshot(assignment) | figures)
         if intent == Assignment.Intent.REQUIRED:
-            assignment.run = assignment_allocate(assignment=assignment, actor=actor)
-    assignment.preflight = figures
+            assignment.run = assignment_allocate(assignment=assignment, actor=actor)  # type: ignore[attr-defined]
+    assignment.preflight = figures  # type: ignore[attr-defined]
     return assignment
 
 
@@ -132,8 +139,10 @@ def assignment_update(*, assignment: Assignment, actor, intent: str | None = Non
     return assignment
 
 
-def assignment_allocate(*, assignment: Assignment, actor) -> LicenseRun:
-    """Queue an allocation run for every target of `assignment` (also "retry failed")."""
+def assignment_allocate(*, assignment: Assignment, actor, members: dict | None = None) -> LicenseRun:
+    """Queue an allocation run for every target of `assignment` (also "retry failed"), or only for the
+    `members` `{"user_ids": [...], "device_ids": [...]}` who just joined its group."""
+    extra = {"summary": {"members": members}} if members is not None else {}
     return create_run(
         kind=LicenseRun.Kind.ALLOCATE,
         actor=actor,
@@ -142,6 +151,7 @@ def assignment_allocate(*, assignment: Assignment, actor) -> LicenseRun:
         assignment=assignment,
         app=assignment.app,
         vpp_token=assignment.app.vpp_token,
+        **extra,
     )
 
 
@@ -252,6 +262,8 @@ def license_install(
     lic = (
         License.objects.filter(app=app, **lookup).exclude(state=License.State.REVOKED).order_by("-id").first()
     )
+    if lic is None:  # pragma: no cover - allocate always leaves a row for the target
+        raise ValidationError(_("The license could not be requested; try again."))
     record(
         actor=actor,
         action="license.install",
@@ -259,7 +271,7 @@ def license_install(
         after={"state": lic.state, "warnings": target.warnings},
     )
     _poll_later(token, result.get("events", []) + result.get("user_events", []))
-    lic.warnings = target.warnings
+    lic.warnings = target.warnings  # type: ignore[attr-defined]
     return lic
 
 
@@ -275,7 +287,7 @@ def license_revoke(*, license: License, actor) -> License:
         raise ValidationError(
             _("The VPP token cannot be used: %(state)s.") % {"state": token.get_state_display()}
         )
-    events = disassociate(token=token, licenses=[license])
+    events = disassociate(token=token, licenses=[license], interactive=True)
     license.refresh_from_db()
     record(actor=actor, action="license.revoke", obj=license, after={"state": license.state})
     _poll_later(token, events)
@@ -314,7 +326,7 @@ def report_app_removed(
     )
     if lic is None or not reclaim:
         return lic
-    events = disassociate(token=app.vpp_token, licenses=[lic])
+    events = disassociate(token=app.vpp_token, licenses=[lic], interactive=True)
     _poll_later(app.vpp_token, events)
     lic.refresh_from_db()
     return lic
@@ -350,7 +362,7 @@ def device_revoke_licenses(*, device: Device | None, actor, serial_number: str =
         action="device.revoke_licenses",
         obj=device,
         device=device,
-        summary={"serial_number": serial_number or device.serial_number},
+        summary={"serial_number": serial_number or (device.serial_number if device is not None else "")},
     )
 
 
@@ -416,12 +428,34 @@ def token_reconcile(*, token, actor, repair: bool = False, allocate_required: bo
     )
 
 
-def group_members_added(*, group_id: int, actor) -> list[LicenseRun]:
-    """New members get the group's Required assignments (allocation is idempotent for existing holders)."""
+def revoke_token_licenses(*, token, actor) -> LicenseRun:
+    """T14: a recorded run revoking every license of `token` at Apple (assets/revoke for every serial number
+    and client user id holding assets on the location, ours or found by sync), then marking our licenses
+    revoked.
+
+    Returns the queued LicenseRun; the work happens in `execute` (Celery), which tests may call directly.
+    """
+    return create_run(
+        kind=LicenseRun.Kind.REVOKE_TOKEN,
+        actor=actor,
+        action="token.revoke_all_licenses",
+        obj=token,
+        vpp_token=token,
+    )
+
+
+def group_members_added(*, group_id: int, user_ids, device_ids, actor) -> list[LicenseRun]:
+    """New members (`user_ids`, `device_ids`) get the group's Required assignments: one allocation run per
+    assignment, for those members only (in join order, S6)."""
     assignments = Assignment.objects.filter(
         group_id=group_id, intent=Assignment.Intent.REQUIRED
     ).select_related("app__vpp_token")
-    return [assignment_allocate(assignment=a, actor=actor) for a in assignments if a.app.vpp_token.is_usable]
+    members = {"user_ids": list(user_ids or []), "device_ids": list(device_ids or [])}
+    return [
+        assignment_allocate(assignment=a, actor=actor, members=members)
+        for a in assignments
+        if a.app.vpp_token.is_usable
+    ]
 
 
 def group_members_removed(*, group_id: int, user_ids, device_ids, actor) -> LicenseRun | None:

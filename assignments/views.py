@@ -7,7 +7,8 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views import View
 from django.views.generic import DetailView, TemplateView
@@ -16,9 +17,12 @@ from apps.models import App
 from assignments import allocation, prompts, selectors, services
 from assignments.filters import LicenseFilter, LicenseRunFilter
 from assignments.forms import AssignmentForm
-from assignments.models import License, LicenseRun
+from assignments.models import Assignment, License
 from console.views_base import Column, ConsoleAccessMixin, FilteredListView, add_service_errors, redirect_back
 from directory.models import Device, DirectoryUser, Group
+from tokens.models import VPPToken
+from tokens.views import TokenConfirmView, token_link
+from vpp.errors import AppleError
 
 
 def _holder(license):
@@ -108,8 +112,6 @@ class ReconcileActionView(ConsoleAccessMixin, View):
     write = True
 
     def post(self, request, token_id):
-        from tokens.models import VPPToken
-
         token = get_object_or_404(VPPToken, pk=token_id)
         what = request.POST.get("action", "check")
         if what == "reclaim":
@@ -130,11 +132,12 @@ class AppAssignmentsView(ConsoleAccessMixin, TemplateView):
         return super().dispatch(request, *args, **kwargs)
 
     def get_breadcrumbs(self):
-        try:
-            apps_url = reverse("apps:list")
-        except NoReverseMatch:  # the apps pages may not be installed yet
-            apps_url = None
-        return [(_("Home"), "/"), (_("Apps"), apps_url), (str(self.app), None), (_("Assignments"), None)]
+        return [
+            (_("Home"), "/"),
+            (_("Apps"), reverse("apps:list")),
+            (str(self.app), None),
+            (_("Assignments"), None),
+        ]
 
     def get_context_data(self, form=None, **kwargs):
         context = super().get_context_data(**kwargs)
@@ -204,11 +207,7 @@ class _PostAction(ConsoleAccessMixin, View):
         except ValidationError as exc:
             messages.error(request, " ".join(exc.messages))
             return None
-        except Exception as exc:
-            from vpp.errors import AppleError
-
-            if not isinstance(exc, AppleError):
-                raise
+        except AppleError as exc:
             messages.error(request, str(exc))
             return None
         messages.success(request, success)
@@ -217,8 +216,6 @@ class _PostAction(ConsoleAccessMixin, View):
 
 class AssignmentDeleteView(_PostAction):
     def post(self, request, pk):
-        from assignments.models import Assignment
-
         assignment = get_object_or_404(Assignment, pk=pk)
         url = reverse("assignments:app-assignments", args=[assignment.app_id])
         self.run_service(
@@ -232,8 +229,6 @@ class AssignmentDeleteView(_PostAction):
 
 class AssignmentAllocateView(_PostAction):
     def post(self, request, pk):
-        from assignments.models import Assignment
-
         assignment = get_object_or_404(Assignment, pk=pk)
         self.run_service(
             request, services.assignment_allocate, _("Allocation started."), assignment=assignment
@@ -284,4 +279,24 @@ class AppRevokeView(_PostAction):
         return HttpResponseRedirect(reverse("assignments:app-assignments", args=[app.pk]))
 
 
-__all__ = ["LicenseRun"]
+class TokenRevokeView(TokenConfirmView):
+    """Revoke all licenses of a token (T14): a page of the token, served under `tokens:revoke-licenses`."""
+
+    crumb = _("Revoke all licenses")
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(title=_("Revoke all licenses"), action="revoke", **kwargs)
+
+    def post(self, request, *args, **kwargs):
+        token = self.get_token()
+        try:
+            run = services.revoke_token_licenses(token=token, actor=request.user)
+        except ValidationError as error:
+            messages.error(request, " ".join(error.messages))
+            return HttpResponseRedirect(token_link(token))
+        messages.success(
+            request,
+            gettext("Revoking all licenses of “%(name)s” (run #%(run)s).")
+            % {"name": token.name, "run": run.pk},
+        )
+        return HttpResponseRedirect(token_link(token))

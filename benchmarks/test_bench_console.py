@@ -9,9 +9,10 @@ import os
 import pytest
 from django.test import Client
 
+from applesync.sync import run_sync
 from tests import factories
 from tokens.models import SyncRun
-from tokens.sync import request_sync, run_sync
+from tokens.sync import request_sync
 from vpp.simulator.testing import running_simulator
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -72,7 +73,7 @@ def test_bench_allocate_required_1000_devices(benchmark, settings):
     from assignments import services
     from assignments.events import poll_run
     from assignments.models import LicenseRun
-    from assignments.runs import execute
+    from assignments.services import execute
     from tests.assignments.conftest import add_members
 
     with running_simulator(event_delay=0.01) as simulator:

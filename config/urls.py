@@ -1,20 +1,47 @@
+"""The URL map. `config` is the top layer: it composes the pages and API resources of every app.
+
+The token pages (`tokens:`) gather the tokens app's own pages, the license action the assignments app adds to
+a token, and Apple's notification webhook served by the inbound path (`applesync`).
+"""
+
 from django.conf import settings
+from django.conf.urls.static import static
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.routers import DefaultRouter
 
-from console.api import build_router
+import apps.api
+import assignments.api
+import console.api_views
+import directory.api
+import tokens.api
+import tokens.urls
+from applesync.notifications import notify_view
+from assignments.views import TokenRevokeView
 from console.metrics import metrics_view
+from home.views import HomeView
 
-router = build_router()
+API_MODULES = (console.api_views, tokens.api, apps.api, directory.api, assignments.api)
+
+router = DefaultRouter()
+for module in API_MODULES:
+    module.register(router)
+
+token_urls = [
+    *tokens.urls.urlpatterns,
+    path("<int:pk>/revoke-licenses/", TokenRevokeView.as_view(), name="revoke-licenses"),
+    path("notify/<uuid:mdm_info_id>/", notify_view, name="notify"),
+]
 
 urlpatterns = [
+    path("", HomeView.as_view(), name="home"),
     path("", include("console.urls")),
     path("login/", auth_views.LoginView.as_view(template_name="registration/login.html"), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("i18n/", include("django.conf.urls.i18n")),
-    path("tokens/", include("tokens.urls")),
+    path("tokens/", include((token_urls, tokens.urls.app_name))),
     path("apps/", include("apps.urls")),
     path("directory/", include("directory.urls")),
     path("assignments/", include("assignments.urls")),
@@ -26,6 +53,4 @@ urlpatterns = [
 ]
 
 if settings.DEBUG:
-    from django.conf.urls.static import static
-
     urlpatterns += static(settings.STATIC_URL, document_root=settings.STATIC_ROOT)

@@ -1,18 +1,15 @@
-"""Shared pieces of the REST API: pagination, error translation and the router every app registers with."""
+"""Shared pieces of the REST API: pagination and error translation (DRF's settings name them, so this module
+imports no view). Each app's `register(router)` is called by config.urls; the audit log's is in api_views."""
 
 from __future__ import annotations
-
-import importlib
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import status
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
-from rest_framework.routers import DefaultRouter
 from rest_framework.views import exception_handler as drf_exception_handler
 
-# Apps that expose API resources; each has an `api.py` with `register(router)`.
-API_APPS = ("console", "tokens", "apps", "directory", "assignments")
+from vpp.errors import AppleError
 
 
 class Pagination(PageNumberPagination):
@@ -20,14 +17,6 @@ class Pagination(PageNumberPagination):
 
     page_size_query_param = "page_size"
     max_page_size = 500
-
-
-def build_router() -> DefaultRouter:
-    router = DefaultRouter()
-    for app_label in API_APPS:
-        module = importlib.import_module(f"{app_label}.api")
-        module.register(router)
-    return router
 
 
 def exception_handler(exc, context):
@@ -43,17 +32,9 @@ def exception_handler(exc, context):
         else:
             data = {"detail": " ".join(exc.messages)}
         return Response(data, status=status.HTTP_400_BAD_REQUEST)
-    from vpp.errors import AppleError
-
     if isinstance(exc, AppleError):
         return Response(
             {"detail": str(exc), "apple_error_number": exc.number},
             status=status.HTTP_502_BAD_GATEWAY,
         )
     return drf_exception_handler(exc, context)
-
-
-def register(router) -> None:
-    from console.api_views import AuditEntryViewSet
-
-    router.register("audit-log", AuditEntryViewSet, basename="audit-log")

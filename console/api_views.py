@@ -28,3 +28,8 @@ class AuditEntryViewSet(viewsets.ReadOnlyModelViewSet):
     serializer_class = AuditEntrySerializer
     filterset_class = AuditEntryFilter
     ordering_fields = ["created_at", "action", "actor_name"]
+
+
+def register(router) -> None:
+    """Add this app's viewsets to the /api/v1/ router (config.urls composes the router)."""
+    router.register("audit-log", AuditEntryViewSet, basename="audit-log")

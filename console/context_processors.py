@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
 from console import roles
 
-# (label, url name, children). Entries whose page does not exist in this installation are left out.
+# (label, url name, children).
 # Pages under another app's URLs that belong to a section (an app's Assignments pane is part of Apps).
 SECTION_PREFIXES = {"apps:list": ("/assignments/apps/",)}
 NAVIGATION = [
@@ -35,11 +35,8 @@ NAVIGATION = [
 ]
 
 
-def _url(name: str) -> str | None:
-    try:
-        return reverse(name)
-    except NoReverseMatch:
-        return None
+def _url(name: str) -> str:
+    return reverse(name)
 
 
 def console(request):
@@ -50,9 +47,7 @@ def console(request):
     navigation = []
     for label, name, children in NAVIGATION:
         url = _url(name)
-        if url is None:
-            continue
-        items = [(child_label, u) for child_label, child in children if (u := _url(child))]
+        items = [(child_label, _url(child)) for child_label, child in children]
         prefixes = (url, *SECTION_PREFIXES.get(name, ()), *(u for _l, u in items))
         active = path == url if url == "/" else path.startswith(prefixes)
         navigation.append({"label": label, "url": url, "children": items, "active": active})
@@ -61,8 +56,4 @@ def console(request):
         "is_administrator": roles.is_administrator(user),
         "is_help_desk": roles.is_help_desk(user),
     }
-    if roles.can_view(user):
-        from tokens.alerts import token_banners
-
-        context["token_banners"] = token_banners()
     return context

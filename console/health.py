@@ -89,8 +89,7 @@ def _redis_queues(app) -> dict[str, dict[str, Any]]:
                 pipe.lindex(key, -1)  # LPUSH in, BRPOP out: the oldest message is the last
             answers = pipe.execute()
             waiting = sum(answers[0::2])
-            sent = [_sent_at(raw) for raw in answers[1::2] if raw]
-            sent = [s for s in sent if s is not None]
+            sent = [s for s in (_sent_at(raw) for raw in answers[1::2] if raw) if s is not None]
             report[queue] = {
                 "waiting": waiting,
                 "oldest_seconds": round(max(0.0, now - min(sent)), 1) if sent else None,

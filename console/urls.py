@@ -3,7 +3,6 @@ from django.urls import path
 from console import views
 
 urlpatterns = [
-    path("", views.HomeView.as_view(), name="home"),
     path("healthz", views.healthz, name="healthz"),
     path("audit-log/", views.AuditLogView.as_view(), name="audit-log"),
     path("api-keys/", views.ApiKeysView.as_view(), name="api-keys"),

@@ -1,4 +1,4 @@
-"""Console pages that belong to no single resource: home, health, audit log, API keys."""
+"""Console pages that belong to no single resource: health, audit log, API keys (the home page is `home`)."""
 
 from __future__ import annotations
 
@@ -6,11 +6,9 @@ from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.db.models import Count, Q, Sum
 from django.http import Http404, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
 from django.utils.translation import gettext_lazy as _
 from django.views import View
@@ -21,40 +19,6 @@ from console import api_keys, roles
 from console.filters import AuditEntryFilter
 from console.models import AuditEntry
 from console.views_base import Column, ConsoleAccessMixin, FilteredListView, add_service_errors
-
-
-class HomeView(ConsoleAccessMixin, TemplateView):
-    template_name = "console/home.html"
-
-    def get_context_data(self, **kwargs):
-        from apps.models import App
-        from assignments.models import License
-        from tokens.models import SyncRun, VPPToken
-
-        context = super().get_context_data(**kwargs)
-        tokens = VPPToken.objects.aggregate(
-            total=Count("id"),
-            valid=Count("id", filter=Q(state=VPPToken.State.VALID)),
-            expiring=Count(
-                "id",
-                filter=Q(
-                    state=VPPToken.State.VALID, expires_at__lte=timezone.now() + timezone.timedelta(days=30)
-                ),
-            ),
-        )
-        apps = App.objects.aggregate(
-            total=Count("id"),
-            books=Count("id", filter=Q(product_type=App.ProductType.BOOK)),
-            used=Sum("used_licenses", filter=Q(is_unlimited=False)),
-            purchased=Sum("total_licenses", filter=Q(is_unlimited=False)),
-        )
-        context.update(
-            tokens=tokens,
-            apps=apps,
-            failed_licenses=License.objects.filter(state=License.State.FAILED).count(),
-            recent_runs=SyncRun.objects.select_related("vpp_token")[:5],
-        )
-        return context
 
 
 @never_cache

@@ -2,7 +2,7 @@
 
 Every function here is the one way in for its change (pages, API, CSV import and demo data call it), validates
 with clear messages (Django `ValidationError`, which the API answers as 400), records the audit log, and
-tells the assignments app about changes that affect licenses through `assignments.hooks` after commit.
+announces changes that affect licenses after commit (`directory.signals`; the assignments app listens).
 """
 
 from __future__ import annotations
@@ -17,7 +17,9 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from console import audit
+from directory import signals
 from directory.models import Device, DirectoryUser, Group, GroupMembership
+from directory.signals import send_after_commit
 
 logger = logging.getLogger(__name__)
 
@@ -36,18 +38,6 @@ DEVICE_FIELDS = (
     "app_store_allowed",
 )
 GROUP_FIELDS = ("name", "group_type", "description")
-
-
-# --- hooks into the assignments app ------------------------------------------------------------------------
-def _notify_assignments(hook_name: str, **kwargs: Any) -> None:
-    """Call `assignments.hooks.<hook_name>(**kwargs)` after commit.
-
-    The directory does not know about licenses; the assignments app reclaims or hands them out (S11, B1, S6).
-    """
-    from assignments import hooks
-
-    hook = getattr(hooks, hook_name)
-    transaction.on_commit(lambda: hook(**kwargs), robust=True)
 
 
 def _snapshot(obj) -> dict[str, Any]:
@@ -198,7 +188,7 @@ def user_deactivate(*, user: DirectoryUser, actor) -> DirectoryUser:
         before={"is_active": True},
         after={"is_active": False, "deactivated_at": user.deactivated_at},
     )
-    _notify_assignments("on_user_deactivated", user_id=user.pk, actor_id=_actor_id(actor))
+    send_after_commit(signals.user_deactivated, user_id=user.pk, actor_id=_actor_id(actor))
     return user
 
 
@@ -220,8 +210,8 @@ def user_reactivate(*, user: DirectoryUser, actor) -> DirectoryUser:
     )
     member_groups = Group.objects.filter(memberships__user=user).values_list("pk", flat=True)
     for group_id in member_groups:
-        _notify_assignments(
-            "on_members_added",
+        send_after_commit(
+            signals.members_added,
             group_id=group_id,
             user_ids=[user.pk],
             device_ids=[],
@@ -454,7 +444,7 @@ def device_retire(*, device: Device, actor) -> Device:
         before={"is_active": True},
         after={"is_active": False, "retired_at": device.retired_at},
     )
-    _notify_assignments("on_device_retired", device_id=device.pk, actor_id=_actor_id(actor))
+    send_after_commit(signals.device_retired, device_id=device.pk, actor_id=_actor_id(actor))
     return device
 
 
@@ -676,8 +666,8 @@ def group_add_members(
         obj=group,
         after={"users": [u.pk for u in new_users], "devices": [d.pk for d in new_devices]},
     )
-    _notify_assignments(
-        "on_members_added",
+    send_after_commit(
+        signals.members_added,
         group_id=group.pk,
         user_ids=[u.pk for u in new_users],
         device_ids=[d.pk for d in new_devices],
@@ -717,8 +707,8 @@ def group_remove_members(
         obj=group,
         before={"users": removed_users, "devices": removed_devices},
     )
-    _notify_assignments(
-        "on_members_removed",
+    send_after_commit(
+        signals.members_removed,
         group_id=group.pk,
         user_ids=removed_users,
         device_ids=removed_devices,

@@ -6,13 +6,13 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
+from tokens.models import VPPToken
+
 BANNER_DAYS = (30, 14, 7)
 
 
 def token_banners() -> list[dict]:
     """One banner per token that expires within 30 days or has expired; one query."""
-    from tokens.models import VPPToken
-
     now = timezone.now()
     soon = VPPToken.objects.filter(expires_at__lte=now + timezone.timedelta(days=BANNER_DAYS[0])).only(
         "id", "name", "expires_at", "state"

@@ -12,13 +12,13 @@ from tokens import selectors, services
 from tokens.filters import SyncRunFilter, VPPTokenFilter
 from tokens.models import SyncRun
 from tokens.serializers import (
-    LicenseRunSummarySerializer,
     SyncRunSerializer,
     VPPTokenCreateSerializer,
     VPPTokenRenewSerializer,
     VPPTokenSerializer,
     VPPTokenUpdateSerializer,
 )
+from tokens.sync import request_sync
 
 
 class VPPTokenViewSet(
@@ -27,13 +27,14 @@ class VPPTokenViewSet(
     mixins.DestroyModelMixin,
     viewsets.GenericViewSet,
 ):
-    """VPP tokens: upload (multipart), edit, renew, sync, revoke all licenses, delete."""  # T1-T15
+    """VPP tokens: upload (multipart), edit, renew, sync, delete. The assignments app adds the license actions
+    under `vpp-tokens/{id}/` (revoke-licenses, reconcile, reclaim-untracked)."""  # T1-T15
 
     serializer_class = VPPTokenSerializer
     filterset_class = VPPTokenFilter
     ordering_fields = ["name", "expires_at", "last_sync_at", "state"]
     parser_classes = [MultiPartParser, FormParser, JSONParser]
-    write_actions = ("sync", "revoke_licenses", "sync_all", "renew", "take_control")
+    write_actions = ("sync", "sync_all", "renew", "take_control")
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
 
     def get_queryset(self):
@@ -78,8 +79,6 @@ class VPPTokenViewSet(
     @action(detail=True, methods=["post"])
     def sync(self, request, pk=None):
         """Sync now: 202 with the queued run, or with the run already in progress."""  # T6
-        from tokens.sync import request_sync
-
         token = self.get_object()
         run, _created = request_sync(token=token, trigger=SyncRun.Trigger.MANUAL, actor=request.user)
         return Response(SyncRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
@@ -97,16 +96,6 @@ class VPPTokenViewSet(
         """Take the token back from another MDM; only in the state `assigned_to_external_mdm`."""  # T4
         token = services.token_take_control(token=self.get_object(), actor=request.user)
         return Response(self._read(token))
-
-    @extend_schema(request=None, responses={202: LicenseRunSummarySerializer})
-    @action(detail=True, methods=["post"], url_path="revoke-licenses")
-    def revoke_licenses(self, request, pk=None):
-        """Revoke all licenses of the token; 202 with the license run."""  # T14
-        from assignments.revocation import revoke_token_licenses
-
-        token = self.get_object()
-        run = revoke_token_licenses(token=token, actor=request.user)
-        return Response(LicenseRunSummarySerializer(run).data, status=status.HTTP_202_ACCEPTED)
 
 
 class SyncRunViewSet(viewsets.ReadOnlyModelViewSet):

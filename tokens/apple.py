@@ -9,18 +9,28 @@ from __future__ import annotations
 from django.conf import settings
 from django.utils import timezone
 
+from tokens.models import VPPToken
 from vpp.client import VPPClient
 from vpp.errors import AppleError, TokenExpired, TokenInvalid, TokenRevoked
 from vpp.types import ClientConfig, MdmInfo
 
+# A person waits for an interactive call (a page or an API request): one retry within five seconds, then the
+# error is shown. Background work (tasks) has the client's full budget (five retries within a minute).
+INTERACTIVE_RETRY = {"max_retries": 1, "max_retry_seconds": 5.0}
 
-def client_for(token, **kwargs) -> VPPClient:
-    """A client for `token` (a VPPToken) against settings.APPLE_VPP_BASE_URL."""
+
+def client_for(token, *, interactive: bool = False, **kwargs) -> VPPClient:
+    """A client for `token` (a VPPToken) against settings.APPLE_VPP_BASE_URL; use it as a context manager so
+    its HTTP session is closed."""
+    if interactive:
+        kwargs = {**INTERACTIVE_RETRY, **kwargs}
     return VPPClient(token.token_content, base_url=settings.APPLE_VPP_BASE_URL, **kwargs)
 
 
-def client_for_content(content: str, **kwargs) -> VPPClient:
+def client_for_content(content: str, *, interactive: bool = False, **kwargs) -> VPPClient:
     """A client for a token file that is not saved yet (upload validation)."""
+    if interactive:
+        kwargs = {**INTERACTIVE_RETRY, **kwargs}
     return VPPClient(content, base_url=settings.APPLE_VPP_BASE_URL, **kwargs)
 
 
@@ -37,8 +47,6 @@ def state_from_client_config(token, config: ClientConfig) -> tuple[str, str]:
     location (Apple lost it, or an implementation does not echo it): the token stays valid and
     `claim_if_unclaimed` writes ours again.
     """
-    from tokens.models import VPPToken
-
     expires = config.token_expiration or token.expires_at
     if expires and expires <= timezone.now():
         return VPPToken.State.EXPIRED, ""
@@ -59,8 +67,6 @@ def claim_if_unclaimed(client: VPPClient, token, config: ClientConfig) -> None:
 
 def state_from_error(exc: AppleError) -> tuple[str, str] | None:
     """The token state an Apple error implies, or None if the error says nothing about the token."""
-    from tokens.models import VPPToken
-
     detail = f"Apple error {exc.number}: {exc.message}" if exc.number else str(exc)
     if isinstance(exc, TokenExpired):
         return VPPToken.State.EXPIRED, detail

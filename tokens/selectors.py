@@ -24,8 +24,3 @@ def token_get(*, pk) -> VPPToken:
 def sync_run_list() -> QuerySet[SyncRun]:
     """Sync runs, newest first, with their token loaded."""
     return SyncRun.objects.select_related("vpp_token", "requested_by")
-
-
-def active_sync_run(*, token: VPPToken) -> SyncRun | None:
-    """The queued or running sync of `token`, if any (there is at most one)."""
-    return SyncRun.objects.filter(vpp_token=token, status__in=SyncRun.ACTIVE).first()

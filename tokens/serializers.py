@@ -92,17 +92,3 @@ class SyncRunSerializer(serializers.ModelSerializer):
             "users_count",
         ]
         read_only_fields = fields
-
-
-class LicenseRunSummarySerializer(serializers.Serializer):
-    """The license run started by `revoke-licenses` (the assignments app owns the full resource)."""
-
-    id = serializers.IntegerField()
-    kind = serializers.CharField()
-    status = serializers.CharField()
-    progress = serializers.IntegerField()
-    vpp_token = serializers.IntegerField(source="vpp_token_id")
-    total = serializers.IntegerField()
-    succeeded = serializers.IntegerField()
-    failed = serializers.IntegerField()
-    created_at = serializers.DateTimeField()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import secrets
 import uuid
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
@@ -22,6 +23,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from console import audit
+from console.roles import ADMINISTRATORS
 from tokens.apple import (
     claim_if_unclaimed,
     client_for,
@@ -30,7 +32,9 @@ from tokens.apple import (
     state_from_client_config,
     state_from_error,
 )
-from tokens.models import SyncRun, VPPToken
+from tokens.emails import expiry_alert_message
+from tokens.models import NotificationReceipt, SyncRun, VPPToken
+from tokens.sync import request_sync
 from vpp.errors import AppleError, ServiceUnavailable, TokenExpired, TokenInvalid, TokenRevoked
 from vpp.tokenfile import MAX_TOKEN_FILE_BYTES, TokenFile, TokenFileError, TokenFileTooLarge, parse_token_file
 from vpp.types import ClientConfig
@@ -149,7 +153,7 @@ def _apple_refusal(exc: AppleError) -> ValidationError:
 
 def _read_config(content: str) -> ClientConfig:
     # Few retries: an administrator is waiting for the page.
-    with client_for_content(content, max_retries=1, max_retry_seconds=5.0) as client:
+    with client_for_content(content, interactive=True) as client:
         try:
             return client.client_config()
         except AppleError as exc:
@@ -163,7 +167,8 @@ def _other_mdm(config: ClientConfig, token: VPPToken | None = None) -> str | Non
         return None
     if token is not None and info.id == str(token.mdm_info_id):
         return None
-    if token is None and VPPToken.objects.filter(mdm_info_id=_as_uuid(info.id)).exists():
+    other_id = _as_uuid(info.id)
+    if token is None and other_id is not None and VPPToken.objects.filter(mdm_info_id=other_id).exists():
         return None
     return f"{info.name or info.id} ({info.metadata})" if info.metadata else (info.name or info.id)
 
@@ -214,7 +219,7 @@ def _clean_fields(
 
 def _claim(token: VPPToken) -> None:
     """Write our mdmInfo at Apple so other products see the token is in use here (T15)."""
-    with client_for(token, max_retries=1, max_retry_seconds=5.0) as client:
+    with client_for(token, interactive=True) as client:
         try:
             client.update_client_config(mdm_info=our_mdm_info(token))
         except AppleError as exc:
@@ -241,7 +246,7 @@ def _register_notifications(token_id: int) -> None:
     if token is None or url is None:
         return
     try:
-        with client_for(token, max_retries=1, max_retry_seconds=5.0) as client:
+        with client_for(token, interactive=True) as client:
             client.update_client_config(
                 mdm_info=our_mdm_info(token),
                 notification_url=url,
@@ -259,8 +264,6 @@ def _register_notifications(token_id: int) -> None:
 
 
 def _request_first_sync(token: VPPToken, actor) -> None:
-    from tokens.sync import request_sync
-
     request_sync(token=token, trigger=SyncRun.Trigger.UPLOAD, actor=actor, full=True)
 
 
@@ -513,8 +516,6 @@ def token_delete(*, token: VPPToken, actor) -> None:
 
 def token_sync_all(*, actor) -> list[SyncRun]:
     """Request a sync of every usable token (T6 "Sync now" for all); returns the queued or running runs."""
-    from tokens.sync import request_sync
-
     runs = []
     now = timezone.now()
     for token in VPPToken.objects.filter(state=VPPToken.State.VALID, expires_at__gt=now):
@@ -537,7 +538,7 @@ def token_check_state(*, token: VPPToken) -> VPPToken:
         new_state, detail = VPPToken.State.EXPIRED, ""
     else:
         try:
-            with client_for(token, max_retries=2, max_retry_seconds=10.0) as client:
+            with client_for(token) as client:
                 config = client.client_config()
                 if state_from_client_config(token, config)[0] == VPPToken.State.VALID:
                     claim_if_unclaimed(client, token, config)
@@ -584,8 +585,6 @@ def _alert_threshold(token: VPPToken, now) -> int | None:
 
 def administrator_emails() -> list[str]:
     """Email addresses of active administrators (the Administrators group and superusers)."""
-    from console.roles import ADMINISTRATORS
-
     users = get_user_model().objects.filter(is_active=True).exclude(email="")
     users = users.filter(Q(is_superuser=True) | Q(groups__name=ADMINISTRATORS)).distinct()
     return sorted({u.email for u in users})
@@ -597,14 +596,12 @@ def send_expiry_alerts() -> int:
     Returns the number of emails sent. Each threshold is recorded in `expiry_alert_days` with a conditional
     update, so two concurrent runs never send the same alert twice.
     """
-    from tokens.emails import expiry_alert_message
-
     recipients = administrator_emails()
     if not recipients:
         return 0
     now = timezone.now()
     sent = 0
-    horizon = now + timezone.timedelta(days=EXPIRY_ALERT_DAYS[0])
+    horizon = now + timedelta(days=EXPIRY_ALERT_DAYS[0])
     for token in VPPToken.objects.filter(expires_at__lte=horizon).order_by("expires_at", "pk"):
         threshold = _alert_threshold(token, now)
         if threshold is None:
@@ -619,3 +616,76 @@ def send_expiry_alerts() -> int:
         message = expiry_alert_message(token=token, days=threshold, recipients=recipients)
         sent += message.send()
     return sent
+
+
+def token_set_state(*, token: VPPToken, state: str, detail: str, config=None, audited: bool = True) -> None:
+    """The token's state (and, with Apple's client `config`, its expiry, location and website) as Apple's
+    answers imply it (T4, T5, T8); a change is audited unless `audited` is False."""
+    before = audit.snapshot(token, ["state", "state_detail", "expires_at", "location_name"])
+    token.state = state
+    token.state_detail = (detail or "")[:500]
+    fields = ["state", "state_detail", "updated_at"]
+    if config is not None:
+        if config.token_expiration:
+            token.expires_at = config.token_expiration
+        token.location_name = (config.location_name or token.location_name)[:200]
+        token.default_platform = (config.default_platform or token.default_platform)[:32]
+        token.website_url = config.website_url or token.website_url
+        fields += ["expires_at", "location_name", "default_platform", "website_url"]
+    token.save(update_fields=fields)
+    after = audit.snapshot(token, ["state", "state_detail", "expires_at", "location_name"])
+    if audited and before != after:
+        old, new = audit.changed(before, after)
+        audit.record(actor=None, action="token.state", obj=token, before=old, after=new)
+
+
+def token_sync_finished(*, token: VPPToken, versions: dict[str, str | None], full: bool) -> None:
+    """Record a completed sync on the token: when, and Apple's version ids to continue from (call inside the
+    sync's transaction). `versions` holds `assignments_version_id` / `users_version_id` (None: unchanged)."""
+    token.last_sync_at = timezone.now()
+    token.last_sync_status = VPPToken.SyncStatus.COMPLETED
+    fields = ["last_sync_at", "last_sync_status", "updated_at"]
+    for name, value in versions.items():
+        if value:
+            setattr(token, name, value)
+            fields.append(name)
+    if full:
+        token.last_full_sync_at = token.last_sync_at
+        fields.append("last_full_sync_at")
+    token.save(update_fields=fields)
+
+
+def token_sync_status(*, token: VPPToken, status: str, at=None) -> None:
+    """The token's last sync status (in progress, failed) as the sync engine reports it."""
+    fields: dict[str, Any] = {"last_sync_status": status}
+    if at is not None:
+        fields["last_sync_at"] = at
+    VPPToken.objects.filter(pk=token.pk).update(**fields)
+
+
+# --- Apple's notifications: the receipts (the inbound path in applesync decides what they mean) ------------
+
+
+def notification_receipt_store(
+    *, token: VPPToken, notification_id: str, notification_type: str, body: dict
+) -> tuple[NotificationReceipt, bool]:
+    """Store a notification once per token and notificationId; `(receipt, created)` (a duplicate delivery
+    returns the stored receipt with False)."""
+    return NotificationReceipt.objects.get_or_create(
+        vpp_token=token,
+        notification_id=notification_id,
+        defaults={"notification_type": notification_type[:50], "payload": body},
+    )
+
+
+def notification_receipt_lock(*, receipt_id: int) -> NotificationReceipt:
+    """The receipt, row-locked until the end of the caller's transaction (one processing at a time)."""
+    return NotificationReceipt.objects.select_for_update().select_related("vpp_token").get(pk=receipt_id)
+
+
+def notification_receipt_done(*, receipt: NotificationReceipt, result: str, action: str, kind: str) -> None:
+    """Mark a receipt processed with its `result` (audited as `action`)."""
+    receipt.processed_at = timezone.now()
+    receipt.result = result[:500]
+    receipt.save(update_fields=["processed_at", "result"])
+    audit.record(actor=None, action=action, obj=receipt, after={"type": kind, "result": receipt.result})

@@ -1,4 +1,8 @@
-"""Celery tasks of the tokens app. Thin: they take ids, call a service, and the run row tells the story."""
+"""Celery tasks of the tokens app. Thin: they take ids, call a service, and the run row tells the story.
+
+The sync itself (`tokens.tasks.sync_token`) and Apple's notifications (`tokens.tasks.process_notification`)
+are run by `applesync.tasks` under those names.
+"""
 
 from __future__ import annotations
 
@@ -8,26 +12,18 @@ from celery import shared_task
 from django.utils import timezone
 
 from console.tasking import DB_RETRY
+from tokens import services
+from tokens.models import SyncRun, VPPToken
+from tokens.sync import request_sync
 
 logger = logging.getLogger(__name__)
 
 
-@shared_task(name="tokens.tasks.sync_token", acks_late=True, **DB_RETRY)
-def sync_token(run_id: int) -> str:
-    """Run the queued sync run `run_id` (see tokens.sync.run_sync)."""
-    from tokens.sync import run_sync
-
-    return run_sync(run_id=run_id).status
-
-
 @shared_task(name="tokens.tasks.sync_all_tokens", **DB_RETRY)
-def sync_all_tokens(trigger: str = "schedule") -> int:
+def sync_all_tokens(trigger: str = SyncRun.Trigger.SCHEDULE) -> int:
     """Request a sync of every usable token (T6); tokens already syncing keep their run. Returns how many
     new runs were queued.
     """
-    from tokens.models import VPPToken
-    from tokens.sync import request_sync
-
     queued = 0
     tokens = VPPToken.objects.filter(state=VPPToken.State.VALID, expires_at__gt=timezone.now())
     for token in tokens.iterator():
@@ -39,9 +35,6 @@ def sync_all_tokens(trigger: str = "schedule") -> int:
 @shared_task(name="tokens.tasks.check_all_tokens", **DB_RETRY)
 def check_all_tokens() -> int:
     """Daily: re-check every token's state with Apple, then send the expiry alerts (B5)."""
-    from tokens import services
-    from tokens.models import VPPToken
-
     checked = 0
     for token in VPPToken.objects.all().iterator():
         try:
@@ -51,11 +44,3 @@ def check_all_tokens() -> int:
             logger.exception("checking token %s failed", token.pk)
     services.send_expiry_alerts()
     return checked
-
-
-@shared_task(name="tokens.tasks.process_notification", acks_late=True, **DB_RETRY)
-def process_notification(receipt_id: int) -> str:
-    """Apply one stored Apple notification (see tokens.notifications.notification_process)."""
-    from tokens.notifications import notification_process
-
-    return notification_process(receipt_id=receipt_id).result

@@ -10,11 +10,9 @@ urlpatterns = [
     path("<int:pk>/", views.TokenDetailView.as_view(), name="detail"),
     path("<int:pk>/edit/", views.TokenEditView.as_view(), name="edit"),
     path("<int:pk>/delete/", views.TokenDeleteView.as_view(), name="delete"),
-    path("<int:pk>/revoke-licenses/", views.TokenRevokeView.as_view(), name="revoke-licenses"),
     path("<int:pk>/sync/", views.TokenSyncView.as_view(), name="sync"),
     path("<int:pk>/take-control/", views.TokenTakeControlView.as_view(), name="take-control"),
     path("sync-runs/", views.SyncRunListView.as_view(), name="sync-runs"),
     path("sync-runs/<int:pk>/", views.SyncRunDetailView.as_view(), name="sync-run"),
     path("sync-runs/<int:pk>/progress/", views.RunProgressView.as_view(), name="run-progress"),
-    path("notify/<uuid:mdm_info_id>/", views.notify, name="notify"),
 ]

@@ -10,7 +10,6 @@ from django.urls import reverse, reverse_lazy
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views import View
-from django.views.decorators.csrf import csrf_exempt
 from django.views.generic import DetailView, FormView, TemplateView
 
 from console.views_base import Column, ConsoleAccessMixin, FilteredListView, add_service_errors
@@ -18,6 +17,7 @@ from tokens import selectors, services
 from tokens.filters import SyncRunFilter, VPPTokenFilter
 from tokens.forms import TokenCreateForm, TokenEditForm
 from tokens.models import SyncRun, VPPToken
+from tokens.sync import request_sync
 
 LIST_CRUMBS = [
     (_("Home"), reverse_lazy("home")),
@@ -32,7 +32,7 @@ RUN_CRUMBS = [
 ]
 
 
-def _token_link(token: VPPToken) -> str:
+def token_link(token: VPPToken) -> str:
     return reverse("tokens:detail", kwargs={"pk": token.pk})
 
 
@@ -53,7 +53,7 @@ class TokenListView(FilteredListView):
     actions_template = "tokens/partials/list_actions.html"
     default_ordering = ("name", "pk")
     columns = [
-        Column(_("Name"), "name", link=_token_link, order_by="name"),
+        Column(_("Name"), "name", link=token_link, order_by="name"),
         Column(_("Organization"), "organization_name", order_by="organization_name"),
         Column(_("Location"), "location_name", order_by="location_name"),
         Column(_("Apple ID"), "apple_id", order_by="apple_id"),
@@ -132,7 +132,7 @@ class TokenCreateView(_TokenFormView):
             gettext("The VPP token “%(name)s” was created; its first sync has started.")
             % {"name": token.name},
         )
-        return HttpResponseRedirect(_token_link(token))
+        return HttpResponseRedirect(token_link(token))
 
 
 class _TokenObjectMixin:
@@ -147,7 +147,7 @@ class TokenEditView(_TokenObjectMixin, _TokenFormView):
 
     def get_breadcrumbs(self):
         token = self.get_token()
-        return [*LIST_CRUMBS, (token.name, _token_link(token)), (_("Edit / Renew"), None)]
+        return [*LIST_CRUMBS, (token.name, token_link(token)), (_("Edit / Renew"), None)]
 
     def get_initial(self):
         token = self.get_token()
@@ -180,10 +180,10 @@ class TokenEditView(_TokenObjectMixin, _TokenFormView):
         except ValidationError as error:
             return self.form_invalid_with(form, error)
         messages.success(self.request, gettext("The VPP token was saved."))
-        return HttpResponseRedirect(_token_link(token))
+        return HttpResponseRedirect(token_link(token))
 
 
-class _ConfirmView(_TokenObjectMixin, ConsoleAccessMixin, TemplateView):
+class TokenConfirmView(_TokenObjectMixin, ConsoleAccessMixin, TemplateView):
     """A confirmation page (GET) and the action (POST); administrators only."""
 
     write = True
@@ -192,13 +192,13 @@ class _ConfirmView(_TokenObjectMixin, ConsoleAccessMixin, TemplateView):
 
     def get_breadcrumbs(self):
         token = self.get_token()
-        return [*LIST_CRUMBS, (token.name, _token_link(token)), (self.crumb, None)]
+        return [*LIST_CRUMBS, (token.name, token_link(token)), (self.crumb, None)]
 
     def get_context_data(self, **kwargs):
         return super().get_context_data(token=self.get_token(), **kwargs)
 
 
-class TokenDeleteView(_ConfirmView):
+class TokenDeleteView(TokenConfirmView):
     crumb = _("Delete")
 
     def get_context_data(self, **kwargs):
@@ -212,29 +212,6 @@ class TokenDeleteView(_ConfirmView):
         return HttpResponseRedirect(reverse("tokens:list"))
 
 
-class TokenRevokeView(_ConfirmView):
-    crumb = _("Revoke all licenses")
-
-    def get_context_data(self, **kwargs):
-        return super().get_context_data(title=_("Revoke all licenses"), action="revoke", **kwargs)
-
-    def post(self, request, *args, **kwargs):
-        token = self.get_token()
-        from assignments.revocation import revoke_token_licenses
-
-        try:
-            run = revoke_token_licenses(token=token, actor=request.user)
-        except ValidationError as error:
-            messages.error(request, " ".join(error.messages))
-            return HttpResponseRedirect(_token_link(token))
-        messages.success(
-            request,
-            gettext("Revoking all licenses of “%(name)s” (run #%(run)s).")
-            % {"name": token.name, "run": run.pk},
-        )
-        return HttpResponseRedirect(_token_link(token))
-
-
 class TokenSyncView(_TokenObjectMixin, ConsoleAccessMixin, View):
     """Sync now (T6): POST only; an already running sync is shown instead of starting a second one."""
 
@@ -242,15 +219,13 @@ class TokenSyncView(_TokenObjectMixin, ConsoleAccessMixin, View):
     http_method_names = ["post"]
 
     def post(self, request, *args, **kwargs):
-        from tokens.sync import request_sync
-
         token = self.get_token()
         _run, created = request_sync(token=token, trigger=SyncRun.Trigger.MANUAL, actor=request.user)
         if created:
             messages.success(request, gettext("Sync of “%(name)s” requested.") % {"name": token.name})
         else:
             messages.info(request, gettext("A sync of “%(name)s” is already running.") % {"name": token.name})
-        return HttpResponseRedirect(_token_link(token))
+        return HttpResponseRedirect(token_link(token))
 
 
 class TokenTakeControlView(_TokenObjectMixin, ConsoleAccessMixin, View):
@@ -263,7 +238,7 @@ class TokenTakeControlView(_TokenObjectMixin, ConsoleAccessMixin, View):
         token = self.get_token()
         if request.POST.get("confirm") != "1":
             messages.error(request, gettext("Tick the confirmation to take control of the token."))
-            return HttpResponseRedirect(_token_link(token))
+            return HttpResponseRedirect(token_link(token))
         try:
             services.token_take_control(token=token, actor=request.user)
         except ValidationError as exc:
@@ -274,7 +249,7 @@ class TokenTakeControlView(_TokenObjectMixin, ConsoleAccessMixin, View):
                 gettext("“%(name)s” is managed by this console again; a sync was requested.")
                 % {"name": token.name},
             )
-        return HttpResponseRedirect(_token_link(token))
+        return HttpResponseRedirect(token_link(token))
 
 
 class TokenSyncAllView(ConsoleAccessMixin, View):
@@ -306,7 +281,7 @@ class SyncRunListView(FilteredListView):
         Column(
             _("Token"),
             "vpp_token.name",
-            link=lambda run: _token_link(run.vpp_token),
+            link=lambda run: token_link(run.vpp_token),
             order_by="vpp_token__name",
         ),
         Column(_("Trigger"), "get_trigger_display", order_by="trigger"),
@@ -352,11 +327,3 @@ class RunProgressView(ConsoleAccessMixin, DetailView):
 
     def get_queryset(self):
         return selectors.sync_run_list()
-
-
-@csrf_exempt
-def notify(request, mdm_info_id):
-    """Apple's notifications for one token; served by the sync engine (tokens.notifications)."""
-    from tokens.notifications import notify_view
-
-    return notify_view(request, mdm_info_id=mdm_info_id)

@@ -93,6 +93,7 @@ def default_base_url() -> str:
     ``APPLE_VPP_BASE_URL`` environment variable, else Apple's production URL.
     """
     try:
+        # Not a cycle: Django is optional for this client, so it is imported only when asked for a setting.
         from django.conf import settings
 
         if settings.configured and getattr(settings, "APPLE_VPP_BASE_URL", None):

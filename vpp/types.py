@@ -11,10 +11,9 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from .errors import AppleError
+from .errors import AppleError, error_for
 
 __all__ = [
     "UNLIMITED_TOTAL_COUNT",
@@ -28,10 +27,12 @@ __all__ = [
     "EventResponse",
     "EventStatus",
     "Limits",
+    "MalformedNotification",
     "MdmInfo",
     "Notification",
     "RequestUser",
     "ServiceConfig",
+    "notification_envelope",
     "parse_apple_datetime",
     "parse_notification",
 ]
@@ -424,8 +425,6 @@ class EventFailure:
 
     def exception(self) -> AppleError:
         """The typed ``AppleError`` of this failure (e.g. ``NotEnoughLicenses`` for 9709)."""
-        from .errors import error_for
-
         info: dict[str, Any] = {
             "assets": [a.to_api() for a in self.assets],
             "clientUserIds": list(self.client_user_ids),
@@ -554,71 +553,175 @@ class AppMetadata:
         )
 
 
+class MalformedNotification(ValueError):
+    """A notification whose envelope is usable (id and type) but whose content breaks Apple's format."""
+
+
+# Limits of what the console stores: ids as long as their columns, counts as large as Apple's own.
+NOTIFICATION_ID_MAX = 100
+ADAM_ID_MAX = 32
+PRICING_PARAM_MAX = 8
+SERIAL_NUMBER_MAX = 64
+CLIENT_USER_ID_MAX = 256
+EVENT_ID_MAX = 100
+COUNT_MAX = UNLIMITED_TOTAL_COUNT
+
+
 @dataclass(frozen=True, slots=True)
 class Notification:
-    """An Apple notification envelope; ``payload`` is the inner ``notification`` object, unparsed."""
+    """An Apple notification, validated: ``payload`` is the inner ``notification`` object as received (kept
+    for the record); the typed fields below are what the console acts on."""
 
     notification_id: str
     notification_type: str
     uid: str
     payload: dict[str, Any]
-
-    @property
-    def event_id(self) -> str | None:
-        """``eventId`` of ASSET_MANAGEMENT / USER_MANAGEMENT / SUBSCRIPTION_MANAGEMENT notifications."""
-        return _str(self.payload.get("eventId"))
+    adam_id: str = ""
+    pricing_param: str = "STDQ"
+    count_delta: int | None = None  # ASSET_COUNT
+    management_type: str = ""  # ASSET_MANAGEMENT: ASSOCIATE, DISASSOCIATE, REVOKE
+    event_id: str | None = None
+    result: str | None = None  # SUCCESS / FAILURE of management notifications
+    error: AppleError | None = None
+    assignments: tuple[Assignment, ...] = ()
+    users: tuple[AppleUser, ...] = ()
 
     @property
     def succeeded(self) -> bool | None:
         """True/False for management notifications (``result``), None for types without a result."""
-        result = self.payload.get("result")
-        return None if result is None else result == "SUCCESS"
-
-    @property
-    def error(self) -> AppleError | None:
-        """The typed ``AppleError`` of a failed management notification, or None."""
-        from .errors import error_for
-
-        err = self.payload.get("error")
-        if not isinstance(err, dict):
-            return None
-        number = err.get("errorNumber")
-        return error_for(
-            _int(number) if number is not None else None,
-            _str(err.get("errorMessage")),
-            error_info=_dict(err.get("errorInfo")) or None,
-        )
-
-    @property
-    def assignments(self) -> list[Assignment]:
-        return [Assignment.from_api(a) for a in self.payload.get("assignments") or () if isinstance(a, dict)]
-
-    @property
-    def users(self) -> list[AppleUser]:
-        items = self.payload.get("users") or self.payload.get("associatedUsers") or ()
-        return [AppleUser.from_api(u) for u in items if isinstance(u, dict)]
+        return None if self.result is None else self.result == "SUCCESS"
 
 
-_ID_RE = re.compile(r"^[\w.:-]{1,200}$")
+_ID_RE = re.compile(rf"^[\w.:-]{{1,{NOTIFICATION_ID_MAX}}}$")
+
+
+def _text(payload: Mapping[str, Any], key: str, limit: int, *, required: bool = False) -> str:
+    value = payload.get(key)
+    if value is None or value == "":
+        if required:
+            raise MalformedNotification(f"{key} is missing")
+        return ""
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise MalformedNotification(f"{key} is not a string")
+    text = str(value)
+    if len(text) > limit:
+        raise MalformedNotification(f"{key} is longer than {limit} characters")
+    return text
+
+
+def _bounded_int(value: Any, key: str, limit: int) -> int:
+    if isinstance(value, bool):
+        raise MalformedNotification(f"{key} is not a whole number")
+    if isinstance(value, str) and re.fullmatch(r"[+-]?\d{1,12}", value.strip()):
+        value = int(value)
+    if not isinstance(value, int):
+        raise MalformedNotification(f"{key} is not a whole number")
+    if abs(value) > limit:
+        raise MalformedNotification(f"{key} is out of range")
+    return value
+
+
+def _objects(payload: Mapping[str, Any], key: str) -> list[Mapping[str, Any]]:
+    value = payload.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+        raise MalformedNotification(f"{key} is not a list of objects")
+    return value
+
+
+def _notification_error(payload: Mapping[str, Any]) -> AppleError | None:
+    err = payload.get("error")
+    if err is None:
+        return None
+    if not isinstance(err, dict):
+        raise MalformedNotification("error is not an object")
+    number = err.get("errorNumber")
+    number = None if number is None or number == "" else _bounded_int(number, "errorNumber", COUNT_MAX)
+    message = err.get("errorMessage")
+    if message is not None and not isinstance(message, str):
+        raise MalformedNotification("errorMessage is not a string")
+    info = err.get("errorInfo")
+    if info is not None and not isinstance(info, dict):
+        raise MalformedNotification("errorInfo is not an object")
+    if info:
+        for key in ("clientUserIds", "serialNumbers"):
+            ids = info.get(key)
+            if ids is not None and not (isinstance(ids, list) and all(isinstance(i, str | int) for i in ids)):
+                raise MalformedNotification(f"errorInfo.{key} is not a list of ids")
+    return error_for(number, message[:500] if message else None, error_info=info or None)
+
+
+def _notification_assignment(item: Mapping[str, Any]) -> Assignment:
+    return Assignment(
+        adam_id=_text(item, "adamId", ADAM_ID_MAX, required=True),
+        pricing_param=_text(item, "pricingParam", PRICING_PARAM_MAX) or "STDQ",
+        serial_number=_text(item, "serialNumber", SERIAL_NUMBER_MAX) or None,
+        client_user_id=_text(item, "clientUserId", CLIENT_USER_ID_MAX) or None,
+    )
+
+
+def _notification_user(item: Mapping[str, Any]) -> AppleUser:
+    return AppleUser(
+        client_user_id=_text(item, "clientUserId", CLIENT_USER_ID_MAX, required=True),
+        email=_text(item, "email", 300) or None,
+        status=_text(item, "status", 32),
+        invite_code=_text(item, "inviteCode", 300) or None,
+        id_hash=_text(item, "idHash", 300) or None,
+        managed_apple_id=_text(item, "managedAppleId", 300) or None,
+    )
 
 
 def parse_notification(body: Any) -> Notification:
-    """Parse the JSON body Apple POSTs to the notification URL.
+    """Parse and validate the JSON body Apple POSTs to the notification URL.
 
-    Unknown ``notificationType`` values are kept as they are. Raises ValueError if the body is not an object
-    or lacks a usable ``notificationId`` / ``notificationType`` (needed to de-duplicate and dispatch).
+    Raises ValueError if the body is not an object or lacks a usable ``notificationId`` (at most 100 word
+    characters) / ``notificationType`` (needed to de-duplicate and dispatch), and ``MalformedNotification``
+    (a ValueError) when the envelope is usable but the content is not Apple's format: a field of the wrong
+    type, a count out of range, an id longer than the console stores. Unknown ``notificationType`` values are
+    kept as they are, with their content unchecked.
     """
+    notification_id, notification_type = notification_envelope(body)
+    payload = body.get("notification")
+    if payload is None:
+        payload = {}
+    if not isinstance(payload, dict):
+        raise MalformedNotification("notification is not an object")
+    envelope: dict[str, Any] = {
+        "notification_id": notification_id,
+        "notification_type": notification_type,
+        "uid": _str(body.get("uId")) or "",
+        "payload": payload,
+    }
+    fields: dict[str, Any] = {}
+    if notification_type == "ASSET_COUNT":
+        fields["adam_id"] = _text(payload, "adamId", ADAM_ID_MAX)
+        fields["pricing_param"] = _text(payload, "pricingParam", PRICING_PARAM_MAX) or "STDQ"
+        if payload.get("countDelta") is not None:
+            fields["count_delta"] = _bounded_int(payload["countDelta"], "countDelta", COUNT_MAX)
+    elif notification_type in ("ASSET_MANAGEMENT", "USER_MANAGEMENT", "USER_ASSOCIATED"):
+        fields["event_id"] = _text(payload, "eventId", EVENT_ID_MAX) or None
+        result = payload.get("result")
+        if result is not None and result not in ("SUCCESS", "FAILURE"):
+            raise MalformedNotification("result is neither SUCCESS nor FAILURE")
+        fields["result"] = result
+        fields["error"] = _notification_error(payload)
+        fields["management_type"] = _text(payload, "type", 32)
+        fields["assignments"] = tuple(_notification_assignment(a) for a in _objects(payload, "assignments"))
+        users = _objects(payload, "users") or _objects(payload, "associatedUsers")
+        fields["users"] = tuple(_notification_user(u) for u in users)
+    return Notification(**envelope, **fields)
+
+
+def notification_envelope(body: Any) -> tuple[str, str]:
+    """(notificationId, notificationType) of a body whose content may be malformed; ValueError when even the
+    envelope is unusable."""
     if not isinstance(body, dict):
         raise ValueError("notification body is not a JSON object")
     notification_id = _str(body.get("notificationId")) or ""
     notification_type = _str(body.get("notificationType")) or ""
     if not _ID_RE.match(notification_id):
         raise ValueError("notification has no valid notificationId")
-    if not notification_type:
-        raise ValueError("notification has no notificationType")
-    return Notification(
-        notification_id=notification_id,
-        notification_type=notification_type,
-        uid=_str(body.get("uId")) or "",
-        payload=_dict(body.get("notification")),
-    )
+    if not notification_type or len(notification_type) > 50:
+        raise ValueError("notification has no valid notificationType")
+    return notification_id, notification_type

@@ -41,6 +41,8 @@ INSTALLED_APPS = [
     "apps",
     "directory",
     "assignments",
+    "applesync",
+    "home",
 ]
 
 MIDDLEWARE = [
@@ -71,6 +73,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "console.context_processors.console",
+                "tokens.context_processors.token_banners",
             ],
         },
     }
@@ -137,6 +140,10 @@ REST_FRAMEWORK = {
 # API keys (`Authorization: Token <key>`) are stored as SHA-512 digests (django-rest-knox) in console.ApiKey.
 # They do not expire: a person revokes them (API keys page) when a script no longer needs one.
 KNOX_TOKEN_MODEL = "console.ApiKey"
+# knox's own migrations create its default token table even when KNOX_TOKEN_MODEL swaps it out; that unused
+# table's foreign key to auth_user breaks PostgreSQL's TRUNCATE between tests. Without migrations the
+# swapped-out model gets no table at all.
+MIGRATION_MODULES = {"knox": None}
 REST_KNOX = {"TOKEN_TTL": None, "AUTH_HEADER_PREFIX": "Token", "AUTO_REFRESH": False}
 SPECTACULAR_SETTINGS = {
     "TITLE": "VPP Console API",
@@ -181,7 +188,7 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # interactive work ("Sync now" of a small token, the heartbeat) and webhooks never wait behind bulk syncs,
 # license runs or deployment sends. One worker with `-Q` naming them all serves a single machine.
 CELERY_TASK_DEFAULT_QUEUE = "default"
-CELERY_TASK_ROUTES = ("config.queues.route_task",)
+CELERY_TASK_ROUTES: tuple[str, ...] = ("config.queues.route_task",)
 VPP_QUEUES = ["interactive", "webhooks", "sync", "licenses", "deploy", "default"]
 # "Sync now" of a token whose last sync saw at most this many assignments runs on the interactive queue.
 VPP_INTERACTIVE_SYNC_MAX_ASSIGNMENTS = env.int("VPP_INTERACTIVE_SYNC_MAX_ASSIGNMENTS", default=20000)

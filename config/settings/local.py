@@ -1,5 +1,7 @@
 """Development: `make run` with no environment. SQLite, the embedded broker, the built-in Apple simulator."""
 
+from console.crypto import local_key
+
 from .base import *  # noqa: F403
 from .base import VAR_DIR, email_settings, env
 
@@ -16,6 +18,4 @@ APPLE_VPP_BASE_URL = env("APPLE_VPP_BASE_URL", default="http://127.0.0.1:8765/md
 PUBLIC_BASE_URL = env("PUBLIC_BASE_URL", default="http://127.0.0.1:8000")
 # Development generates an encryption key once and keeps it under var/ (production must set one).
 if not env("FIELD_ENCRYPTION_KEY", default=""):
-    from console.crypto import local_key
-
     FIELD_ENCRYPTION_KEY = local_key(VAR_DIR / "field_encryption.key")

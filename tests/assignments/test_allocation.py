@@ -6,7 +6,7 @@ import pytest
 
 from assignments import allocation, services
 from assignments.models import Assignment, License, LicenseRun, VPPUser
-from assignments.runs import execute
+from assignments.services import execute
 from tests import factories
 from tests.assignments.conftest import add_members, settle
 
@@ -132,7 +132,10 @@ def test_a3_s4_user_licensing_registers_users_and_refuses_without_apple_id(
     from assignments.events import apply_user_associated
 
     apple.accept_invitation(uid, vpp_user.client_user_id)
-    apply_user_associated(token, {"associatedUsers": [{"clientUserId": vpp_user.client_user_id}]})
+    apply_user_associated(
+        token,
+        _notification("USER_ASSOCIATED", {"associatedUsers": [{"clientUserId": vpp_user.client_user_id}]}),
+    )
     vpp_user.refresh_from_db()
     assert vpp_user.status == "associated"
 
@@ -219,11 +222,68 @@ def test_asset_management_notification_completes_licenses(apple, location, make_
         "assignments": [item | {"serialNumber": bad.serial_number}],
         "error": {"errorNumber": 9709, "errorMessage": "Not enough licenses"},
     }
+    success = _notification("ASSET_MANAGEMENT", success)
     assert apply_asset_management(token, success) == 1
-    assert apply_asset_management(token, failure) == 1
+    assert apply_asset_management(token, _notification("ASSET_MANAGEMENT", failure)) == 1
     assert apply_asset_management(token, success) == 0  # duplicates are harmless
     assert License.objects.get(device=ok).state == "assigned"
     bad_license = License.objects.get(device=bad)
     assert (bad_license.state, bad_license.error_number) == ("failed", 9709)
     app.refresh_from_db()
     assert app.used_licenses == 1 and app.available_licenses == 4
+
+
+def _notification(kind: str, payload: dict):
+    """The typed notification Apple's body parses into (what the notification handlers pass on)."""
+    from vpp.types import parse_notification
+
+    return parse_notification({"notificationId": "n-test", "notificationType": kind, "notification": payload})
+
+
+@pytest.mark.django_db
+def test_s6_members_added_allocates_for_the_new_members_only(apple, location, make_app, administrator):
+    """A group's Required assignment reaches a member who joins, and the run covers that member alone."""
+    _token, _uid = location
+    app = make_app(total=5)
+    group = factories.GroupFactory(group_type="device")
+    first = factories.DeviceFactory()
+    add_members(group, devices=[first])
+    a = services.assignment_create(
+        app=app, group=group, intent="required", license_type="device", actor=administrator
+    )
+    execute(LicenseRun.objects.get(assignment=a))
+    joiner = factories.DeviceFactory()
+    add_members(group, devices=[joiner])
+    [run] = services.group_members_added(
+        group_id=group.pk, user_ids=[], device_ids=[joiner.pk], actor=administrator
+    )
+    assert run.summary == {"members": {"user_ids": [], "device_ids": [joiner.pk]}}
+    run = execute(run)
+    assert run.total == 1
+    assert License.objects.get(app=app, device=joiner).state == "pending"
+    assert License.objects.filter(app=app, device=first).count() == 1
+
+
+@pytest.mark.django_db
+def test_t9_notification_never_brings_back_a_user_the_console_retired(client, administrator):
+    """The owner of VPPUser statuses keeps a retired user retired, whether the sync or a notification says
+    Apple still lists the user as registered."""
+    from applesync.notifications import notification_process
+    from tests.tokens.test_notifications import SECRET, envelope, post
+
+    token = factories.VPPTokenFactory(notification_secret=SECRET)
+    retired = VPPUser.objects.create(
+        vpp_token=token, user=factories.DirectoryUserFactory(), client_user_id="gone-1", status="retired"
+    )
+    body = envelope(
+        token,
+        "USER_MANAGEMENT",
+        {
+            "result": "SUCCESS",
+            "users": [{"clientUserId": "gone-1", "status": "Registered", "inviteCode": "i"}],
+        },
+    )
+    response = post(client, token, body)
+    notification_process(receipt_id=response.json()["id"])
+    retired.refresh_from_db()
+    assert retired.status == "retired"

@@ -8,7 +8,7 @@ from django.test.utils import CaptureQueriesContext
 
 from assignments import allocation, services, tasks
 from assignments.models import License, LicenseDevice, LicenseRun, VPPUser
-from assignments.runs import execute
+from assignments.services import execute
 from tests import factories
 from tests.assignments.conftest import add_members, settle
 

@@ -6,7 +6,7 @@ import pytest
 
 from assignments import services
 from assignments.models import License, LicenseRun, VPPUser
-from assignments.runs import execute
+from assignments.services import execute
 from tests import factories
 from tests.assignments.conftest import add_members, settle
 
@@ -103,10 +103,10 @@ def test_b1_hooks_enqueue_tasks(apple, location, monkeypatch):
     monkeypatch.setattr(tasks.user_deactivated, "delay", lambda *a: calls.append(("user", a)))
     monkeypatch.setattr(tasks.members_removed, "delay", lambda *a: calls.append(("removed", a)))
     monkeypatch.setattr(tasks.members_added, "delay", lambda *a: calls.append(("added", a)))
-    hooks.on_device_retired(1, 2)
-    hooks.on_user_deactivated(3, None)
-    hooks.on_members_removed(4, [5], [], 2)
-    hooks.on_members_added(4, [], [6], 2)
+    hooks.on_device_retired(None, device_id=1, actor_id=2)
+    hooks.on_user_deactivated(None, user_id=3, actor_id=None)
+    hooks.on_members_removed(None, group_id=4, user_ids=[5], device_ids=[], actor_id=2)
+    hooks.on_members_added(None, group_id=4, user_ids=[], device_ids=[6], actor_id=2)
     assert calls == [
         ("device", (1, 2, "")),
         ("user", (3, None)),

@@ -6,7 +6,7 @@ import pytest
 
 from assignments import allocation, services
 from assignments.models import License, LicenseRun, VPPUser
-from assignments.runs import execute
+from assignments.services import execute
 from tests import factories
 from tests.assignments.conftest import add_members, settle
 

@@ -6,13 +6,14 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from applesync.sync import run_sync
 from assignments import services
 from assignments.models import License, LicenseRun
-from assignments.runs import execute
+from assignments.services import execute
 from tests import factories
 from tests.assignments.conftest import add_members, settle
 from tokens.models import SyncRun
-from tokens.sync import request_sync, run_sync
+from tokens.sync import request_sync
 
 
 def _sync(token, full=False):

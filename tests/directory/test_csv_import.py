@@ -278,15 +278,21 @@ def test_b6_bulk_import_records_one_audit_entry_per_created_or_changed_object(ad
 
 
 def test_s11_import_deactivating_a_user_reaches_the_assignments_hooks_after_commit(
-    administrator, monkeypatch, django_capture_on_commit_callbacks
+    administrator, django_capture_on_commit_callbacks
 ):
-    from directory import services
+    from directory import signals
 
     calls = []
-    monkeypatch.setattr(services, "_notify_assignments", lambda name, **kw: calls.append((name, kw)))
+
+    def record(sender, signal=None, **kwargs):
+        calls.append(("on_user_deactivated", kwargs))
+
+    signals.user_deactivated.connect(record)
     user = factories.DirectoryUserFactory(user_principal_name="leaver@example.com")
     content = "user_principal_name,is_active\nLEAVER@example.com,false\n"
-    csv_import.import_apply(kind="users", content=content, actor=administrator)
+    with django_capture_on_commit_callbacks(execute=True):
+        csv_import.import_apply(kind="users", content=content, actor=administrator)
+    signals.user_deactivated.disconnect(record)
     user.refresh_from_db()
     assert not user.is_active
     assert calls == [("on_user_deactivated", {"user_id": user.pk, "actor_id": administrator.pk})]

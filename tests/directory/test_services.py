@@ -220,14 +220,28 @@ def test_group_delete_is_refused_while_apps_are_assigned(administrator):
 
 # --- hooks into the assignments app ------------------------------------------------------------------
 @pytest.fixture
-def hooks(monkeypatch):
-    """The assignments hooks, recording their calls instead of queueing license work."""
-    from assignments import hooks as assignment_hooks
+def hooks():
+    """The directory's signals as a receiver sees them (the assignments receivers queue license work)."""
+    from directory import signals
 
     calls: list[tuple] = []
-    for name in ("on_user_deactivated", "on_device_retired", "on_members_removed", "on_members_added"):
-        monkeypatch.setattr(assignment_hooks, name, (lambda n: lambda **kw: calls.append((n, kw)))(name))
-    return calls
+    names = {
+        signals.members_added: "on_members_added",
+        signals.members_removed: "on_members_removed",
+        signals.user_deactivated: "on_user_deactivated",
+        signals.device_retired: "on_device_retired",
+    }
+    receivers = []
+    for signal, name in names.items():
+
+        def record(sender, signal=None, _name=name, **kwargs):
+            calls.append((_name, kwargs))
+
+        signal.connect(record, weak=False)
+        receivers.append((signal, record))
+    yield calls
+    for signal, record in receivers:
+        signal.disconnect(record)
 
 
 def test_b1_hooks_are_called_after_commit(administrator, hooks, django_capture_on_commit_callbacks):

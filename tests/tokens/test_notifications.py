@@ -5,36 +5,22 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from django.urls import NoReverseMatch, path, reverse
+from django.urls import reverse
 
+from applesync.notifications import notification_process
 from apps.models import App, AppleAssignment
 from assignments.models import VPPUser
 from tests import factories
 from tests.tokens.test_sync import connect, sync
 from tokens.models import NotificationReceipt, SyncRun
-from tokens.notifications import notification_process, notify_view
 
 pytestmark = pytest.mark.django_db
 
 SECRET = "s3cret-notification-token"
 
-# The tokens app routes /tokens/notify/<uuid>/ to notify_view; this keeps these tests independent of it.
-urlpatterns = [path("tokens/notify/<uuid:mdm_info_id>/", notify_view, name="notify")]
-
 
 def notify_url(token) -> str:
-    try:
-        return reverse("tokens:notify", args=[token.mdm_info_id])
-    except NoReverseMatch:
-        return f"/tokens/notify/{token.mdm_info_id}/"
-
-
-@pytest.fixture
-def urls_with_notify(settings):
-    try:
-        reverse("tokens:notify", args=[uuid.uuid4()])
-    except NoReverseMatch:
-        settings.ROOT_URLCONF = __name__
+    return reverse("tokens:notify", args=[token.mdm_info_id])
 
 
 def envelope(token, kind: str, payload: dict, notification_id: str | None = None) -> dict:
@@ -70,7 +56,7 @@ def token(db):
 
 
 def test_b4_notification_is_stored_enqueued_and_answered_at_once(
-    client, token, urls_with_notify, django_capture_on_commit_callbacks
+    client, token, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks() as callbacks:
         response = post(client, token, envelope(token, "TEST_NOTIFICATION", {}, "n-1"))
@@ -82,7 +68,7 @@ def test_b4_notification_is_stored_enqueued_and_answered_at_once(
     assert receipt.result == "acknowledged"
 
 
-def test_b4_duplicate_notification_is_answered_200_and_not_processed_twice(client, token, urls_with_notify):
+def test_b4_duplicate_notification_is_answered_200_and_not_processed_twice(client, token):
     app = factories.AppFactory(vpp_token=token, adam_id="408709785", total_licenses=10, available_licenses=10)
     body = envelope(
         token, "ASSET_COUNT", {"adamId": "408709785", "pricingParam": "STDQ", "countDelta": 5}, "dup"
@@ -98,7 +84,7 @@ def test_b4_duplicate_notification_is_answered_200_and_not_processed_twice(clien
     assert (app.total_licenses, app.available_licenses) == (15, 15)
 
 
-def test_b4_bad_secret_is_refused_with_403(client, token, urls_with_notify):
+def test_b4_bad_secret_is_refused_with_403(client, token):
     body = envelope(token, "TEST_NOTIFICATION", {})
     assert post(client, token, body, secret="wrong").status_code == 403
     response = client.post(notify_url(token), data=body, content_type="application/json")
@@ -106,12 +92,12 @@ def test_b4_bad_secret_is_refused_with_403(client, token, urls_with_notify):
     assert not NotificationReceipt.objects.exists()
 
 
-def test_b4_token_without_secret_refuses_everything(client, urls_with_notify):
+def test_b4_token_without_secret_refuses_everything(client):
     token = factories.VPPTokenFactory(notification_secret="")
     assert post(client, token, envelope(token, "TEST_NOTIFICATION", {}), secret="").status_code == 403
 
 
-def test_non_json_or_malformed_notification_is_400(client, token, urls_with_notify):
+def test_non_json_or_malformed_notification_is_400(client, token):
     assert post(client, token, "not json").status_code == 400
     assert post(client, token, {"hello": "world"}).status_code == 400
     other = envelope(token, "TEST_NOTIFICATION", {})
@@ -119,14 +105,14 @@ def test_non_json_or_malformed_notification_is_400(client, token, urls_with_noti
     assert post(client, token, other).status_code == 400
 
 
-def test_unknown_token_is_404_and_get_is_405(client, token, urls_with_notify):
+def test_unknown_token_is_404_and_get_is_405(client, token):
     token_url = notify_url(token)
     assert client.get(token_url).status_code == 405
     unknown = factories.VPPTokenFactory.build(mdm_info_id=uuid.uuid4())
     assert post(client, unknown, envelope(token, "TEST_NOTIFICATION", {})).status_code == 404
 
 
-def test_b4_asset_count_adjusts_total_and_available(client, token, urls_with_notify):
+def test_b4_asset_count_adjusts_total_and_available(client, token):
     app = factories.AppFactory(
         vpp_token=token, adam_id="408709785", total_licenses=10, used_licenses=4, available_licenses=6
     )
@@ -138,7 +124,7 @@ def test_b4_asset_count_adjusts_total_and_available(client, token, urls_with_not
     assert receipt.processed_at is not None
 
 
-def test_b4_unknown_asset_or_negative_counts_request_a_sync_of_that_asset(client, token, urls_with_notify):
+def test_b4_unknown_asset_or_negative_counts_request_a_sync_of_that_asset(client, token):
     receive(client, token, "ASSET_COUNT", {"adamId": "555", "pricingParam": "STDQ", "countDelta": 3})
     run = SyncRun.objects.get(vpp_token=token)
     assert (run.trigger, run.adam_id) == ("notification", "555")
@@ -151,7 +137,7 @@ def test_b4_unknown_asset_or_negative_counts_request_a_sync_of_that_asset(client
     assert SyncRun.objects.filter(vpp_token=token, adam_id="777", status="queued").exists()
 
 
-def test_b4_asset_management_success_updates_mirror_and_counts(client, token, urls_with_notify):
+def test_b4_asset_management_success_updates_mirror_and_counts(client, token):
     app = factories.AppFactory(
         vpp_token=token, adam_id="408709785", total_licenses=10, used_licenses=0, available_licenses=10
     )
@@ -185,7 +171,7 @@ def test_b4_asset_management_success_updates_mirror_and_counts(client, token, ur
     ]
 
 
-def test_b4_asset_management_failure_changes_no_counts(client, token, urls_with_notify):
+def test_b4_asset_management_failure_changes_no_counts(client, token):
     app = factories.AppFactory(
         vpp_token=token, adam_id="408709785", total_licenses=1, available_licenses=0, used_licenses=1
     )
@@ -203,7 +189,7 @@ def test_b4_asset_management_failure_changes_no_counts(client, token, urls_with_
     assert not AppleAssignment.objects.exists()
 
 
-def test_t9_user_notifications_update_only_users_we_created(client, token, urls_with_notify):
+def test_t9_user_notifications_update_only_users_we_created(client, token):
     ours = VPPUser.objects.create(
         vpp_token=token, user=factories.DirectoryUserFactory(), client_user_id="ours-1", status="registered"
     )
@@ -223,7 +209,7 @@ def test_t9_user_notifications_update_only_users_we_created(client, token, urls_
     assert VPPUser.objects.count() == 1
 
 
-def test_b4_simulator_notifications_apply_end_to_end(apple, client, urls_with_notify):
+def test_b4_simulator_notifications_apply_end_to_end(apple, client):
     """Real notification bodies from the simulator: a purchase (ASSET_COUNT) and an accepted invitation."""
     token = connect(apple, notification_secret=SECRET)
     sync(token)
@@ -263,7 +249,7 @@ def test_b4_simulator_notifications_apply_end_to_end(apple, client, urls_with_no
     )
 
 
-def test_b4_apple_needs_no_csrf_token(token, urls_with_notify):
+def test_b4_apple_needs_no_csrf_token(token):
     from django.test import Client
 
     apple_client = Client(enforce_csrf_checks=True)

@@ -5,11 +5,12 @@ from __future__ import annotations
 import pytest
 from django.utils import timezone
 
+from applesync.sync import run_sync
 from apps.models import App, AppleAssignment
 from assignments.models import VPPUser
 from tests import factories
 from tokens.models import SyncRun, VPPToken
-from tokens.sync import request_sync, run_sync
+from tokens.sync import request_sync
 
 pytestmark = pytest.mark.django_db
 

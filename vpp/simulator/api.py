@@ -6,7 +6,9 @@ layer (``server.py``) adds ``uId``/``tokenExpirationDate``/``mdmInfo``.
 
 from __future__ import annotations
 
+import heapq
 import itertools
+import logging
 import math
 import re
 import secrets
@@ -754,16 +756,12 @@ class EventWorker:
 
     def schedule(self, event: Event) -> None:
         """Queue an event for processing after the configured delay."""
-        import heapq
-
         due = time.monotonic() + float(self.api.state.settings.event_delay)
         with self._cond:
             heapq.heappush(self._pending, (due, next(self._counter), event))
             self._cond.notify_all()
 
     def _run(self) -> None:
-        import heapq
-
         while True:
             with self._cond:
                 while not self._stopped:
@@ -778,8 +776,6 @@ class EventWorker:
             try:
                 self.api.process_event(event)
             except Exception:  # an unexpected bug must not kill the worker; the event reports 9603
-                import logging
-
                 logging.getLogger("vpp.simulator").exception("event %s failed", event.event_id)
                 with self.api.state.lock:
                     event.status = "FAILED"

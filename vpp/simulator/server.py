@@ -20,6 +20,7 @@ from .errors import AppleError, error_body
 from .generator import generate_location_data
 from .notifications import Notifier
 from .state import ControlError, Fault, Location, SimulatorState
+from .tokens import verify_token
 
 logger = logging.getLogger("vpp.simulator")
 
@@ -241,8 +242,6 @@ class SimulatorRequestHandler(BaseHTTPRequestHandler):
     def _fault_uid(self, bearer: str) -> str | None:
         uid = self.state.token_index.get(bearer)
         if uid is None and bearer:
-            from .tokens import verify_token
-
             claims = verify_token(bearer, self.state.key)
             uid = claims.uid if claims else None
         return uid

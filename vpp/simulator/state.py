@@ -8,6 +8,8 @@ million of them stay cheap (one short string and a small int each).
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import secrets
 import threading
@@ -22,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from .catalog import CatalogEntry
 from .errors import AppleError
 from .settings import SimulatorSettings
-from .tokens import TokenClaims, format_apple_date, load_key, verify_token
+from .tokens import TokenClaims, derive_uid, format_apple_date, load_key, mint_token, verify_token
 
 if TYPE_CHECKING:
     from .notifications import Notifier
@@ -214,9 +216,6 @@ FAULT_KINDS = (
 
 def make_id_hash(uid: str, apple_id: str) -> str:
     """A stable base64 hash standing in for the Apple Account hash Apple reports as ``idHash``."""
-    import base64
-    import hashlib
-
     return base64.b64encode(hashlib.sha1(f"{uid}:{apple_id}".encode()).digest()).decode()  # noqa: S324
 
 
@@ -420,8 +419,6 @@ class SimulatorState:
         return uids
 
     def _location_from_json(self, data: dict[str, Any]) -> Location:
-        from .tokens import derive_uid
-
         uid = str(data.get("uId") or derive_uid(data["orgName"], data["locationName"]))
         location = Location(
             uid=uid,
@@ -543,8 +540,6 @@ class SimulatorState:
         country: str = "US",
     ) -> str:
         """Mint a token with this simulator's key and register it (so the location exists at once)."""
-        from .tokens import mint_token
-
         token = mint_token(
             org_name=org_name,
             location_name=location_name,

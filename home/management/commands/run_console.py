@@ -20,6 +20,8 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
+from home.demo import load_demo
+
 SIMULATOR_PORT = 8765
 
 
@@ -136,8 +138,6 @@ class Command(BaseCommand):
                 raise RuntimeError("the web server did not start")
             credentials = None
             if not no_demo:
-                from console.demo import load_demo
-
                 credentials = load_demo(stdout=self.stdout)
             self._banner(port, credentials, simulated)
             while True:

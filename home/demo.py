@@ -13,7 +13,14 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 
+from apps.models import App
+from assignments.services import assignment_create
 from console import roles
+from directory.demo import load_directory_demo
+from directory.models import Group as DeviceGroup
+from tokens.models import SyncRun, VPPToken
+from tokens.services import token_create
+from vpp.simulator.tokens import mint_token
 
 DEMO_TOKENS = [
     {
@@ -49,8 +56,6 @@ def _user(username: str, password: str, role: str, *, superuser: bool = False):
 
 
 def _wait_for_first_sync(token_ids: list[int], seconds: float = 90) -> None:
-    from tokens.models import SyncRun
-
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         active = SyncRun.objects.filter(vpp_token_id__in=token_ids, status__in=SyncRun.ACTIVE).exists()
@@ -65,13 +70,7 @@ def load_demo(stdout=None) -> dict[str, tuple[str, str]]:
     admin = _user("admin", password, roles.ADMINISTRATORS, superuser=True)
     _user("helpdesk", password, roles.HELP_DESK)
 
-    from directory.demo import load_directory_demo
-
     load_directory_demo()
-
-    from tokens.models import VPPToken
-    from tokens.services import token_create
-    from vpp.simulator.tokens import mint_token
 
     new_ids = []
     for spec in DEMO_TOKENS:
@@ -106,10 +105,6 @@ def load_demo(stdout=None) -> dict[str, tuple[str, str]]:
 
 def _demo_assignment(admin) -> None:
     """GarageBand, Required with device licensing, to the classroom iPads."""
-    from apps.models import App
-    from assignments.services import assignment_create
-    from directory.models import Group as DeviceGroup
-
     app = App.objects.filter(adam_id="408709785", vpp_token__name="Contoso Schools").first()
     group = DeviceGroup.objects.filter(name="Classroom iPads").first()
     if app and group and not app.assignments.filter(group=group).exists():

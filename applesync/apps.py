@@ -1,0 +1,8 @@
+from django.apps import AppConfig
+
+
+class ApplesyncConfig(AppConfig):
+    """The inbound path from Apple: the sync engine and Apple's notifications (no tables of its own)."""
+
+    name = "applesync"
+    verbose_name = "Apple sync"

@@ -1,0 +1,372 @@
+"""Syncing one token with Apple (T6-T12, A1, A4, A5, B8): the Apple reads, then one final write.
+
+`tokens.sync.request_sync` queues a `SyncRun`; the task `tokens.tasks.sync_token` (`applesync.tasks`) calls
+`run_sync`, which does the work:
+
+1. refuse an unusable token without calling Apple (T5);
+2. `GET client/config`: another MDM, a revoked, invalid or expired token fails the run and updates the token's
+   state, deleting nothing (T4, T8);
+3. all assets, store metadata from the token's country store (T10), assignments (full, or incremental with
+   `sinceVersionId`) and the users this console created (T9);
+4. everything read is applied in ONE transaction at the end, through the services of the apps owning the
+   tables (`apps.services` for the catalogue and the assignment mirror, `assignments.events` for the users,
+   `tokens.services` for the token), so a failure anywhere leaves the previous data as it was. Assignments are
+   spooled to a temporary file while Apple is read, so memory stays bounded for a million of them.
+
+Progress and stage are written outside that transaction (plain autocommit updates) so the token page can show
+them while the run is going.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import IO
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from apps import services as app_services
+from assignments import events as assignment_events
+from assignments.reconciliation import untracked_refresh
+from console import audit
+from tokens import services as token_services
+from tokens.apple import claim_if_unclaimed, client_for, state_from_client_config, state_from_error
+from tokens.models import SyncRun, VPPToken
+from vpp.errors import AppleError, BadRequest
+from vpp.types import AppleUser, AppMetadata, Asset, Assignment
+
+logger = logging.getLogger(__name__)
+
+# Apple's "unknown versionId" (sinceVersionId too old or from another data set): read everything instead.
+UNKNOWN_VERSION_ID = 9721
+PROGRESS_EVERY_SECONDS = 0.5
+
+
+class SyncFailed(Exception):
+    """The run cannot go on; `number`/`message` are Apple's when Apple said why."""
+
+    def __init__(self, message: str, number: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.number = number
+
+
+# --- progress (committed at once, outside the data transaction) ----------------------------------------
+
+
+class _Progress:
+    def __init__(self, run: SyncRun) -> None:
+        self.run = run
+        self._last = 0.0
+
+    def set(self, progress: float, stage: str | None = None, *, force: bool = True) -> None:
+        now = time.monotonic()
+        if not force and now - self._last < PROGRESS_EVERY_SECONDS:
+            return
+        self._last = now
+        fields: dict[str, int | str] = {"progress": max(0, min(100, int(progress)))}
+        if stage is not None:
+            fields["stage"] = str(stage)[:100]
+        for name, value in fields.items():
+            setattr(self.run, name, value)
+        SyncRun.objects.filter(pk=self.run.pk).update(**fields)
+
+
+# --- what was read from Apple ---------------------------------------------------------------------------
+
+
+@dataclass
+class _Snapshot:
+    config_state: str = ""
+    assets: dict[tuple[str, str], Asset] | None = None
+    metadata: dict[str, AppMetadata] | None = None
+    assignments_file: IO[str] | None = None
+    assignments_count: int = 0
+    assignments_full: bool = True
+    assignments_version_id: str | None = None
+    users: dict[str, AppleUser] | None = None  # clientUserId → Apple's record
+    users_version_id: str | None = None
+
+
+def _lookup_metadata(client, run: SyncRun, adam_ids: list[str], country: str, platform: str):
+    """Store metadata for `adam_ids`, best effort.
+
+    The lookup is a separate Apple service (and optional in service/config): when it fails, apps keep the
+    metadata they had (as for an app missing from the store, T10) and the run still updates licenses and
+    assignments, noting the problem as a warning.
+    """
+    try:
+        return client.lookup_metadata(adam_ids, country=country, platform=platform)
+    except AppleError as exc:
+        logger.warning("metadata lookup failed for sync run %s: %s", run.pk, exc)
+        run.warning = (
+            _("Store metadata could not be read (%(error)s); names and icons were kept.") % {"error": exc}
+        )[:500]
+        SyncRun.objects.filter(pk=run.pk).update(warning=run.warning)
+        return {}
+
+
+def _check_mdm(token: VPPToken, mdm_info) -> None:
+    """Apple returns mdmInfo on every token-scoped answer: stop as soon as it is not ours (T8)."""
+    if mdm_info is not None and mdm_info.id != str(token.mdm_info_id):
+        raise _ExternalMdm(f"{mdm_info.name} ({mdm_info.metadata})")
+
+
+class _ExternalMdm(Exception):
+    pass
+
+
+def _full_assignments_due(token: VPPToken, run: SyncRun) -> bool:
+    if run.full or not token.assignments_version_id or token.last_full_sync_at is None:
+        return True
+    return timezone.now() - token.last_full_sync_at >= timedelta(hours=settings.VPP_FULL_SYNC_EVERY_HOURS)
+
+
+def _spool_assignments(
+    paged, spool: IO[str], progress: _Progress, start: int, end: int, expected: int
+) -> int:
+    """Write every assignment of a paged walk to `spool` (tab-separated); restarts rewind the file."""
+    count = 0
+    restarts = 0
+    for item in paged:
+        if paged.restarts != restarts:  # versionId changed: the walk started over, so must the spool
+            restarts = paged.restarts
+            spool.seek(0)
+            spool.truncate()
+            count = 0
+        spool.write(
+            "\t".join(
+                (
+                    item.adam_id,
+                    item.pricing_param,
+                    _clean(item.serial_number),
+                    _clean(item.client_user_id),
+                )
+            )
+            + "\n"
+        )
+        count += 1
+        if expected:
+            progress.set(start + (end - start) * min(1.0, count / expected), force=False)
+    spool.flush()
+    return count
+
+
+def _clean(value: str | None) -> str:
+    return (value or "").replace("\t", " ").replace("\n", " ")
+
+
+def _read_spool(spool: IO[str]) -> Iterator[Assignment]:
+    spool.seek(0)
+    for line in spool:
+        adam_id, pricing_param, serial, client_user_id = line.rstrip("\n").split("\t")
+        yield Assignment(adam_id, pricing_param, serial, client_user_id)
+
+
+def _read_apple(token: VPPToken, run: SyncRun, progress: _Progress, spool: IO[str]) -> _Snapshot:
+    """Every Apple read of the run; writes nothing but progress and the token's state.
+
+    Raises AppleError, SyncFailed or _ExternalMdm.
+    """
+    snap = _Snapshot()
+    with client_for(token) as client:
+        progress.set(5, _("Checking the token with Apple"))
+        config = client.client_config()
+        state, detail = state_from_client_config(token, config)
+        _save_token_state(token, state, detail, config=config)
+        if state != VPPToken.State.VALID:
+            raise SyncFailed(detail or _("The token is %(state)s.") % {"state": token.get_state_display()})
+        claim_if_unclaimed(client, token, config)
+
+        progress.set(10, _("Reading assets"))
+        filters = {"adam_id": run.adam_id} if run.adam_id else {}
+        paged_assets = client.iter_assets(**filters)
+        assets: dict[tuple[str, str], Asset] = {}
+        for asset in paged_assets:
+            # The first record of an asset wins: an `unlimitedAssets` copy carries no counts.
+            assets.setdefault((asset.adam_id, asset.pricing_param), asset)
+        _check_mdm(token, paged_assets.mdm_info)
+        snap.assets = assets
+
+        progress.set(30, _("Reading store metadata"))
+        adam_ids = sorted({adam_id for adam_id, _pricing in assets})
+        platform = token.default_platform or (
+            "volumestore" if token.account_type == VPPToken.AccountType.EDUCATION else "enterprisestore"
+        )
+        snap.metadata = _lookup_metadata(client, run, adam_ids, token.country_or_region, platform)
+
+        progress.set(40, _("Reading assignments"))
+        expected = sum(a.assigned_count for a in assets.values())
+        if run.adam_id:
+            snap.assignments_full = True
+            paged = client.iter_assignments(adam_id=run.adam_id)
+            snap.assignments_count = _spool_assignments(paged, spool, progress, 40, 80, expected)
+        else:
+            snap.assignments_full = _full_assignments_due(token, run)
+            paged = None
+            if not snap.assignments_full:
+                paged = client.iter_assignments(since_version_id=token.assignments_version_id)
+                try:
+                    snap.assignments_count = _spool_assignments(paged, spool, progress, 40, 80, 0)
+                except BadRequest as exc:
+                    if exc.number != UNKNOWN_VERSION_ID:
+                        raise
+                    logger.info("sinceVersionId unknown to Apple for token %s; reading everything", token.pk)
+                    snap.assignments_full = True
+                    spool.seek(0)
+                    spool.truncate()
+                    paged = None
+            if paged is None:
+                paged = client.iter_assignments()
+                snap.assignments_count = _spool_assignments(paged, spool, progress, 40, 80, expected)
+            snap.assignments_version_id = paged.version_id
+            _check_mdm(token, paged.mdm_info)
+        snap.assignments_file = spool
+
+        if not run.adam_id:
+            progress.set(82, _("Reading users"))
+            snap.users, snap.users_version_id = _read_users(client, token)
+    return snap
+
+
+def _read_users(client, token: VPPToken) -> tuple[dict[str, AppleUser], str | None]:
+    """Apple's records of the users this console created (T9); other products' users are skipped unread."""
+    ours = assignment_events.vpp_client_user_ids(token)
+    found: dict[str, AppleUser] = {}
+    paged = client.iter_users()
+    for user in paged:
+        if user.client_user_id not in ours:
+            continue
+        previous = found.get(user.client_user_id)
+        # Retired copies stay in Apple's history beside the one active record: the active one wins.
+        if previous is None or previous.status == "Retired":
+            found[user.client_user_id] = user
+    return found, paged.version_id
+
+
+# --- applying (one transaction) -------------------------------------------------------------------------
+
+
+def _apply(token: VPPToken, run: SyncRun, snap: _Snapshot) -> dict[str, int]:
+    """Write the whole snapshot through the owners' services; called inside one transaction."""
+    assert snap.assets is not None and snap.metadata is not None and snap.assignments_file is not None
+    catalogue = app_services.catalogue_sync(
+        token=token,
+        assets=snap.assets,
+        metadata=snap.metadata,
+        country=token.country_or_region,
+        adam_id=run.adam_id,
+    )
+    app_services.mirror_sync(
+        token=token,
+        assignments=_read_spool(snap.assignments_file),
+        app_ids=catalogue.app_ids,
+        full=snap.assignments_full,
+        adam_id=run.adam_id,
+    )
+    users = snap.users or {}
+    assignment_events.vpp_users_apply(token, users.values())
+    versions: dict[str, str | None] = {}
+    if not run.adam_id:
+        versions = {
+            "assignments_version_id": snap.assignments_version_id,
+            "users_version_id": snap.users_version_id,
+        }
+    token_services.token_sync_finished(
+        token=token, versions=versions, full=snap.assignments_full and not run.adam_id
+    )
+    return {
+        "assets_count": len(snap.assets),
+        "apps_created": catalogue.created,
+        "apps_updated": catalogue.updated,
+        "apps_removed": catalogue.removed,
+        "assignments_count": snap.assignments_count,
+        "users_count": len(users),
+    }
+
+
+def _save_token_state(token: VPPToken, state: str, detail: str, *, config=None) -> None:
+    token_services.token_set_state(token=token, state=state, detail=detail, config=config)
+
+
+# --- running a sync ---------------------------------------------------------------------------------------
+
+
+def run_sync(*, run_id: int) -> SyncRun:
+    """Do the sync run `run_id` (the task calls this; tests may call it directly). Never raises for Apple
+    errors: the run ends `completed` or `failed` with Apple's error number and message.
+    """
+    run = SyncRun.objects.select_related("vpp_token").get(pk=run_id)
+    if run.status not in SyncRun.ACTIVE:
+        return run  # already done (a redelivered task)
+    token = run.vpp_token
+    run.status = SyncRun.Status.RUNNING
+    run.started_at = timezone.now()
+    run.save(update_fields=["status", "started_at"])
+    token_services.token_sync_status(token=token, status=VPPToken.SyncStatus.IN_PROGRESS)
+    progress = _Progress(run)
+
+    if not token.is_usable:
+        # T5: an expired (or otherwise unusable) token makes no call at all.
+        if token.state == VPPToken.State.VALID:
+            _save_token_state(token, VPPToken.State.EXPIRED, "")
+        return _fail(
+            run,
+            token,
+            _("The token cannot be used (%(state)s); no call was made to Apple.")
+            % {"state": token.get_state_display()},
+        )
+
+    spool = tempfile.TemporaryFile(mode="w+", encoding="utf-8", prefix="vpp-sync-")  # noqa: SIM115
+    try:
+        snap = _read_apple(token, run, progress, spool)
+        progress.set(90, _("Saving"))
+        run.full = (snap.assignments_full and not run.adam_id) or run.full
+        with transaction.atomic():
+            counts = _apply(token, run, snap)
+            untracked_refresh(token=token)  # T9: untracked licenses follow Apple's assignments
+    except _ExternalMdm as exc:
+        detail = f"Managed by another MDM: {exc}"
+        _save_token_state(token, VPPToken.State.ASSIGNED_TO_EXTERNAL_MDM, detail)
+        return _fail(run, token, detail)
+    except SyncFailed as exc:
+        return _fail(run, token, exc.message, exc.number)
+    except AppleError as exc:
+        implied = state_from_error(exc)
+        if implied is not None:
+            _save_token_state(token, *implied)
+        return _fail(run, token, exc.message or str(exc), exc.number)
+    except Exception as exc:  # any fault ends the run visibly; the data stays as it was
+        logger.exception("sync run %s failed", run.pk)
+        return _fail(run, token, f"{type(exc).__name__}: {exc}")
+    finally:
+        spool.close()
+
+    for name, value in counts.items():
+        setattr(run, name, value)
+    run.status = SyncRun.Status.COMPLETED
+    run.progress = 100
+    run.stage = _("Completed")
+    run.finished_at = timezone.now()
+    run.save(update_fields=[*counts, "status", "progress", "stage", "finished_at", "full"])
+    audit.record(actor=None, action="sync.complete", obj=run, after=counts)
+    return run
+
+
+def _fail(run: SyncRun, token: VPPToken, message: str, number: int | None = None) -> SyncRun:
+    run.status = SyncRun.Status.FAILED
+    run.error = message
+    run.error_number = number
+    run.stage = _("Failed")
+    run.finished_at = timezone.now()
+    run.save(update_fields=["status", "error", "error_number", "stage", "finished_at", "full"])
+    token_services.token_sync_status(token=token, status=VPPToken.SyncStatus.FAILED, at=run.finished_at)
+    audit.record(actor=None, action="sync.fail", obj=run, after={"error_number": number, "error": message})
+    return run
