@@ -29,7 +29,7 @@ API_TOKEN = os.environ["SMOKE_API_TOKEN"]
 LOGS = Path(os.environ["SMOKE_LOGS"])
 STARTED = time.monotonic()
 DEVICES = 6
-LARGE_ASSIGNMENTS = 20_000
+LARGE_ASSIGNMENTS = 40_000
 
 
 class SmokeFailure(Exception):
@@ -202,7 +202,7 @@ def main() -> None:
     status, body = wait_for("/healthz answers 200", lambda: (s := healthz())[0] == 200 and s, 60)[0:2]
     check(body["beat"] == "ok" and body["queues"] == "ok", f"/healthz: {body}")
 
-    step("Apple: a small location (the demo school) and a large one (20,000 assignments)")
+    step("Apple: a small location (the demo school) and a large one (40,000 assignments)")
     small_file = apple_control(
         "tokens", {"org_name": "Contoso Ltd", "location_name": "Contoso Schools", "account_type": "education"}
     )["token"]
@@ -239,7 +239,10 @@ def main() -> None:
         any(r["status"] == "running" for r in large_runs),
         f"the large sync was no longer running when the small one finished: {large_runs}",
     )
-    step(f"small sync finished ({done['status']}) while the large one was still running")
+    received = re.compile(r"Task tokens\.tasks\.sync_token\[[0-9a-f-]+\] received")
+    ran_on = [name for name in ("interactive", "worker") if received.search(worker_log(name))]
+    check(ran_on == ["interactive", "worker"], f"sync tasks ran on {ran_on}, not on both workers")
+    step(f"small sync finished ({done['status']}) on the interactive worker while the large one was running")
     wait_for("the large token's first sync", lambda: token_synced(large["id"]), 90)
     step("large sync finished")
 
@@ -292,6 +295,10 @@ def main() -> None:
     check(status == 200, f"/healthz after the run: {status} {body}")
     check(body["beat_age_seconds"] is not None and body["beat_age_seconds"] < 30, f"beat: {body}")
     step(f"/healthz: {body}")
+
+
+def worker_log(name: str) -> str:
+    return (LOGS / f"{name}.log").read_text(errors="replace")
 
 
 def kill(name: str) -> None:
