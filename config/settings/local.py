@@ -19,3 +19,5 @@ PUBLIC_BASE_URL = env("PUBLIC_BASE_URL", default="http://127.0.0.1:8000")
 # Development generates an encryption key once and keeps it under var/ (production must set one).
 if not env("FIELD_ENCRYPTION_KEY", default=""):
     FIELD_ENCRYPTION_KEY = local_key(VAR_DIR / "field_encryption.key")
+# The embedded broker's URL names no host; kombu's note about it is noise on the `make run` terminal.
+LOGGING = {**LOGGING, "loggers": {"kombu.connection": {"level": "ERROR"}}}  # noqa: F405
