@@ -73,6 +73,9 @@ export PORT=$WEB_PORT BIND="127.0.0.1:$WEB_PORT" WEB_CONCURRENCY=2
 # One process each: the bulk worker is busy with the large sync while the interactive one serves "Sync now".
 export INTERACTIVE_CONCURRENCY=1 WORKER_CONCURRENCY=1
 export HEARTBEAT_SECONDS=5 HEALTHZ_BEAT_MAX_AGE_SECONDS=60
+# "Sync now" of the 40,000-assignment token is interactive work here (the worker-loss step needs a run both
+# workers serve); its first sync, on upload, is not.
+export VPP_INTERACTIVE_SYNC_MAX_ASSIGNMENTS=50000
 # A lost run (its worker killed) is noticed within seconds instead of minutes.
 export RUN_HEARTBEAT_SECONDS=2 RUN_LOST_AFTER_SECONDS=15
 export PYTHONUNBUFFERED=1

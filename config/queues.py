@@ -6,8 +6,9 @@
 |               | `VPP_INTERACTIVE_SYNC_MAX_ASSIGNMENTS` assignments; beat's heartbeat                  |
 | `webhooks`    | Apple notifications and NanoMDM webhook events                                        |
 | `sync`        | scheduled, upload-time and large syncs, the sync-all fan-out, token checks, reconciliation |
-| `licenses`    | license runs (assign, revoke, reclaim), their polling, group and lifecycle changes    |
-| `deploy`      | MDM install, removal and inventory commands (deployment app)                          |
+| `licenses`    | license runs (allocate, revoke, reclaim, reconcile), their polling, group and         |
+|               | lifecycle changes                                                                    |
+| `deploy`      | MDM install, removal and inventory commands and deployment runs (deployment app)      |
 | `default`     | anything else (sweeps)                                                               |
 
 A worker started with `-Q interactive,webhooks` therefore answers a help desk's "Sync now" of a small token
@@ -45,14 +46,16 @@ _BY_PREFIX = [
     ("assignments.tasks.", LICENSES),
     ("deployment.tasks.", DEPLOY),
 ]
-_SYNC_TASKS = ("tokens.tasks.sync_token",)
+# Tasks that run a recorded run (console.runs): the run's kind decides.
+_RUN_TASKS = ("console.tasks.execute_run", "tokens.tasks.sync_token")
+_BY_RUN_KIND = {"deploy": DEPLOY}
 
 
 def queue_for(name: str, args: tuple | list | None = None, kwargs: dict | None = None) -> str:
     """The queue a task goes to by default."""
-    if name in _SYNC_TASKS:
-        run_id = (args or [None])[0] if args else (kwargs or {}).get("run_id")
-        return sync_queue(run_id)
+    if name in _RUN_TASKS:
+        run_id = args[0] if args else (kwargs or {}).get("run_id")
+        return run_queue(run_id)
     if name in _BY_NAME:
         return _BY_NAME[name]
     for prefix, queue in _BY_PREFIX:
@@ -61,21 +64,38 @@ def queue_for(name: str, args: tuple | list | None = None, kwargs: dict | None =
     return DEFAULT
 
 
-def sync_queue(run_id: Any) -> str:
+def run_queue(run_id: Any) -> str:
+    """Syncs by `sync_queue`; license runs (allocate, revoke, reclaim, reconcile) on `licenses`; deployments
+    on `deploy`."""
+    from assignments.models import LicenseRun
+    from console.models import Run
+    from tokens.models import SYNC
+
+    run = Run.objects.filter(pk=run_id).values("kind", "trigger", "vpp_token_id").first()
+    if run is None:
+        return DEFAULT
+    if run["kind"] == SYNC:
+        return sync_queue(run)
+    if run["kind"] in LicenseRun.Kind.values:
+        return LICENSES
+    return _BY_RUN_KIND.get(run["kind"], DEFAULT)
+
+
+def sync_queue(run: dict[str, Any]) -> str:
     """A sync someone is waiting for ("Sync now", one app) of a token known to be small goes to `interactive`;
     scheduled, first (size unknown), notification-driven and large syncs go to `sync`."""
-    from tokens.models import SyncRun
+    from console.models import Run
+    from tokens.models import SYNC
 
-    run = SyncRun.objects.filter(pk=run_id).values("vpp_token_id", "trigger").first()
-    if run is None or run["trigger"] != SyncRun.Trigger.MANUAL:
+    if run["trigger"] != Run.Trigger.MANUAL:
         return SYNC
     last = (
-        SyncRun.objects.filter(vpp_token_id=run["vpp_token_id"], status=SyncRun.Status.COMPLETED)
+        Run.objects.filter(kind=SYNC, vpp_token_id=run["vpp_token_id"], status=Run.Status.COMPLETED)
         .order_by("-finished_at")
-        .values_list("assignments_count", flat=True)
+        .values_list("counts__assignments_count", flat=True)
         .first()
     )
-    if last is not None and last <= settings.VPP_INTERACTIVE_SYNC_MAX_ASSIGNMENTS:
+    if last is not None and int(last) <= settings.VPP_INTERACTIVE_SYNC_MAX_ASSIGNMENTS:
         return INTERACTIVE
     return SYNC
 

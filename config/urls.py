@@ -48,6 +48,8 @@ urlpatterns = [
     path("api/v1/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/v1/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/v1/", include(router.urls)),
+    path("scim/v2/", include("scim.urls")),
+    path("scim-clients/", include("scim.console_urls")),
     path("django-admin/", admin.site.urls),
     path("metrics", metrics_view, name="metrics"),  # 404 unless PROMETHEUS_METRICS=1
 ]

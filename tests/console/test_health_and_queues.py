@@ -139,7 +139,7 @@ def _completed_sync(token, assignments: int):
         trigger=SyncRun.Trigger.SCHEDULE,
         status=SyncRun.Status.COMPLETED,
         finished_at=timezone.now(),
-        assignments_count=assignments,
+        counts={"assignments_count": assignments},
     )
 
 
@@ -149,7 +149,7 @@ def _sync_now_queue(token) -> str:
 
     run, created = request_sync(token=token, trigger=SyncRun.Trigger.MANUAL)
     assert created
-    return queues.queue_for("tokens.tasks.sync_token", (run.pk,), {})
+    return queues.queue_for("console.tasks.execute_run", (run.pk,), {})
 
 
 def test_sync_now_of_a_small_token_goes_to_the_interactive_queue(db, settings):
@@ -175,7 +175,7 @@ def test_first_and_scheduled_syncs_go_to_the_sync_queue(db):
     small = factories.VPPTokenFactory()
     _completed_sync(small, assignments=3)
     run, _ = request_sync(token=small, trigger=SyncRun.Trigger.SCHEDULE)
-    assert queues.queue_for("tokens.tasks.sync_token", (run.pk,), {}) == "sync"
+    assert queues.queue_for("console.tasks.execute_run", (run.pk,), {}) == "sync"
 
 
 @pytest.mark.parametrize(
@@ -186,7 +186,7 @@ def test_first_and_scheduled_syncs_go_to_the_sync_queue(db):
         ("console.tasks.heartbeat", "interactive"),
         ("tokens.tasks.sync_all_tokens", "sync"),
         ("assignments.tasks.reconcile_all", "sync"),
-        ("assignments.tasks.execute_license_run", "licenses"),
+        ("assignments.tasks.poll_license_run", "licenses"),
         ("assignments.tasks.poll_license_events", "licenses"),
         ("assignments.tasks.members_added", "licenses"),
         ("deployment.tasks.deploy_app", "deploy"),
@@ -202,10 +202,10 @@ def test_every_task_the_console_defines_has_a_named_queue():
 
     app.loader.import_default_modules()
     names = [n for n in app.tasks if not n.startswith("celery.")]
-    assert "tokens.tasks.sync_token" in names
+    assert "console.tasks.execute_run" in names
     for name in names:
-        if name == "tokens.tasks.sync_token":
-            continue
+        if name in ("console.tasks.execute_run", "tokens.tasks.sync_token"):
+            continue  # by the run's kind (tests above)
         assert queues.queue_for(name) in queues.ALL
 
 
@@ -243,3 +243,17 @@ def test_metrics_refuse_other_addresses_unless_they_bring_the_token(anon_web, se
     allowed = anon_web.get("/metrics", HTTP_AUTHORIZATION="Bearer scrape-secret-123")
     assert allowed.status_code == 200
     assert "vpp_beat_heartbeat_age_seconds" in allowed.content.decode()
+
+
+def test_license_runs_go_to_the_licenses_queue_and_unknown_runs_to_default(db):
+    from assignments.models import LicenseRun
+    from console.models import Run
+
+    token = factories.VPPTokenFactory()
+    allocate = LicenseRun.objects.create(kind=LicenseRun.Kind.ALLOCATE, vpp_token=token)
+    reconcile = LicenseRun.objects.create(kind=LicenseRun.Kind.RECONCILE, vpp_token=token)
+    other = Run.objects.create(kind="directory_import")
+    assert queues.queue_for("console.tasks.execute_run", (allocate.pk,), {}) == "licenses"
+    assert queues.queue_for("console.tasks.execute_run", (reconcile.pk,), {}) == "licenses"
+    assert queues.queue_for("console.tasks.execute_run", (other.pk,), {}) == "default"
+    assert queues.queue_for("console.tasks.execute_run", (), {"run_id": 10**9}) == "default"

@@ -239,8 +239,7 @@ def main() -> None:
         any(r["status"] == "running" for r in large_runs),
         f"the large sync was no longer running when the small one finished: {large_runs}",
     )
-    received = re.compile(r"Task tokens\.tasks\.sync_token\[[0-9a-f-]+\] received")
-    ran_on = [name for name in ("interactive", "worker") if received.search(worker_log(name))]
+    ran_on = [name for name in ("interactive", "worker") if runs_received(name)]
     check(ran_on == ["interactive", "worker"], f"sync tasks ran on {ran_on}, not on both workers")
     step(f"small sync finished ({done['status']}) on the interactive worker while the large one was running")
     wait_for("the large token's first sync", lambda: token_synced(large["id"]), 90)
@@ -296,9 +295,56 @@ def main() -> None:
     check(body["beat_age_seconds"] is not None and body["beat_age_seconds"] < 30, f"beat: {body}")
     step(f"/healthz: {body}")
 
+    kill_a_worker_mid_run(large["id"])
 
-def worker_log(name: str) -> str:
-    return (LOGS / f"{name}.log").read_text(errors="replace")
+    status, body = healthz()
+    check(status == 200, f"/healthz with one worker left: {status} {body}")
+    step(f"/healthz with one worker left: {body['status']}, beat {body['beat']}, queues {body['queues']}")
+
+
+def kill_a_worker_mid_run(token_id: int) -> None:
+    """A "Sync now" of the large token (interactive queue: both workers serve it); SIGKILL the worker that
+    took it while it runs; beat's lost-run sweep ends the run and starts it again; the other worker finishes
+    it."""
+    step('"Sync now" of the large token, then kill the worker running it')
+    before = {name: runs_received(name) for name in WORKERS}
+    run = api("POST", f"vpp-tokens/{token_id}/sync/")
+    wait_for(
+        "the sync is running", lambda: api("GET", f"sync-runs/{run['id']}/")["status"] == "running", 30, 0.1
+    )
+    took = wait_for(
+        "a worker's log shows the run", lambda: [n for n in WORKERS if runs_received(n) > before[n]], 10, 0.1
+    )
+    (victim,) = took
+    survivor = next(n for n in WORKERS if n != victim)
+    kill(victim)
+    step(f"killed the {victim} worker (SIGKILL, its child processes too) while run {run['id']} was running")
+    left = runs_received(survivor)
+
+    def lost_and_redone():
+        runs = api("GET", f"sync-runs/?vpp_token={token_id}&page_size=50")["results"]
+        lost = next(r for r in runs if r["id"] == run["id"])
+        again = [r for r in runs if r["id"] > run["id"]]
+        if lost["status"] == "running" or not again:
+            return None
+        check(lost["status"] == "failed", f"the killed run ended {lost['status']}")
+        return lost, again[0]
+
+    # The run's heartbeat stops; the sweep (every minute) ends it after RUN_LOST_AFTER_SECONDS.
+    lost, again = wait_for("the lost run is ended and started again", lost_and_redone, 120, 1)
+    step(f"run {lost['id']} ended as lost ({lost['error']}); run {again['id']} started again")
+    done = wait_for("the run started again finishes", lambda: run_finished(again["id"]), 60)
+    check(runs_received(survivor) > left, f"the {survivor} worker's log does not show the run started again")
+    step(f"run {done['id']} {done['status']} on the {survivor} worker")
+
+
+WORKERS = ("interactive", "worker")
+RUN_RECEIVED = re.compile(r"Task console\.tasks\.execute_run\[[0-9a-f-]+\] received")
+
+
+def runs_received(name: str) -> int:
+    """How many runs the worker `name` took so far (its log)."""
+    return len(RUN_RECEIVED.findall((LOGS / f"{name}.log").read_text(errors="replace")))
 
 
 def kill(name: str) -> None:
