@@ -19,6 +19,7 @@ Running in production). An explicit `queue=` given by a caller wins over this ro
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from django.conf import settings
@@ -81,7 +82,7 @@ def run_queue(run_id: Any) -> str:
     return _BY_RUN_KIND.get(run["kind"], DEFAULT)
 
 
-def sync_queue(run: dict[str, Any]) -> str:
+def sync_queue(run: Mapping[str, Any]) -> str:
     """A sync someone is waiting for ("Sync now", one app) of a token known to be small goes to `interactive`;
     scheduled, first (size unknown), notification-driven and large syncs go to `sync`."""
     from console.models import Run
