@@ -6,7 +6,8 @@
 # queues, a Required assignment to a device group, licenses settling, a CSV export, /healthz, and one worker
 # killed mid-run with the work finishing on the other. Any error fails; every process it started is stopped.
 #
-#   SMOKE_DB (prod_smoke), SMOKE_REDIS_DB (10), SMOKE_TIMEOUT (200 s for the drive; under 4 minutes in all) and SMOKE_KEEP_LOGS=1 may be set.
+#   SMOKE_DB (prod_smoke), SMOKE_REDIS_DB (10), SMOKE_TIMEOUT (200 s for the drive; under 4 minutes in all)
+#   and SMOKE_KEEP_LOGS=1 may be set.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
