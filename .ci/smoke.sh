@@ -2,7 +2,7 @@
 # Production smoke test (README, Running in production): the operator's commands, in production settings with
 # secrets generated for this run, against PostgreSQL and Redis. Migrates, collects static files, starts the
 # Procfile's web (gunicorn, 2 workers), its two Celery workers (different queues) and beat, plus the Apple
-# simulator, then drives the public API and pages (tests/smoke/drive.py): upload tokens, syncs on separate
+# simulator and the NanoMDM stand-in, then drives the public API and pages (tests/smoke/drive.py): upload tokens, syncs on separate
 # queues, a Required assignment to a device group, licenses settling, a CSV export, /healthz, and one worker
 # killed mid-run with the work finishing on the other. Any error fails; every process it started is stopped.
 #
@@ -60,6 +60,7 @@ start() {
 # --- the run's secrets and services --------------------------------------------------------------------------
 WEB_PORT=$(free_port)
 APPLE_PORT=$(free_port)
+MDM_PORT=$(free_port)
 export DJANGO_SETTINGS_MODULE=config.settings.production
 DJANGO_SECRET_KEY="$("$PY" -c 'import secrets; print(secrets.token_urlsafe(50))')"
 FIELD_ENCRYPTION_KEY="$("$PY" -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())')"
@@ -69,6 +70,11 @@ export DJANGO_SECURE_SSL_REDIRECT=false # plain HTTP on loopback; production sit
 export DATABASE_URL="postgres://postgres@$PG_HOST:5432/$SMOKE_DB"
 export REDIS_URL="redis://127.0.0.1:6379/$SMOKE_REDIS_DB"
 export APPLE_VPP_BASE_URL="http://127.0.0.1:$APPLE_PORT/mdm/v2/"
+# NanoMDM (its stand-in, python -m mdm.simulator) and the keys both sides share.
+export NANOMDM_URL="http://127.0.0.1:$MDM_PORT"
+NANOMDM_API_KEY="$("$PY" -c 'import secrets; print(secrets.token_urlsafe(24))')"
+NANOMDM_WEBHOOK_HMAC_KEY="$("$PY" -c 'import secrets; print(secrets.token_urlsafe(32))')"
+export NANOMDM_API_KEY NANOMDM_WEBHOOK_HMAC_KEY
 export EMAIL_BACKEND=django.core.mail.backends.console.EmailBackend
 export PORT=$WEB_PORT BIND="127.0.0.1:$WEB_PORT" WEB_CONCURRENCY=2
 # One process each: the bulk worker is busy with the large sync while the interactive one serves "Sync now".
@@ -100,6 +106,8 @@ SMOKE_API_TOKEN="$(python manage.py drf_create_token smoke-admin | awk '{print $
 echo "== processes (Procfile)"
 start apple python manage.py run_apple_simulator --port "$APPLE_PORT" --fixture demo --quiet \
   --key-file "$LOGS/simulator.key"
+start nanomdm python -m mdm.simulator --port "$MDM_PORT" --apple-url "http://127.0.0.1:$APPLE_PORT" \
+  --webhook-url "http://127.0.0.1:$WEB_PORT/webhooks/nanomdm/"
 for name in web interactive worker beat; do
   cmd="$(procfile "$name")"
   [ -n "$cmd" ] || { echo "Procfile has no $name" >&2; exit 1; }
@@ -108,6 +116,7 @@ done
 
 echo "== drive"
 SMOKE_BASE_URL="http://127.0.0.1:$WEB_PORT" SMOKE_APPLE_URL="http://127.0.0.1:$APPLE_PORT" \
+  SMOKE_MDM_URL="$NANOMDM_URL" \
   SMOKE_API_TOKEN="$SMOKE_API_TOKEN" SMOKE_USERNAME=smoke-admin SMOKE_PASSWORD="$SMOKE_PASSWORD" \
   SMOKE_LOGS="$LOGS" timeout "$SMOKE_TIMEOUT" python tests/smoke/drive.py
 echo "== smoke test passed"

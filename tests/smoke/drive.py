@@ -2,7 +2,7 @@
 
 Standard library only, like an operator's script: every step checks what the console answers and fails with a
 message naming the step. Environment: SMOKE_BASE_URL, SMOKE_APPLE_URL, SMOKE_API_TOKEN, SMOKE_USERNAME,
-SMOKE_PASSWORD, SMOKE_LOGS (the folder with each process's `<name>.pid`).
+SMOKE_PASSWORD, SMOKE_MDM_URL, SMOKE_LOGS (the folder with each process's `<name>.pid`).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from urllib.parse import urlencode
 
 BASE = os.environ["SMOKE_BASE_URL"].rstrip("/")
 APPLE = os.environ["SMOKE_APPLE_URL"].rstrip("/")
+MDM = os.environ["SMOKE_MDM_URL"].rstrip("/")
 API_TOKEN = os.environ["SMOKE_API_TOKEN"]
 LOGS = Path(os.environ["SMOKE_LOGS"])
 STARTED = time.monotonic()
@@ -90,10 +91,10 @@ def api(
     return json.loads(raw) if raw else None
 
 
-def apple_control(path: str, data: dict) -> Any:
+def apple_control(path: str, data: dict, *, root: str = APPLE) -> Any:
     status, _headers, raw = http(
         "POST",
-        f"{APPLE}/_simulator/{path}",
+        f"{root}/_simulator/{path}",
         body=json.dumps(data).encode(),
         headers={"Content-Type": "application/json"},
     )
@@ -254,6 +255,14 @@ def main() -> None:
     group = api("POST", "groups/", {"name": "Smoke iPads", "group_type": "device"})
     api("POST", f"groups/{group['id']}/members/", {"devices": [d["id"] for d in devices]})
 
+    step("the devices enrol in NanoMDM (its stand-in), which tells the console through its signed webhook")
+    apple_control("devices/enroll", {"serial_numbers": serials}, root=MDM)
+
+    def enrolled():
+        return all(api("GET", f"devices/{d['id']}/")["mdm_enrolled"] for d in devices)
+
+    wait_for("the console sees every device enrolled", enrolled, 60)
+
     step("assign GarageBand Required (device licensing) to the group")
     apps = api("GET", f"apps/?vpp_token={small['id']}&search=408709785")["results"]
     check(len(apps) == 1, f"GarageBand not in the small token's catalogue: {apps}")
@@ -273,6 +282,16 @@ def main() -> None:
     # Apple's association events are polled every 30 s (assignments.tasks.POLL_SECONDS).
     licenses = wait_for("every device's license is assigned", licenses_assigned, 90)
     step(f"{licenses['count']} device licenses assigned")
+
+    def installed():
+        page = api("GET", f"apps/{app['id']}/device-statuses/?page_size=200")
+        states = {row["serial_number"]: row["install_state"] for row in page["results"]}
+        failed = {s: st for s, st in states.items() if s in serials and st == "failed"}
+        check(not failed, f"installs failed: {failed}")
+        return all(states.get(s) == "installed" for s in serials) and states
+
+    wait_for("GarageBand installed on every device (NanoMDM)", installed, 90)
+    step(f"installed on all {DEVICES} devices")
 
     step("pages and a CSV export, signed in as the administrator")
     browser = Browser()
