@@ -19,6 +19,9 @@ from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from apps.models import App, AppleAssignment
+from apps.staging import MirrorStage, stage_line
+
+__all__ = ["MirrorStage", "stage_line"]  # the sync's staged write of the mirror (apps.staging)
 from vpp.types import AppMetadata, Asset, Assignment
 
 BATCH_SIZE = 2000
