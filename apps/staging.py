@@ -232,19 +232,28 @@ class MirrorStage:
                 cursor.execute(f"DELETE FROM {mirror} WHERE id IN ({gone_rows})", [token_id])
                 self.deleted = cursor.rowcount
             else:
-                cursor.execute(f"CREATE TEMPORARY TABLE {STAGE_NEW} AS {new_rows}", [token_id])
-                cursor.execute(f"CREATE TEMPORARY TABLE {STAGE_GONE} AS {gone_rows}", [token_id])
+                # Numbered, so that each batch is a range of the difference.
+                cursor.execute(
+                    f"CREATE TEMPORARY TABLE {STAGE_NEW} AS SELECT ROW_NUMBER() OVER () AS n, d.*"
+                    f" FROM ({new_rows}) d",
+                    [token_id],
+                )
+                cursor.execute(
+                    f"CREATE TEMPORARY TABLE {STAGE_GONE} AS SELECT ROW_NUMBER() OVER () AS n, d.id"
+                    f" FROM ({gone_rows}) d",
+                    [token_id],
+                )
                 self.inserted = self._in_batches(
                     cursor,
                     STAGE_NEW,
-                    insert.format(source=STAGE_NEW, where="WHERE n.rowid > %s AND n.rowid <= %s"),
+                    insert.format(source=STAGE_NEW, where="WHERE n.n > %s AND n.n <= %s"),
                     [token_id, now, token_id],
                 )
                 self.deleted = self._in_batches(
                     cursor,
                     STAGE_GONE,
                     f"DELETE FROM {mirror} WHERE id IN (SELECT id FROM {STAGE_GONE} g"
-                    " WHERE g.rowid > %s AND g.rowid <= %s)",
+                    " WHERE g.n > %s AND g.n <= %s)",
                     [],
                 )
             # Rows staged before their app existed (or whose app came back) point at it now.
@@ -259,7 +268,7 @@ class MirrorStage:
 
     @staticmethod
     def _in_batches(cursor, table: str, sql: str, params: list) -> int:
-        cursor.execute(f"SELECT COALESCE(MAX(rowid), 0) FROM {table}")
+        cursor.execute(f"SELECT COALESCE(MAX(n), 0) FROM {table}")
         last = cursor.fetchone()[0]
         done = 0
         for start in range(0, last, SWITCH_BATCH):
