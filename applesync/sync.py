@@ -38,7 +38,7 @@ from django.utils.translation import gettext as _
 
 from apps import services as app_services
 from assignments import events as assignment_events
-from assignments.reconciliation import untracked_refresh
+from assignments.reconciliation import untracked_refresh_from_mirror
 from console import audit
 from tokens import services as token_services
 from tokens.apple import claim_if_unclaimed, client_for, state_from_client_config, state_from_error
@@ -302,12 +302,15 @@ def _apply(token: VPPToken, run: SyncRun, snap: _Snapshot, stage: app_services.M
         with transaction.atomic():
             catalogue = _apply_catalogue(token, run, snap)
         stage.switch()
+        # T9: untracked licenses follow Apple's assignments
+        untracked_refresh_from_mirror(token=token, batch=app_services.SWITCH_BATCH)
         with transaction.atomic():
             users_count = _apply_rest(token, run, snap)
     else:
         with transaction.atomic():
             catalogue = _apply_catalogue(token, run, snap)
             stage.switch()
+            untracked_refresh_from_mirror(token=token)  # T9: untracked licenses follow Apple's assignments
             users_count = _apply_rest(token, run, snap)
     return {
         "assets_count": len(snap.assets),
@@ -342,7 +345,6 @@ def _apply_rest(token: VPPToken, run: SyncRun, snap: _Snapshot) -> int:
     token_services.token_sync_finished(
         token=token, versions=versions, full=snap.assignments_full and not run.adam_id
     )
-    untracked_refresh(token=token)  # T9: untracked licenses follow Apple's assignments
     return len(users)
 
 

@@ -19,10 +19,11 @@ from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from apps.models import App, AppleAssignment
-from apps.staging import MirrorStage, stage_line
-
-__all__ = ["MirrorStage", "stage_line"]  # the sync's staged write of the mirror (apps.staging)
+from apps.staging import SWITCH_BATCH, MirrorStage, stage_line
 from vpp.types import AppMetadata, Asset, Assignment
+
+# The sync's staged write of the mirror lives in apps.staging; callers reach it here.
+__all__ = ["SWITCH_BATCH", "MirrorStage", "stage_line"]
 
 BATCH_SIZE = 2000
 APPLE_PRODUCT_TYPES = {"App": "app", "Book": "book"}

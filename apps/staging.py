@@ -19,6 +19,7 @@ SQL here names only this module's constants and the models' tables; every value 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from typing import IO
 
@@ -33,7 +34,10 @@ STAGE_NEW = "vpp_mirror_stage_new"
 STAGE_GONE = "vpp_mirror_stage_gone"
 STAGE_SWEPT = "vpp_mirror_stage_swept"
 LOAD_BATCH = 5000
-SWITCH_BATCH = 5000
+SWITCH_BATCH = 2000
+# SQLite's busy handler retries a waiting writer every 100 ms at most: a pause that long between two batches
+# lets it in, instead of the next batch taking the lock again at once.
+WRITER_GAP = 0.1
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 _COPY_UNESCAPES = {"\\\\": "\\", "\\t": "\t", "\\n": "\n", "\\r": "\r"}
 
@@ -139,8 +143,9 @@ class MirrorStage:
 
     @staticmethod
     def _insert_stage(cursor, batch: list[list[str]]) -> int:
-        with transaction.atomic():
-            cursor.executemany(f"INSERT INTO {STAGE} VALUES (%s, %s, %s, %s)", batch)
+        # Autocommit, not a transaction: a transaction would take SQLite's write lock on the database, while
+        # these statements write only the connection's own temporary table.
+        cursor.executemany(f"INSERT INTO {STAGE} VALUES (%s, %s, %s, %s)", batch)
         n = len(batch)
         batch.clear()
         return n
@@ -275,4 +280,5 @@ class MirrorStage:
             with transaction.atomic():
                 cursor.execute(sql, [*params, start, start + SWITCH_BATCH])
                 done += max(cursor.rowcount, 0)
+            time.sleep(WRITER_GAP)
         return done

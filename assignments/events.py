@@ -322,14 +322,26 @@ def vpp_users_apply(token, users: Iterable[AppleUser], *, clear_errors: bool = F
             continue
         if vpp_user.status == VPPUser.Status.RETIRED and status != VPPUser.Status.RETIRED:
             continue
-        before = (vpp_user.status, vpp_user.invite_code, vpp_user.id_hash, vpp_user.error_number, vpp_user.error)
+        before = (
+            vpp_user.status,
+            vpp_user.invite_code,
+            vpp_user.id_hash,
+            vpp_user.error_number,
+            vpp_user.error,
+        )
         vpp_user.status = status
         vpp_user.invite_code = apple_user.invite_code or vpp_user.invite_code
         vpp_user.id_hash = apple_user.id_hash or vpp_user.id_hash
         if clear_errors:
             vpp_user.error_number = None
             vpp_user.error = ""
-        after = (vpp_user.status, vpp_user.invite_code, vpp_user.id_hash, vpp_user.error_number, vpp_user.error)
+        after = (
+            vpp_user.status,
+            vpp_user.invite_code,
+            vpp_user.id_hash,
+            vpp_user.error_number,
+            vpp_user.error,
+        )
         if after == before:
             continue  # Apple's record says what we hold: no write
         vpp_user.updated_at = timezone.now()

@@ -51,7 +51,8 @@ def _token_with_mirror():
 
 
 def _switch(token, *, batched: bool, sweep) -> tuple[set, tuple[int, int]]:
-    with tempfile.TemporaryFile("w+", encoding="utf-8") as spool, MirrorStage(token, batched=batched) as stage:
+    spool = tempfile.TemporaryFile("w+", encoding="utf-8")  # noqa: SIM115
+    with spool, MirrorStage(token, batched=batched) as stage:
         spool.writelines(stage_line(item) for item in APPLE)
         assert stage.load(spool) == len(APPLE)
         stage.sweep(sweep)
@@ -62,6 +63,10 @@ def _switch(token, *, batched: bool, sweep) -> tuple[set, tuple[int, int]]:
         )
     )
     return rows, result
+
+
+def _counts(token) -> set:
+    return set(App.objects.filter(vpp_token=token).values_list("adam_id", "pricing_param", "used_licenses"))
 
 
 @pytest.mark.parametrize("sweep", [None, ["100", "200"]], ids=["full", "two-assets"])
@@ -88,7 +93,7 @@ def test_copy_path_sync_failing_between_switch_and_commit_leaves_previous_data(p
     undo the switch (and the catalogue) too."""
     token = connect(apple)
     sync(token)
-    before = (mirror(token), list(App.objects.filter(vpp_token=token).values_list("adam_id", "used_licenses")))
+    before = (mirror(token), _counts(token))
     gone = next(a for a in mirror(token) if a[2])
     from tokens.apple import client_for
 
@@ -102,7 +107,7 @@ def test_copy_path_sync_failing_between_switch_and_commit_leaves_previous_data(p
     monkeypatch.setattr("assignments.events.vpp_users_apply", fail)
     run = sync(token, full=True)
     assert run.status == SyncRun.Status.FAILED and "injected" in run.error
-    after = (mirror(token), list(App.objects.filter(vpp_token=token).values_list("adam_id", "used_licenses")))
+    after = (mirror(token), _counts(token))
     assert after == before
     monkeypatch.undo()
     assert sync(token).status == SyncRun.Status.COMPLETED
