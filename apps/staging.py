@@ -34,7 +34,7 @@ STAGE_NEW = "vpp_mirror_stage_new"
 STAGE_GONE = "vpp_mirror_stage_gone"
 STAGE_SWEPT = "vpp_mirror_stage_swept"
 LOAD_BATCH = 5000
-SWITCH_BATCH = 2000
+SWITCH_BATCH = 1000
 # SQLite's busy handler retries a waiting writer every 100 ms at most: a pause that long between two batches
 # lets it in, instead of the next batch taking the lock again at once.
 WRITER_GAP = 0.1
