@@ -19,6 +19,7 @@ from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from apps.models import App, AppleAssignment
+from apps.signals import send_versions_changed
 from apps.staging import SWITCH_BATCH, MirrorStage, stage_line
 from vpp.types import AppMetadata, Asset, Assignment
 
@@ -110,6 +111,7 @@ def catalogue_sync(
         existing_qs = existing_qs.filter(adam_id=adam_id)
     existing = {(a.adam_id, a.pricing_param): a for a in existing_qs}
     created, updated = [], []
+    newer: list[int] = []
     for key, asset in assets.items():
         app = existing.get(key)
         if app is None:
@@ -118,13 +120,18 @@ def catalogue_sync(
             created.append(app)
         else:
             before = [getattr(app, name) for name in APP_FIELDS[:-1]]
+            old_version = app.version
             _apply_asset(app, asset, metadata.get(asset.adam_id), country)
             if [getattr(app, name) for name in APP_FIELDS[:-1]] == before:
                 continue  # counts and metadata as Apple reports them already: no write
             app.updated_at = now
             updated.append(app)
+            if old_version and app.version != old_version:
+                newer.append(app.pk)
     App.objects.bulk_create(created, batch_size=BATCH_SIZE)
     App.objects.bulk_update(updated, APP_FIELDS, batch_size=BATCH_SIZE)
+    if newer and token.automatic_app_updates:
+        send_versions_changed(newer)  # T11: deployment pushes the update to the devices that have the app
     gone = [a.pk for key, a in existing.items() if key not in assets]
     if gone:
         App.objects.filter(pk__in=gone).delete()

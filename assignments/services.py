@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -16,11 +17,12 @@ from django.db.models import Q
 from django.utils.translation import gettext as _
 
 from apps.models import App
-from assignments import allocation
+from assignments import allocation, signals
 from assignments.models import Assignment, License, LicenseDevice, LicenseRun
 from assignments.reconciliation import run_reconcile
 from assignments.revocation import create_run, disassociate, run_revocation
-from assignments.runs import enqueue_event_poll
+from assignments.runs import enqueue_event_poll, enqueue_run_poll
+from console import runs
 from console.audit import record, snapshot
 from directory.models import Device, DirectoryUser, Group
 
@@ -28,14 +30,26 @@ SETTINGS = ("uninstall_on_device_removal", "removable_by_user", "prevent_backup"
 
 
 def execute(run: LicenseRun) -> LicenseRun:
-    """Carry out a queued run of any kind (the Celery task and tests call this)."""
-    if run.status != LicenseRun.Status.QUEUED:
-        return run
+    """Carry out a queued run of any kind through the runner (tests call this; the worker runs
+    console.tasks.execute_run)."""
+    return runs.execute(run)
+
+
+def license_run_work(run: LicenseRun) -> object:
+    """The work of every license run kind (registered in assignments.apps): `runs.WAITING` while Apple's
+    events are pending, the first poll of them queued after commit."""
     if run.kind == LicenseRun.Kind.ALLOCATE:
-        return allocation.run_allocation(run)
-    if run.kind == LicenseRun.Kind.RECONCILE:
-        return run_reconcile(run)
-    return run_revocation(run)
+        allocation.run_allocation(run)
+    elif run.kind == LicenseRun.Kind.RECONCILE:
+        run_reconcile(run)
+    else:
+        run_revocation(run)
+    summary = run.summary or {}
+    if not (summary.get("events") or summary.get("user_events")):
+        return None
+    run_id = run.pk
+    transaction.on_commit(lambda: enqueue_run_poll(run_id))
+    return runs.WAITING
 
 
 def actor_by_id(actor_id: int | None):
@@ -115,6 +129,8 @@ def assignment_create(
         record(actor=actor, action="assignment.create", obj=assignment, after=snapshot(assignment) | figures)
         if intent == Assignment.Intent.REQUIRED:
             assignment.run = assignment_allocate(assignment=assignment, actor=actor)  # type: ignore[attr-defined]
+        elif intent == Assignment.Intent.UNINSTALL:
+            signals.send_after_commit(signals.uninstall_assigned, assignment_id=assignment.pk)
     assignment.preflight = figures  # type: ignore[attr-defined]
     return assignment
 
@@ -136,6 +152,8 @@ def assignment_update(*, assignment: Assignment, actor, intent: str | None = Non
         )
         if intent == Assignment.Intent.REQUIRED and before["intent"] != intent:
             assignment_allocate(assignment=assignment, actor=actor)
+        elif intent == Assignment.Intent.UNINSTALL and before["intent"] != intent:
+            signals.send_after_commit(signals.uninstall_assigned, assignment_id=assignment.pk)
     return assignment
 
 
@@ -164,7 +182,13 @@ def assignment_delete(*, assignment: Assignment, actor) -> LicenseRun | None:
         license_ids = [lic.pk for lic in holding if lic.pk not in kept]
         before = snapshot(assignment)
         run = None
-        if license_ids:
+        if license_ids and settings.NANOMDM_URL:
+            # D3: with an MDM server, deployment removes the app from the devices first; each license is
+            # reclaimed once its removal is acknowledged (or at once where no device has to remove it).
+            signals.send_after_commit(
+                signals.assignment_removed, app_id=assignment.app_id, license_ids=list(license_ids)
+            )
+        elif license_ids:
             run = create_run(
                 kind=LicenseRun.Kind.REVOKE_APP,
                 actor=actor,

@@ -136,7 +136,7 @@ def test_bench_sync_scale_full_vs_floor_and_incremental(settings):
         f"\n  full sync {full_seconds:.2f}s, floor {floor:.2f}s, ratio {full_seconds / floor:.1f}x,"
         f" peak RSS growth during the sync {rss_growth:.0f} MB (process peak {_rss_mb():.0f} MB)"
         f"\n  full: Apple requests {full_costs['apple_requests']},"
-        f" rate-limit wait {full_costs['rate_limit_wait_seconds']}s"
+        f" rate-limit wait {full_costs['rate_limit_wait_ms']} ms"
         f"\n  incremental after {changed} changes ({changed / ASSIGNMENTS:.1%}): {incremental_seconds:.2f}s,"
         f" Apple requests {inc_costs['apple_requests']}, assets re-read {inc_costs['assets_reread']},"
         f" mirror +{inc_costs['mirror_inserted']} -{inc_costs['mirror_deleted']}"

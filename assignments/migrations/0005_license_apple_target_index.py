@@ -7,7 +7,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('apps', '0001_initial'),
-        ('assignments', '0003_untracked_licenses'),
+        ('assignments', '0004_license_run_becomes_console_run'),
         ('directory', '0001_initial'),
     ]
 
