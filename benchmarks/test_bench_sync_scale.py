@@ -4,7 +4,7 @@ PostgreSQL, one executemany transaction on SQLite), the growth of peak RSS durin
 sync after 1 % of the assignments changed at Apple, and the Apple requests and rate-limit waiting each run
 reported. Sizes: BENCH_SCALE_ASSETS, BENCH_SCALE_ASSIGNMENTS, BENCH_SCALE_USERS (small defaults).
 
-    make bench PYTEST_ARGS="-k sync_scale -s"
+    make bench PYTEST_ARGS="-k sync_scale -s"   (or: pytest benchmarks/test_bench_sync_scale.py -s)
 """
 
 from __future__ import annotations
@@ -81,7 +81,7 @@ def _floor(token) -> float:
     return took
 
 
-def test_bench_sync_scale_full_vs_floor_and_incremental(settings):
+def test_bench_sync_scale_full_vs_floor_and_incremental(benchmark, settings):
     with running_simulator(page_size=1000) as simulator:
         settings.APPLE_VPP_BASE_URL = simulator.base_url
         content = simulator.generate_location(
@@ -93,8 +93,14 @@ def test_bench_sync_scale_full_vs_floor_and_incremental(settings):
 
         rss_before = _rss_mb()
         started = time.monotonic()
-        run, _ = request_sync(token=token, trigger=SyncRun.Trigger.MANUAL, full=True)
-        run = run_sync(run_id=run.pk)
+
+        def full_sync() -> SyncRun:
+            queued, _ = request_sync(token=token, trigger=SyncRun.Trigger.MANUAL, full=True)
+            return run_sync(run_id=queued.pk)
+
+        run = benchmark.pedantic(
+            full_sync, rounds=1, iterations=1
+        )  # so `make bench` (--benchmark-only) runs it
         full_seconds = time.monotonic() - started
         rss_growth = _rss_mb() - rss_before
         assert run.status == "completed", run.error
