@@ -7,11 +7,16 @@
 2. `GET client/config`: another MDM, a revoked, invalid or expired token fails the run and updates the token's
    state, deleting nothing (T4, T8);
 3. all assets, store metadata from the token's country store (T10), assignments (full, or incremental with
-   `sinceVersionId`) and the users this console created (T9);
-4. everything read is applied in ONE transaction at the end, through the services of the apps owning the
-   tables (`apps.services` for the catalogue and the assignment mirror, `assignments.events` for the users,
-   `tokens.services` for the token), so a failure anywhere leaves the previous data as it was. Assignments are
-   spooled to a temporary file while Apple is read, so memory stays bounded for a million of them.
+   `sinceVersionId`) and the users this console created (T9, incremental with the stored users `versionId`).
+   Assignments are spooled to a temporary file while Apple is read and staged beside the mirror
+   (`apps.services.MirrorStage`: COPY on PostgreSQL, bounded batches on SQLite), so memory stays bounded for
+   a million of them. Apple's deltas carry no removals: after an incremental read, every asset whose
+   `assignedCount` differs from what the mirror would hold is read again in full and swept;
+4. the write, through the services of the apps owning the tables (`apps.services` for the catalogue and the
+   assignment mirror, `assignments.events` for the users, `tokens.services` for the token), applies only the
+   difference with set-based SQL. On PostgreSQL it is ONE transaction, so a failure anywhere leaves the
+   previous data as it was; on SQLite the catalogue, then the mirror in batches, then the rest are short
+   transactions of their own so that no other write waits on a sync (SQLite has a single writer).
 
 Progress and stage are written outside that transaction (plain autocommit updates) so the token page can show
 them while the run is going.
@@ -22,7 +27,6 @@ from __future__ import annotations
 import logging
 import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import IO
@@ -34,13 +38,13 @@ from django.utils.translation import gettext as _
 
 from apps import services as app_services
 from assignments import events as assignment_events
-from assignments.reconciliation import untracked_refresh
+from assignments.reconciliation import untracked_refresh_from_mirror
 from console import audit, runs
 from tokens import services as token_services
 from tokens.apple import claim_if_unclaimed, client_for, state_from_client_config, state_from_error
 from tokens.models import SyncRun, VPPToken
 from vpp.errors import AppleError, BadRequest
-from vpp.types import AppleUser, AppMetadata, Asset, Assignment
+from vpp.types import AppleUser, AppMetadata, Asset
 
 logger = logging.getLogger(__name__)
 
@@ -82,12 +86,14 @@ class _Snapshot:
     config_state: str = ""
     assets: dict[tuple[str, str], Asset] | None = None
     metadata: dict[str, AppMetadata] | None = None
-    assignments_file: IO[str] | None = None
     assignments_count: int = 0
+    assets_reread: int = 0  # assets read again in full because an incremental read cannot carry removals
     assignments_full: bool = True
     assignments_version_id: str | None = None
     users: dict[str, AppleUser] | None = None  # clientUserId → Apple's record
     users_version_id: str | None = None
+    apple_requests: int = 0
+    rate_limit_wait_seconds: float = 0.0
 
 
 def _lookup_metadata(client, run: SyncRun, adam_ids: list[str], country: str, platform: str):
@@ -136,17 +142,7 @@ def _spool_assignments(
             spool.seek(0)
             spool.truncate()
             count = 0
-        spool.write(
-            "\t".join(
-                (
-                    item.adam_id,
-                    item.pricing_param,
-                    _clean(item.serial_number),
-                    _clean(item.client_user_id),
-                )
-            )
-            + "\n"
-        )
+        spool.write(app_services.stage_line(item))
         count += 1
         if expected:
             progress.set(start + (end - start) * min(1.0, count / expected), force=False)
@@ -154,118 +150,185 @@ def _spool_assignments(
     return count
 
 
-def _clean(value: str | None) -> str:
-    return (value or "").replace("\t", " ").replace("\n", " ")
-
-
-def _read_spool(spool: IO[str]) -> Iterator[Assignment]:
-    spool.seek(0)
-    for line in spool:
-        adam_id, pricing_param, serial, client_user_id = line.rstrip("\n").split("\t")
-        yield Assignment(adam_id, pricing_param, serial, client_user_id)
-
-
-def _read_apple(token: VPPToken, run: SyncRun, progress: _Progress, spool: IO[str]) -> _Snapshot:
-    """Every Apple read of the run; writes nothing but progress and the token's state.
+def _read_apple(
+    token: VPPToken, run: SyncRun, progress: _Progress, spool: IO[str], stage: app_services.MirrorStage
+) -> _Snapshot:
+    """Every Apple read of the run, the assignments staged in `stage`; writes nothing else but progress and
+    the token's state.
 
     Raises AppleError, SyncFailed or _ExternalMdm.
     """
     snap = _Snapshot()
     with client_for(token) as client:
-        progress.set(5, _("Checking the token with Apple"))
-        config = client.client_config()
-        state, detail = state_from_client_config(token, config)
-        _save_token_state(token, state, detail, config=config)
-        if state != VPPToken.State.VALID:
-            raise SyncFailed(detail or _("The token is %(state)s.") % {"state": token.get_state_display()})
-        claim_if_unclaimed(client, token, config)
-
-        progress.set(10, _("Reading assets"))
-        filters = {"adam_id": run.adam_id} if run.adam_id else {}
-        paged_assets = client.iter_assets(**filters)
-        assets: dict[tuple[str, str], Asset] = {}
-        for asset in paged_assets:
-            # The first record of an asset wins: an `unlimitedAssets` copy carries no counts.
-            assets.setdefault((asset.adam_id, asset.pricing_param), asset)
-        _check_mdm(token, paged_assets.mdm_info)
-        snap.assets = assets
-
-        progress.set(30, _("Reading store metadata"))
-        adam_ids = sorted({adam_id for adam_id, _pricing in assets})
-        platform = token.default_platform or (
-            "volumestore" if token.account_type == VPPToken.AccountType.EDUCATION else "enterprisestore"
-        )
-        snap.metadata = _lookup_metadata(client, run, adam_ids, token.country_or_region, platform)
-
-        progress.set(40, _("Reading assignments"))
-        expected = sum(a.assigned_count for a in assets.values())
-        if run.adam_id:
-            snap.assignments_full = True
-            paged = client.iter_assignments(adam_id=run.adam_id)
-            snap.assignments_count = _spool_assignments(paged, spool, progress, 40, 80, expected)
-        else:
-            snap.assignments_full = _full_assignments_due(token, run)
-            paged = None
-            if not snap.assignments_full:
-                paged = client.iter_assignments(since_version_id=token.assignments_version_id)
-                try:
-                    snap.assignments_count = _spool_assignments(paged, spool, progress, 40, 80, 0)
-                except BadRequest as exc:
-                    if exc.number != UNKNOWN_VERSION_ID:
-                        raise
-                    logger.info("sinceVersionId unknown to Apple for token %s; reading everything", token.pk)
-                    snap.assignments_full = True
-                    spool.seek(0)
-                    spool.truncate()
-                    paged = None
-            if paged is None:
-                paged = client.iter_assignments()
-                snap.assignments_count = _spool_assignments(paged, spool, progress, 40, 80, expected)
-            snap.assignments_version_id = paged.version_id
-            _check_mdm(token, paged.mdm_info)
-        snap.assignments_file = spool
-
-        if not run.adam_id:
-            progress.set(82, _("Reading users"))
-            snap.users, snap.users_version_id = _read_users(client, token)
+        try:
+            _read_into(client, snap, token, run, progress, spool, stage)
+        finally:
+            snap.apple_requests = client.requests_sent
+            snap.rate_limit_wait_seconds = client.rate_limit_wait_seconds
     return snap
 
 
-def _read_users(client, token: VPPToken) -> tuple[dict[str, AppleUser], str | None]:
-    """Apple's records of the users this console created (T9); other products' users are skipped unread."""
+def _read_into(client, snap: _Snapshot, token, run, progress: _Progress, spool: IO[str], stage) -> None:
+    progress.set(5, _("Checking the token with Apple"))
+    config = client.client_config()
+    state, detail = state_from_client_config(token, config)
+    _save_token_state(token, state, detail, config=config)
+    if state != VPPToken.State.VALID:
+        raise SyncFailed(detail or _("The token is %(state)s.") % {"state": token.get_state_display()})
+    claim_if_unclaimed(client, token, config)
+
+    progress.set(10, _("Reading assets"))
+    filters = {"adam_id": run.adam_id} if run.adam_id else {}
+    paged_assets = client.iter_assets(**filters)
+    assets: dict[tuple[str, str], Asset] = {}
+    for asset in paged_assets:
+        # The first record of an asset wins: an `unlimitedAssets` copy carries no counts.
+        assets.setdefault((asset.adam_id, asset.pricing_param), asset)
+    _check_mdm(token, paged_assets.mdm_info)
+    snap.assets = assets
+
+    progress.set(30, _("Reading store metadata"))
+    adam_ids = sorted({adam_id for adam_id, _pricing in assets})
+    platform = token.default_platform or (
+        "volumestore" if token.account_type == VPPToken.AccountType.EDUCATION else "enterprisestore"
+    )
+    snap.metadata = _lookup_metadata(client, run, adam_ids, token.country_or_region, platform)
+
+    progress.set(40, _("Reading assignments"))
+    expected = sum(a.assigned_count for a in assets.values())
+    if run.adam_id:
+        snap.assignments_full = True
+        paged = client.iter_assignments(adam_id=run.adam_id)
+        snap.assignments_count = _spool_assignments(paged, spool, progress, 40, 80, expected)
+        stage.sweep([run.adam_id])
+    else:
+        snap.assignments_full = _full_assignments_due(token, run)
+        paged = None
+        if not snap.assignments_full:
+            paged = client.iter_assignments(since_version_id=token.assignments_version_id)
+            try:
+                snap.assignments_count = _spool_assignments(paged, spool, progress, 40, 80, 0)
+            except BadRequest as exc:
+                if exc.number != UNKNOWN_VERSION_ID:
+                    raise
+                logger.info("sinceVersionId unknown to Apple for token %s; reading everything", token.pk)
+                snap.assignments_full = True
+                spool.seek(0)
+                spool.truncate()
+                paged = None
+        if paged is None:
+            paged = client.iter_assignments()
+            snap.assignments_count = _spool_assignments(paged, spool, progress, 40, 80, expected)
+            stage.sweep(None)
+        snap.assignments_version_id = paged.version_id
+        _check_mdm(token, paged.mdm_info)
+    progress.set(80, _("Staging assignments"))
+    stage.load(spool)
+    if not snap.assignments_full:
+        _reread_removals(client, snap, stage, spool)
+
+    if not run.adam_id:
+        progress.set(85, _("Reading users"))
+        snap.users, snap.users_version_id = _read_users(
+            client, token, since=None if snap.assignments_full else token.users_version_id
+        )
+
+
+def _reread_removals(client, snap: _Snapshot, stage, spool: IO[str]) -> None:
+    """An incremental read lists what Apple added or changed, never what it removed. One GROUP BY tells the
+    assets whose mirror, once the delta is applied, would not hold Apple's `assignedCount` rows: exactly those
+    are read again in full and swept, so the cost follows the changes, not the location."""
+    assert snap.assets is not None
+    after = stage.counts_after()
+    assigned = {key: asset.assigned_count for key, asset in snap.assets.items()}
+    differ = sorted(
+        {
+            adam_id
+            for key in set(after) | set(assigned)
+            if after.get(key, 0) != assigned.get(key, 0)
+            for adam_id in [key[0]]
+        }
+    )
+    for adam_id in differ:
+        spool.seek(0)
+        spool.truncate()
+        paged = client.iter_assignments(adam_id=adam_id)
+        for item in paged:
+            if paged.restarts:  # a restart re-yields rows: staging twice is harmless (DISTINCT on switch)
+                pass
+            spool.write(app_services.stage_line(item))
+        stage.load(spool)
+        stage.sweep([adam_id])
+    snap.assets_reread = len(differ)
+
+
+def _read_users(
+    client, token: VPPToken, *, since: str | None = None
+) -> tuple[dict[str, AppleUser], str | None]:
+    """Apple's records of the users this console created (T9); other products' users are skipped unread.
+    With `since` (the stored users versionId) only the users Apple changed since; an unknown version reads
+    everything."""
     ours = assignment_events.vpp_client_user_ids(token)
     found: dict[str, AppleUser] = {}
-    paged = client.iter_users()
-    for user in paged:
-        if user.client_user_id not in ours:
-            continue
-        previous = found.get(user.client_user_id)
-        # Retired copies stay in Apple's history beside the one active record: the active one wins.
-        if previous is None or previous.status == "Retired":
-            found[user.client_user_id] = user
+    paged = client.iter_users(since_version_id=since) if since else client.iter_users()
+    try:
+        for user in paged:
+            if user.client_user_id not in ours:
+                continue
+            previous = found.get(user.client_user_id)
+            # Retired copies stay in Apple's history beside the one active record: the active one wins.
+            if previous is None or previous.status == "Retired":
+                found[user.client_user_id] = user
+    except BadRequest as exc:
+        if not since or exc.number != UNKNOWN_VERSION_ID:
+            raise
+        return _read_users(client, token)
     return found, paged.version_id
 
 
-# --- applying (one transaction) -------------------------------------------------------------------------
+# --- applying ---------------------------------------------------------------------------------------------
 
 
-def _apply(token: VPPToken, run: SyncRun, snap: _Snapshot) -> dict[str, int]:
-    """Write the whole snapshot through the owners' services; called inside one transaction."""
-    assert snap.assets is not None and snap.metadata is not None and snap.assignments_file is not None
-    catalogue = app_services.catalogue_sync(
+def _apply(token: VPPToken, run: SyncRun, snap: _Snapshot, stage: app_services.MirrorStage) -> dict[str, int]:
+    """Write the snapshot through the owners' services: one transaction on PostgreSQL; on SQLite (a batched
+    stage) the catalogue, the mirror's batches and the rest each commit on their own."""
+    assert snap.assets is not None and snap.metadata is not None
+    if stage.batched:
+        with transaction.atomic():
+            catalogue = _apply_catalogue(token, run, snap)
+        stage.switch()
+        # T9: untracked licenses follow Apple's assignments
+        untracked_refresh_from_mirror(token=token, batch=app_services.SWITCH_BATCH)
+        with transaction.atomic():
+            users_count = _apply_rest(token, run, snap)
+    else:
+        with transaction.atomic():
+            catalogue = _apply_catalogue(token, run, snap)
+            stage.switch()
+            untracked_refresh_from_mirror(token=token)  # T9: untracked licenses follow Apple's assignments
+            users_count = _apply_rest(token, run, snap)
+    return {
+        "assets_count": len(snap.assets),
+        "apps_created": catalogue.created,
+        "apps_updated": catalogue.updated,
+        "apps_removed": catalogue.removed,
+        "assignments_count": snap.assignments_count,
+        "users_count": users_count,
+    }
+
+
+def _apply_catalogue(token: VPPToken, run: SyncRun, snap: _Snapshot):
+    assert snap.assets is not None and snap.metadata is not None
+    return app_services.catalogue_sync(
         token=token,
         assets=snap.assets,
         metadata=snap.metadata,
         country=token.country_or_region,
         adam_id=run.adam_id,
     )
-    app_services.mirror_sync(
-        token=token,
-        assignments=_read_spool(snap.assignments_file),
-        app_ids=catalogue.app_ids,
-        full=snap.assignments_full,
-        adam_id=run.adam_id,
-    )
+
+
+def _apply_rest(token: VPPToken, run: SyncRun, snap: _Snapshot) -> int:
     users = snap.users or {}
     assignment_events.vpp_users_apply(token, users.values())
     versions: dict[str, str | None] = {}
@@ -277,14 +340,7 @@ def _apply(token: VPPToken, run: SyncRun, snap: _Snapshot) -> dict[str, int]:
     token_services.token_sync_finished(
         token=token, versions=versions, full=snap.assignments_full and not run.adam_id
     )
-    return {
-        "assets_count": len(snap.assets),
-        "apps_created": catalogue.created,
-        "apps_updated": catalogue.updated,
-        "apps_removed": catalogue.removed,
-        "assignments_count": snap.assignments_count,
-        "users_count": len(users),
-    }
+    return len(users)
 
 
 def _save_token_state(token: VPPToken, state: str, detail: str, *, config=None) -> None:
@@ -334,13 +390,20 @@ def _sync(run: SyncRun, token: VPPToken) -> dict[str, int]:
 
     spool = tempfile.TemporaryFile(mode="w+", encoding="utf-8", prefix="vpp-sync-")  # noqa: SIM115
     try:
-        snap = _read_apple(token, run, progress, spool)
-        progress.set(90, _("Saving"))
-        run.full = (snap.assignments_full and not run.adam_id) or run.full
-        with transaction.atomic():
-            counts = _apply(token, run, snap)
-            untracked_refresh(token=token)  # T9: untracked licenses follow Apple's assignments
-        return counts
+        with app_services.MirrorStage(token) as stage:
+            snap = _read_apple(token, run, progress, spool, stage)
+            progress.set(90, _("Saving"))
+            run.full = (snap.assignments_full and not run.adam_id) or run.full
+            counts = _apply(token, run, snap, stage)
+        # What the run cost: Apple requests, time waiting on Apple's rate limit, and what the write changed.
+        return {
+            **counts,
+            "apple_requests": snap.apple_requests,
+            "rate_limit_wait_ms": round(snap.rate_limit_wait_seconds * 1000),
+            "assets_reread": snap.assets_reread,
+            "mirror_inserted": stage.inserted,
+            "mirror_deleted": stage.deleted,
+        }
     except _ExternalMdm as exc:
         detail = f"Managed by another MDM: {exc}"
         _save_token_state(token, VPPToken.State.ASSIGNED_TO_EXTERNAL_MDM, detail)

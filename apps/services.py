@@ -20,11 +20,14 @@ from django.utils import timezone
 
 from apps.models import App, AppleAssignment
 from apps.signals import send_versions_changed
+from apps.staging import SWITCH_BATCH, MirrorStage, stage_line
 from vpp.types import AppMetadata, Asset, Assignment
+
+# The sync's staged write of the mirror lives in apps.staging; callers reach it here.
+__all__ = ["SWITCH_BATCH", "MirrorStage", "stage_line"]
 
 BATCH_SIZE = 2000
 APPLE_PRODUCT_TYPES = {"App": "app", "Book": "book"}
-MIRROR_KEY = ["vpp_token", "adam_id", "pricing_param", "serial_number", "client_user_id"]
 
 APP_FIELDS = [
     "product_type",
@@ -100,7 +103,8 @@ def catalogue_sync(
     adam_id: str = "",
 ) -> CatalogueChanges:
     """Make the token's apps (or the one asset `adam_id`) what Apple reported; call inside the sync's
-    transaction. Apps Apple no longer lists are deleted with their rows."""
+    transaction. Only apps whose counts or metadata changed are written; apps Apple no longer lists are
+    deleted with their rows."""
     now = timezone.now()
     existing_qs = App.objects.filter(vpp_token=token)
     if adam_id:
@@ -115,8 +119,11 @@ def catalogue_sync(
             _apply_asset(app, asset, metadata.get(asset.adam_id), country)
             created.append(app)
         else:
+            before = [getattr(app, name) for name in APP_FIELDS[:-1]]
             old_version = app.version
             _apply_asset(app, asset, metadata.get(asset.adam_id), country)
+            if [getattr(app, name) for name in APP_FIELDS[:-1]] == before:
+                continue  # counts and metadata as Apple reports them already: no write
             app.updated_at = now
             updated.append(app)
             if old_version and app.version != old_version:
@@ -133,47 +140,6 @@ def catalogue_sync(
         for a in App.objects.filter(vpp_token=token).only("id", "adam_id", "pricing_param")
     }
     return CatalogueChanges(len(created), len(updated), len(gone), app_ids)
-
-
-def mirror_sync(
-    *,
-    token,
-    assignments: Iterable[Assignment],
-    app_ids: dict[tuple[str, str], int],
-    full: bool,
-    adam_id: str = "",
-) -> None:
-    """Upsert Apple's assignments into the mirror in batches; a full read then sweeps what Apple no longer
-    has (only the asset `adam_id` when given). Call inside the sync's transaction."""
-    sweep_before = timezone.now()
-    batch: list[AppleAssignment] = []
-
-    def flush() -> None:
-        AppleAssignment.objects.bulk_create(
-            batch, update_conflicts=True, unique_fields=MIRROR_KEY, update_fields=["app", "updated_at"]
-        )
-        batch.clear()
-
-    for item in assignments:
-        batch.append(
-            AppleAssignment(
-                vpp_token=token,
-                app_id=app_ids.get((item.adam_id, item.pricing_param)),
-                adam_id=item.adam_id,
-                pricing_param=item.pricing_param,
-                serial_number=item.serial_number or "",
-                client_user_id=item.client_user_id or "",
-            )
-        )
-        if len(batch) >= BATCH_SIZE:
-            flush()
-    if batch:
-        flush()
-    if full:
-        stale = AppleAssignment.objects.filter(vpp_token=token, updated_at__lt=sweep_before)
-        if adam_id:
-            stale = stale.filter(adam_id=adam_id)
-        stale.delete()
 
 
 # --- near real time: notifications and the completion of our own requests ---------------------------------

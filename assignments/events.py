@@ -324,7 +324,8 @@ VPP_USER_STATUS = {"Registered": "registered", "Associated": "associated", "Reti
 def vpp_users_apply(token, users: Iterable[AppleUser], *, clear_errors: bool = False) -> int:
     """Take over the statuses Apple reports for the users this console created (T9: anyone else's users are
     ignored). A user the console retired stays retired: an active record at Apple is Apple lagging, not a new
-    user. Returns how many of our users were updated."""
+    user. Only users whose record differs are written (a sync of 100k unchanged users writes none). Returns
+    how many of our users were updated."""
     by_id = {u.client_user_id: u for u in users}
     if not by_id:
         return 0
@@ -338,12 +339,28 @@ def vpp_users_apply(token, users: Iterable[AppleUser], *, clear_errors: bool = F
             continue
         if vpp_user.status == VPPUser.Status.RETIRED and status != VPPUser.Status.RETIRED:
             continue
+        before = (
+            vpp_user.status,
+            vpp_user.invite_code,
+            vpp_user.id_hash,
+            vpp_user.error_number,
+            vpp_user.error,
+        )
         vpp_user.status = status
         vpp_user.invite_code = apple_user.invite_code or vpp_user.invite_code
         vpp_user.id_hash = apple_user.id_hash or vpp_user.id_hash
         if clear_errors:
             vpp_user.error_number = None
             vpp_user.error = ""
+        after = (
+            vpp_user.status,
+            vpp_user.invite_code,
+            vpp_user.id_hash,
+            vpp_user.error_number,
+            vpp_user.error,
+        )
+        if after == before:
+            continue  # Apple's record says what we hold: no write
         vpp_user.updated_at = timezone.now()
         changed.append(vpp_user)
     fields = ["status", "invite_code", "id_hash", "updated_at"]

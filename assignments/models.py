@@ -149,7 +149,13 @@ class License(models.Model):
                 name="one_open_untracked_license_per_app_target",
             ),
         ]
-        indexes = [models.Index(fields=["app", "state"])]
+        indexes = [
+            models.Index(fields=["app", "state"]),
+            # A sync matches Apple's unknown targets to untracked rows in one statement (T9).
+            models.Index(
+                fields=["app", "apple_serial_number", "apple_client_user_id"], name="license_apple_target"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.app} / {self.user or self.device or self.apple_target}"

@@ -12,13 +12,16 @@ under the App lock like any allocation, so repair never oversubscribes).
 
 from __future__ import annotations
 
+import time
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
 
-from django.db import transaction
+from django.db import connection, transaction
+from django.utils import timezone
 
 from apps import services as app_services
 from apps.models import App, AppleAssignment
+from apps.staging import WRITER_GAP
 from assignments.allocation import NO_LICENSES, available_for, request_pending, reserve, targets_for
 from assignments.events import license_keys, mark_revoking
 from assignments.models import Assignment, License, LicenseRun, VPPUser
@@ -106,7 +109,9 @@ def untracked_refresh(*, token, at_apple: Iterable[Item] | None = None) -> dict[
     number, a VPPUser with that client user id). Rows being revoked are left to their Apple event.
     Returns {"created": n, "removed": n, "untracked": n}.
     """
-    items = _mirror(token) if at_apple is None else at_apple
+    if at_apple is None:
+        return untracked_refresh_from_mirror(token=token)
+    items = at_apple
     serials = set(Device.objects.values_list("serial_number", flat=True))
     cids = set(VPPUser.objects.filter(vpp_token=token).values_list("client_user_id", flat=True))
     app_ids = {
@@ -149,6 +154,85 @@ def untracked_refresh(*, token, at_apple: Iterable[Item] | None = None) -> dict[
             License.objects.filter(pk__in=gone[start : start + 5000]).delete()
         License.objects.bulk_create(new, batch_size=2000)
     return {"created": len(new), "removed": len(gone), "untracked": len(wanted)}
+
+
+_UNTRACKED_SQL = {
+    # Apple's targets of `token` this console does not know: (app, serial) and (app, client user id).
+    "wanted": (
+        "SELECT m.app_id, 'device' AS license_type, m.serial_number AS s, '' AS c FROM {mirror} m"
+        " WHERE m.vpp_token_id = %(token)s AND m.app_id IS NOT NULL AND m.serial_number <> ''{range}"
+        " AND NOT EXISTS (SELECT 1 FROM {device} d WHERE d.serial_number = m.serial_number)"
+        " UNION ALL"
+        " SELECT m.app_id, 'user' AS license_type, '' AS s, m.client_user_id AS c FROM {mirror} m"
+        " WHERE m.vpp_token_id = %(token)s AND m.app_id IS NOT NULL AND m.client_user_id <> ''{range}"
+        " AND NOT EXISTS (SELECT 1 FROM {vppuser} v WHERE v.vpp_token_id = %(token)s"
+        " AND v.client_user_id = m.client_user_id)"
+    ),
+    "insert": (
+        "INSERT INTO {license} (app_id, license_type, apple_serial_number, apple_client_user_id, state,"
+        " event_id, error, created_at, updated_at) SELECT w.app_id, w.license_type, w.s, w.c, 'untracked',"
+        " '', '', %(now)s, %(now)s FROM ({wanted}) w WHERE NOT EXISTS (SELECT 1 FROM {license} l"
+        " WHERE l.app_id = w.app_id AND l.state IN ('untracked', 'revoking')"
+        " AND l.apple_serial_number = w.s AND l.apple_client_user_id = w.c)"
+    ),
+    "delete": (
+        "DELETE FROM {license} WHERE id IN (SELECT l.id FROM {license} l"
+        " WHERE {p}l.app_id IN (SELECT a.id FROM {app} a WHERE a.vpp_token_id = %(token)s)"
+        " AND {p}l.state = 'untracked' AND l.user_id IS NULL"
+        " AND l.device_id IS NULL AND (l.apple_serial_number <> '' OR l.apple_client_user_id <> ''){lrange}"
+        " AND NOT ((l.apple_serial_number <> '' AND EXISTS (SELECT 1 FROM {mirror} m"
+        " WHERE m.vpp_token_id = %(token)s AND m.serial_number = l.apple_serial_number"
+        " AND m.app_id = l.app_id)"
+        " AND NOT EXISTS (SELECT 1 FROM {device} d WHERE d.serial_number = l.apple_serial_number))"
+        " OR (l.apple_serial_number = '' AND EXISTS (SELECT 1 FROM {mirror} m"
+        " WHERE m.vpp_token_id = %(token)s"
+        " AND m.client_user_id = l.apple_client_user_id AND m.app_id = l.app_id)"
+        " AND NOT EXISTS (SELECT 1 FROM {vppuser} v WHERE v.vpp_token_id = %(token)s"
+        " AND v.client_user_id = l.apple_client_user_id))))"
+    ),
+}
+
+
+def untracked_refresh_from_mirror(*, token, batch: int | None = None) -> dict[str, int]:
+    """`untracked_refresh` against the mirror a sync keeps, in set-based SQL: no Python object per row, so a
+    million assignments cost two statements. With `batch` (SQLite), the work goes in ranges of `batch` mirror
+    (then license) ids, each its own short transaction, so no other write waits on it; call it outside any
+    transaction then."""
+    quote = connection.ops.quote_name
+    tables = {
+        "mirror": quote(AppleAssignment._meta.db_table),
+        "device": quote(Device._meta.db_table),
+        "vppuser": quote(VPPUser._meta.db_table),
+        "license": quote(License._meta.db_table),
+        "app": quote(App._meta.db_table),
+    }
+    params = {"token": token.pk, "now": timezone.now()}
+    created = removed = 0
+    with connection.cursor() as cursor:
+        if batch is None:
+            wanted = _UNTRACKED_SQL["wanted"].format(range="", **tables)
+            cursor.execute(_UNTRACKED_SQL["insert"].format(wanted=wanted, **tables), params)
+            created = cursor.rowcount
+            cursor.execute(_UNTRACKED_SQL["delete"].format(lrange="", p="", **tables), params)
+            removed = cursor.rowcount
+        else:
+            for table, key, sql in (("mirror", "range", "insert"), ("license", "lrange", "delete")):
+                cursor.execute(f"SELECT COALESCE(MAX(id), 0) FROM {tables[table]}")  # noqa: S608
+                last = cursor.fetchone()[0]
+                column = "m.id" if table == "mirror" else "l.id"
+                bounded = f" AND {column} > %(lo)s AND {column} <= %(hi)s"
+                wanted = _UNTRACKED_SQL["wanted"].format(range=bounded, **tables)
+                # "+" keeps SQLite on the id range instead of an index over every row of the token.
+                text = _UNTRACKED_SQL[sql].format(wanted=wanted, p="+", **{key: bounded}, **tables)
+                for lo in range(0, last, batch):
+                    with transaction.atomic():
+                        cursor.execute(text, {**params, "lo": lo, "hi": lo + batch})
+                        if sql == "insert":
+                            created += max(cursor.rowcount, 0)
+                        else:
+                            removed += max(cursor.rowcount, 0)
+                    time.sleep(WRITER_GAP)  # let a waiting writer in before the next batch
+    return {"created": created, "removed": removed}
 
 
 def _repair(token, found: dict) -> list[str]:

@@ -102,6 +102,11 @@ SYNC_COUNT_LABELS = {
     "apps_removed": _("Apps removed"),
     "assignments_count": _("Assignments"),
     "users_count": _("Users"),
+    "apple_requests": _("Apple requests"),
+    "rate_limit_wait_ms": _("Waited on Apple's rate limit (ms)"),
+    "assets_reread": _("Assets read again for removals"),
+    "mirror_inserted": _("Assignments added"),
+    "mirror_deleted": _("Assignments removed"),
 }
 
 

@@ -321,6 +321,11 @@ class VPPClient:
         self._sleep = sleep
         self._owns_session = session is None
         self._session = session or requests.Session()
+        # What this client cost: HTTP requests sent (retries included) and seconds spent waiting for room
+        # under the per-token rate limit or in a retry back-off. Pages are fetched from several threads.
+        self.requests_sent = 0
+        self.rate_limit_wait_seconds = 0.0
+        self._stats_lock = threading.Lock()
 
     def __repr__(self) -> str:  # never show the token
         return f"VPPClient(base_url={self.base_url!r})"
@@ -421,7 +426,9 @@ class VPPClient:
             if rate_limited:
                 gate = ratelimit.throttled(self._token, self._requests_per_second())
             try:
+                asked = time.monotonic()
                 with gate:
+                    self._count(time.monotonic() - asked)
                     return self._send(method, url, params=params, body=body, bearer=bearer, cookies=cookies)
             except (RateLimited, ServiceUnavailable) as exc:
                 if attempt >= self.max_retries:
@@ -433,8 +440,14 @@ class VPPClient:
                     "Apple %s %s failed (%s); retry %d in %.2fs", method, _path(url), exc, attempt + 1, delay
                 )
                 self._sleep(delay)
+                self._count(delay, requests=0)
                 slept += delay
                 attempt += 1
+
+    def _count(self, waited: float, *, requests: int = 1) -> None:
+        with self._stats_lock:
+            self.requests_sent += requests
+            self.rate_limit_wait_seconds += waited
 
     @staticmethod
     def _backoff(attempt: int, retry_after: float | None) -> float:

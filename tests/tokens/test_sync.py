@@ -400,3 +400,56 @@ def test_t8_location_with_no_mdm_info_is_claimed_again_not_called_foreign(apple)
     token.refresh_from_db()
     assert token.state == VPPToken.State.VALID
     assert apple.location(token.location_uid)["mdmInfo"]["id"] == str(token.mdm_info_id)
+
+
+def _requests_of(run) -> int:
+    from console.models import AuditEntry
+
+    entry = AuditEntry.objects.filter(action="sync.complete", object_id=str(run.pk)).get()
+    return entry.after["apple_requests"]
+
+
+def test_t6_incremental_sync_applies_removals_apple_made_since_the_last_sync(apple):
+    """Apple's deltas carry no tombstones: an asset whose count no longer matches the mirror is re-read."""
+    token = connect(apple)
+    sync(token)
+    gone = next(a for a in mirror(token) if a[2])  # a device assignment
+    from tokens.apple import client_for
+
+    with client_for(token) as client:
+        client.disassociate_assets([gone[0]], serial_numbers=[gone[2]])
+    assert apple.wait_idle()
+    run = sync(token)
+    assert run.status == SyncRun.Status.COMPLETED, run.error
+    assert not run.full
+    assert gone not in mirror(token)
+    assert mirror(token) == apple_assignments(apple, token.location_uid)
+
+
+def test_t6_incremental_sync_reads_users_since_the_stored_version(apple):
+    """The users' versionId is passed back: an unchanged location costs one page of users, not all of them."""
+    apple.update_settings(page_size=2)
+    token = connect(apple)
+    for cid in ["hq-user-001", "hq-user-002", "hq-user-003"]:
+        VPPUser.objects.create(
+            vpp_token=token, user=factories.DirectoryUserFactory(), client_user_id=cid, status="registered"
+        )
+    sync(token)
+    full = sync(token, full=True)  # the baseline: the service config is cached by now, as for the next one
+    token.refresh_from_db()
+    assert token.users_version_id
+    users_pages = -(-len(apple.location(token.location_uid)["users"]) // 2)
+    assert users_pages >= 2
+    incremental = sync(token)
+    assert incremental.status == SyncRun.Status.COMPLETED, incremental.error
+    assert not incremental.full
+    # The same asset pages and lookups; one (empty) page of assignments and one of users instead of all.
+    assignment_pages = -(-len(mirror(token)) // 2)
+    assert _requests_of(full) - _requests_of(incremental) == (assignment_pages - 1) + (users_pages - 1)
+    at_apple = {
+        u["clientUserId"]: u["status"].lower()
+        for u in apple.location(token.location_uid)["users"]
+        if u["status"] != "Retired"
+    }
+    ours = dict(VPPUser.objects.filter(vpp_token=token).values_list("client_user_id", "status"))
+    assert ours == {cid: at_apple[cid] for cid in ours}

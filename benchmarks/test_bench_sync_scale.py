@@ -1,0 +1,149 @@
+"""The sync's write at scale (issue 13), on whatever DATABASE_URL says: a first full sync against its floor
+measured in the same run (the same rows loaded straight into a table shaped like the mirror: COPY on
+PostgreSQL, one executemany transaction on SQLite), the growth of peak RSS during the sync, an incremental
+sync after 1 % of the assignments changed at Apple, and the Apple requests and rate-limit waiting each run
+reported. Sizes: BENCH_SCALE_ASSETS, BENCH_SCALE_ASSIGNMENTS, BENCH_SCALE_USERS (small defaults).
+
+    make bench PYTEST_ARGS="-k sync_scale -s"   (or: pytest benchmarks/test_bench_sync_scale.py -s)
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import tempfile
+import time
+
+import pytest
+from django.db import connection, transaction
+
+from applesync.sync import run_sync
+from apps.models import AppleAssignment
+from console.models import AuditEntry
+from tests import factories
+from tokens.apple import client_for
+from tokens.models import SyncRun
+from tokens.sync import request_sync
+from vpp.simulator.testing import running_simulator
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+ASSETS = int(os.environ.get("BENCH_SCALE_ASSETS", "200"))
+ASSIGNMENTS = int(os.environ.get("BENCH_SCALE_ASSIGNMENTS", "50000"))
+USERS = int(os.environ.get("BENCH_SCALE_USERS", "1000"))
+
+
+def _rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _costs(run) -> dict:
+    return AuditEntry.objects.get(action="sync.complete", object_id=str(run.pk)).after
+
+
+def _floor(token) -> float:
+    """Load the mirror's rows into an empty table of the same shape and indexes, the fastest way the database
+    has, and commit: the floor the sync's write is compared with."""
+    rows = list(
+        AppleAssignment.objects.filter(vpp_token=token).values_list(
+            "adam_id", "pricing_param", "serial_number", "client_user_id"
+        )
+    )
+    with tempfile.TemporaryFile("w+", encoding="utf-8") as spool, connection.cursor() as cursor:
+        spool.writelines("\t".join(r) + "\n" for r in rows)
+        cursor.execute("DROP TABLE IF EXISTS bench_floor")
+        cursor.execute(
+            "CREATE TABLE bench_floor (id integer, vpp_token_id integer, adam_id varchar(32), pricing_param"
+            " varchar(8), serial_number varchar(64), client_user_id varchar(256))"
+        )
+        cursor.execute(
+            "CREATE UNIQUE INDEX bench_floor_key ON bench_floor"
+            " (vpp_token_id, adam_id, pricing_param, serial_number, client_user_id)"
+        )
+        cursor.execute("CREATE INDEX bench_floor_s ON bench_floor (vpp_token_id, serial_number)")
+        cursor.execute("CREATE INDEX bench_floor_u ON bench_floor (vpp_token_id, client_user_id)")
+        spool.seek(0)
+        started = time.monotonic()
+        with transaction.atomic():
+            if connection.vendor == "postgresql":
+                columns = "adam_id, pricing_param, serial_number, client_user_id"
+                with cursor.cursor.copy(f"COPY bench_floor ({columns}) FROM STDIN") as copy:
+                    while chunk := spool.read(1 << 20):
+                        copy.write(chunk)
+            else:
+                cursor.executemany(
+                    "INSERT INTO bench_floor (adam_id, pricing_param, serial_number, client_user_id)"
+                    " VALUES (%s, %s, %s, %s)",
+                    rows,
+                )
+        took = time.monotonic() - started
+        cursor.execute("DROP TABLE bench_floor")
+    return took
+
+
+def test_bench_sync_scale_full_vs_floor_and_incremental(benchmark, settings):
+    with running_simulator(page_size=1000) as simulator:
+        settings.APPLE_VPP_BASE_URL = simulator.base_url
+        content = simulator.generate_location(
+            org_name="Bench", location_name="Scale", assets=ASSETS, assignments=ASSIGNMENTS, users=USERS
+        )
+        uid = simulator.uid_of(content)
+        token = factories.VPPTokenFactory(token_content=content, location_uid=uid)
+        simulator.set_mdm_info(uid, id=str(token.mdm_info_id), name="VPP Console", metadata="bench")
+
+        rss_before = _rss_mb()
+        started = time.monotonic()
+
+        def full_sync() -> SyncRun:
+            queued, _ = request_sync(token=token, trigger=SyncRun.Trigger.MANUAL, full=True)
+            return run_sync(run_id=queued.pk)
+
+        run = benchmark.pedantic(
+            full_sync, rounds=1, iterations=1
+        )  # so `make bench` (--benchmark-only) runs it
+        full_seconds = time.monotonic() - started
+        rss_growth = _rss_mb() - rss_before
+        assert run.status == "completed", run.error
+        assert AppleAssignment.objects.filter(vpp_token=token).count() == ASSIGNMENTS
+        full_costs = _costs(run)
+        floor = _floor(token)
+
+        # 1 % of the assignments change at Apple: half removed, half added (not through our allocation).
+        changed = max(2, ASSIGNMENTS // 100)
+        victims = list(
+            AppleAssignment.objects.filter(vpp_token=token)
+            .exclude(serial_number="")
+            .values_list("adam_id", "serial_number")[: changed // 2]
+        )
+        with client_for(token) as client:
+            by_asset: dict[str, list[str]] = {}
+            for adam_id, serial in victims:
+                by_asset.setdefault(adam_id, []).append(serial)
+            for adam_id, serials in by_asset.items():
+                client.disassociate_assets([adam_id], serial_numbers=serials)
+            adam_id = victims[0][0]
+            client.associate_assets(
+                [adam_id], serial_numbers=[f"BENCHNEW{n:06d}" for n in range(changed // 2)]
+            )
+        assert simulator.wait_idle(120)
+        started = time.monotonic()
+        run2, _ = request_sync(token=token, trigger=SyncRun.Trigger.MANUAL)
+        run2 = run_sync(run_id=run2.pk)
+        incremental_seconds = time.monotonic() - started
+        assert run2.status == "completed", run2.error
+        assert not run2.full
+        inc_costs = _costs(run2)
+        mirror_rows = AppleAssignment.objects.filter(vpp_token=token).count()
+        at_apple = sum(a["assignedCount"] for a in simulator.location(uid)["assets"])
+        assert mirror_rows == at_apple  # removals and additions both applied
+
+    print(
+        f"\n[sync-scale] db={connection.vendor} assets={ASSETS} assignments={ASSIGNMENTS} users={USERS}"
+        f"\n  full sync {full_seconds:.2f}s, floor {floor:.2f}s, ratio {full_seconds / floor:.1f}x,"
+        f" peak RSS growth during the sync {rss_growth:.0f} MB (process peak {_rss_mb():.0f} MB)"
+        f"\n  full: Apple requests {full_costs['apple_requests']},"
+        f" rate-limit wait {full_costs['rate_limit_wait_ms']} ms"
+        f"\n  incremental after {changed} changes ({changed / ASSIGNMENTS:.1%}): {incremental_seconds:.2f}s,"
+        f" Apple requests {inc_costs['apple_requests']}, assets re-read {inc_costs['assets_reread']},"
+        f" mirror +{inc_costs['mirror_inserted']} -{inc_costs['mirror_deleted']}"
+    )

@@ -1,0 +1,128 @@
+"""The sync's staged write of the Apple-assignment mirror (apps.staging): the COPY path of PostgreSQL and the
+batched path of SQLite make the same mirror from the same input, and a sync failing half-way leaves the
+previous data as it was."""
+
+from __future__ import annotations
+
+import tempfile
+
+import pytest
+
+from apps.models import App, AppleAssignment
+from apps.staging import MirrorStage, stage_line
+from tests import factories
+from tests.tokens.test_sync import apple_assignments, connect, mirror, sync
+from tokens.models import SyncRun
+from vpp.types import Assignment
+
+pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
+
+# Odd characters survive the spool and COPY's text format (escaped tab, newline, backslash).
+APPLE = [
+    Assignment("100", "STDQ", "SER-KEPT-1", ""),
+    Assignment("100", "STDQ", "", "user\\with\tescapes\n"),
+    Assignment("100", "PLUS", "SER-NEW-2", ""),
+    Assignment("200", "STDQ", "", "client-new"),
+    Assignment("200", "STDQ", "", "client-new"),  # Apple repeating a row is harmless
+    Assignment("300", "STDQ", "SER-NO-APP", ""),  # an asset the catalogue does not hold: no app
+]
+BEFORE = [
+    ("100", "STDQ", "SER-KEPT-1", ""),
+    ("100", "STDQ", "SER-GONE-1", ""),
+    ("200", "STDQ", "", "client-gone"),
+    ("400", "STDQ", "SER-OTHER-ASSET", ""),  # not swept when only 100 and 200 are
+]
+
+
+def _token_with_mirror():
+    token = factories.VPPTokenFactory()
+    for adam_id, pricing in (("100", "STDQ"), ("100", "PLUS"), ("200", "STDQ"), ("400", "STDQ")):
+        App.objects.create(vpp_token=token, adam_id=adam_id, pricing_param=pricing, name=adam_id)
+    for adam_id, pricing, serial, cid in BEFORE:
+        AppleAssignment.objects.create(
+            vpp_token=token,
+            app=App.objects.get(vpp_token=token, adam_id=adam_id, pricing_param=pricing),
+            adam_id=adam_id,
+            pricing_param=pricing,
+            serial_number=serial,
+            client_user_id=cid,
+        )
+    return token
+
+
+def _switch(token, *, batched: bool, sweep) -> tuple[set, tuple[int, int]]:
+    spool = tempfile.TemporaryFile("w+", encoding="utf-8")  # noqa: SIM115
+    with spool, MirrorStage(token, batched=batched) as stage:
+        spool.writelines(stage_line(item) for item in APPLE)
+        assert stage.load(spool) == len(APPLE)
+        stage.sweep(sweep)
+        result = stage.switch()
+    rows = set(
+        AppleAssignment.objects.filter(vpp_token=token).values_list(
+            "adam_id", "pricing_param", "serial_number", "client_user_id", "app__adam_id"
+        )
+    )
+    return rows, result
+
+
+def _counts(token) -> set:
+    return set(App.objects.filter(vpp_token=token).values_list("adam_id", "pricing_param", "used_licenses"))
+
+
+@pytest.mark.parametrize("sweep", [None, ["100", "200"]], ids=["full", "two-assets"])
+def test_copy_path_converges_to_the_batched_path_including_deletions(postgres, sweep):
+    copy_rows, copy_counts = _switch(_token_with_mirror(), batched=False, sweep=sweep)
+    batched_rows, batched_counts = _switch(_token_with_mirror(), batched=True, sweep=sweep)
+    assert copy_rows == batched_rows
+    assert copy_counts == batched_counts
+    expected = {
+        ("100", "STDQ", "SER-KEPT-1", "", "100"),
+        ("100", "STDQ", "", "user\\with\tescapes\n", "100"),
+        ("100", "PLUS", "SER-NEW-2", "", "100"),
+        ("200", "STDQ", "", "client-new", "200"),
+        ("300", "STDQ", "SER-NO-APP", "", None),
+    }
+    if sweep is not None:
+        expected.add(("400", "STDQ", "SER-OTHER-ASSET", "", "400"))
+    assert copy_rows == expected
+    assert copy_counts == (4, 3 if sweep is None else 2)
+
+
+def test_copy_path_sync_failing_between_switch_and_commit_leaves_previous_data(postgres, apple, monkeypatch):
+    """The seam: the users are applied after the mirror's switch in the same transaction; failing there must
+    undo the switch (and the catalogue) too."""
+    token = connect(apple)
+    sync(token)
+    before = (mirror(token), _counts(token))
+    gone = next(a for a in mirror(token) if a[2])
+    from tokens.apple import client_for
+
+    with client_for(token) as client:
+        client.disassociate_assets([gone[0]], serial_numbers=[gone[2]])
+    assert apple.wait_idle()
+
+    def fail(*args, **kwargs):
+        raise RuntimeError("injected after the switch")
+
+    monkeypatch.setattr("assignments.events.vpp_users_apply", fail)
+    run = sync(token, full=True)
+    assert run.status == SyncRun.Status.FAILED and "injected" in run.error
+    after = (mirror(token), _counts(token))
+    assert after == before
+    monkeypatch.undo()
+    assert sync(token).status == SyncRun.Status.COMPLETED
+    assert mirror(token) == apple_assignments(apple, token.location_uid)
+
+
+def test_copy_path_sync_failing_mid_read_leaves_previous_data(postgres, apple, monkeypatch):
+    monkeypatch.setattr("vpp.client.BACKOFF_BASE", 0.001)
+    apple.update_settings(page_size=5)
+    token = connect(apple)
+    sync(token)
+    before = mirror(token)
+    AppleAssignment.objects.filter(vpp_token=token).first().delete()  # something a good sync would restore
+    damaged = mirror(token)
+    apple.add_fault("internal_error", count=50, path="users")  # after every assignment page was staged
+    run = sync(token, full=True)
+    assert run.status == SyncRun.Status.FAILED
+    assert mirror(token) == damaged != before
