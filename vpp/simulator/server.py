@@ -183,7 +183,8 @@ class SimulatorRequestHandler(BaseHTTPRequestHandler):
                 raise AppleError(9727)
         header = self.headers.get("Authorization") or ""
         bearer = header[7:].strip() if header.startswith("Bearer ") else ""
-        bump = self._apply_faults(f"{path}?{raw_query}", bearer, apple=True)
+        # The method leads the target, so a fault can aim at one verb ("POST /mdm/v2/client/config").
+        bump = self._apply_faults(f"{method} {path}?{raw_query}", bearer, apple=True)
         if endpoint == "service/config":
             return self.server.api.service_config(self._base())
         if not bearer:
