@@ -1,6 +1,6 @@
 """T4, T8, T15: an upload claims the token at Apple before it saves anything, with no database lock held
-during the Apple call; a claim that reached Apple while the upload failed is recognised as ours on the retry, while a
-claim by another MDM (or another installation of this console) is still refused."""
+during the Apple call; a claim that reached Apple while the upload failed is recognised as ours on the retry,
+while a claim by another MDM (or another installation of this console) is still refused."""
 
 from __future__ import annotations
 
