@@ -23,23 +23,22 @@ from vpp.types import ClientConfig, MdmInfo
 INTERACTIVE_RETRY = {"max_retries": 1, "max_retry_seconds": 5.0}
 
 
-def _interactive(kwargs: dict) -> dict:
-    return {**INTERACTIVE_RETRY, "timeout": settings.VPP_INTERACTIVE_TIMEOUT, **kwargs}
+def _options(kwargs: dict, interactive: bool) -> dict:
+    if interactive:
+        return {**INTERACTIVE_RETRY, "timeout": settings.VPP_INTERACTIVE_TIMEOUT, **kwargs}
+    return {"timeout": settings.VPP_REQUEST_TIMEOUT, **kwargs}
 
 
 def client_for(token, *, interactive: bool = False, **kwargs) -> VPPClient:
     """A client for `token` (a VPPToken) against settings.APPLE_VPP_BASE_URL; use it as a context manager so
     its HTTP session is closed."""
-    if interactive:
-        kwargs = _interactive(kwargs)
-    return VPPClient(token.token_content, base_url=settings.APPLE_VPP_BASE_URL, **kwargs)
+    options = _options(kwargs, interactive)
+    return VPPClient(token.token_content, base_url=settings.APPLE_VPP_BASE_URL, **options)
 
 
 def client_for_content(content: str, *, interactive: bool = False, **kwargs) -> VPPClient:
     """A client for a token file that is not saved yet (upload validation)."""
-    if interactive:
-        kwargs = _interactive(kwargs)
-    return VPPClient(content, base_url=settings.APPLE_VPP_BASE_URL, **kwargs)
+    return VPPClient(content, base_url=settings.APPLE_VPP_BASE_URL, **_options(kwargs, interactive))
 
 
 def installation_id() -> uuid.UUID:

@@ -217,6 +217,8 @@ VPP_MDM_NAME = env("VPP_MDM_NAME", default="VPP Console")
 VPP_INSTALLATION_ID = env("VPP_INSTALLATION_ID", default="")
 # Seconds an administrator's page waits for one Apple answer (token upload, renew, take control).
 VPP_INTERACTIVE_TIMEOUT = env.float("VPP_INTERACTIVE_TIMEOUT", default=10.0)
+# Seconds background work (syncs, license runs) waits for one Apple answer before retrying.
+VPP_REQUEST_TIMEOUT = env.float("VPP_REQUEST_TIMEOUT", default=10.0)
 VPP_FULL_SYNC_EVERY_HOURS = env.int("VPP_FULL_SYNC_EVERY_HOURS", default=24 * 7)
 
 
