@@ -36,11 +36,13 @@ from apps import services as app_services
 from assignments import events as assignment_events
 from assignments.reconciliation import untracked_refresh
 from console import audit
+from tokens import selectors as token_selectors
 from tokens import services as token_services
 from tokens.apple import claim_if_unclaimed, client_for, state_from_client_config, state_from_error
 from tokens.models import SyncRun, VPPToken
+from tokens.sync import request_sync
 from vpp.errors import AppleError, BadRequest
-from vpp.types import AppleUser, AppMetadata, Asset, Assignment
+from vpp.types import AppleUser, AppMetadata, Asset, Assignment, parse_notification
 
 logger = logging.getLogger(__name__)
 
@@ -357,7 +359,37 @@ def run_sync(*, run_id: int) -> SyncRun:
     run.finished_at = timezone.now()
     run.save(update_fields=[*counts, "status", "progress", "stage", "finished_at", "full"])
     audit.record(actor=None, action="sync.complete", obj=run, after=counts)
+    _follow_notifications(token, run)
     return run
+
+
+# Notifications that change counts or assignments; a sync's snapshot may predate what they applied.
+_CHANGING = ("ASSET_COUNT", "ASSET_MANAGEMENT")
+
+
+def _follow_notifications(token: VPPToken, run: SyncRun) -> None:
+    """Request a follow-up sync when notifications were applied while this run read Apple (B4).
+
+    The run's snapshot was read before or after those changes at Apple, nobody can tell which, and its save
+    wrote the snapshot's counts and assignments over theirs. A follow-up reads Apple again: one asset when
+    one was concerned, else the token (incremental). Its own window is short, so the chain ends.
+    """
+    payloads = token_selectors.notifications_processed_since(
+        token=token, since=run.started_at, types=_CHANGING
+    )
+    if not payloads:
+        return
+    adam_ids: set[str] = set()
+    for payload in payloads:
+        try:
+            notification = parse_notification(payload)
+        except ValueError:
+            continue
+        adam_ids.add(notification.adam_id)
+        adam_ids.update(a.adam_id for a in notification.assignments)
+    adam_ids.discard("")
+    only = next(iter(adam_ids)) if len(adam_ids) == 1 else ""
+    request_sync(token=token, trigger=SyncRun.Trigger.NOTIFICATION, adam_id=only)
 
 
 def _fail(run: SyncRun, token: VPPToken, message: str, number: int | None = None) -> SyncRun:
