@@ -1,7 +1,7 @@
 """Syncing one token with Apple (T6-T12, A1, A4, A5, B8): the Apple reads, then one final write.
 
-`tokens.sync.request_sync` queues a `SyncRun`; the task `tokens.tasks.sync_token` (`applesync.tasks`) calls
-`run_sync`, which does the work:
+`tokens.sync.request_sync` queues a `SyncRun` (the `sync` kind of console.models.Run); the runner
+(console.runs, registered in `applesync.apps`) calls `sync_work`, which does the work:
 
 1. refuse an unusable token without calling Apple (T5);
 2. `GET client/config`: another MDM, a revoked, invalid or expired token fails the run and updates the token's
@@ -35,12 +35,11 @@ from django.utils.translation import gettext as _
 from apps import services as app_services
 from assignments import events as assignment_events
 from assignments.reconciliation import untracked_refresh
-from console import audit
+from console import audit, runs
 from tokens import selectors as token_selectors
 from tokens import services as token_services
 from tokens.apple import claim_if_unclaimed, client_for, state_from_client_config, state_from_error
 from tokens.models import SyncRun, VPPToken
-from tokens.sync import request_sync
 from vpp.errors import AppleError, BadRequest
 from vpp.types import AppleUser, AppMetadata, Asset, Assignment, parse_notification
 
@@ -73,12 +72,7 @@ class _Progress:
         if not force and now - self._last < PROGRESS_EVERY_SECONDS:
             return
         self._last = now
-        fields: dict[str, int | str] = {"progress": max(0, min(100, int(progress)))}
-        if stage is not None:
-            fields["stage"] = str(stage)[:100]
-        for name, value in fields.items():
-            setattr(self.run, name, value)
-        SyncRun.objects.filter(pk=self.run.pk).update(**fields)
+        runs.progress(self.run, progress, stage)  # also beats the run's heartbeat
 
 
 # --- what was read from Apple ---------------------------------------------------------------------------
@@ -108,10 +102,10 @@ def _lookup_metadata(client, run: SyncRun, adam_ids: list[str], country: str, pl
         return client.lookup_metadata(adam_ids, country=country, platform=platform)
     except AppleError as exc:
         logger.warning("metadata lookup failed for sync run %s: %s", run.pk, exc)
-        run.warning = (
-            _("Store metadata could not be read (%(error)s); names and icons were kept.") % {"error": exc}
-        )[:500]
-        SyncRun.objects.filter(pk=run.pk).update(warning=run.warning)
+        runs.warn(
+            run,
+            _("Store metadata could not be read (%(error)s); names and icons were kept.") % {"error": exc},
+        )
         return {}
 
 
@@ -302,83 +296,87 @@ def _save_token_state(token: VPPToken, state: str, detail: str, *, config=None) 
 
 
 def run_sync(*, run_id: int) -> SyncRun:
-    """Do the sync run `run_id` (the task calls this; tests may call it directly). Never raises for Apple
-    errors: the run ends `completed` or `failed` with Apple's error number and message.
+    """Do the queued sync run `run_id` through the runner (tests call this; the worker runs
+    console.tasks.execute_run). Never raises for Apple errors: the run ends `completed` or `failed` with
+    Apple's error number and message.
     """
-    run = SyncRun.objects.select_related("vpp_token").get(pk=run_id)
-    if run.status not in SyncRun.ACTIVE:
-        return run  # already done (a redelivered task)
-    token = run.vpp_token
-    run.status = SyncRun.Status.RUNNING
-    run.started_at = timezone.now()
-    run.save(update_fields=["status", "started_at"])
-    token_services.token_sync_status(token=token, status=VPPToken.SyncStatus.IN_PROGRESS)
-    progress = _Progress(run)
+    return runs.execute(SyncRun.objects.select_related("vpp_token").get(pk=run_id))
 
+
+def sync_work(run: SyncRun) -> None:
+    """The work of a `sync` run (registered in applesync.apps): read Apple, then write everything in one
+    transaction. Raises RunFailed (or AppleError) after recording the token's state and last sync status."""
+    token = run.vpp_token
+    assert token is not None  # a sync run always acts on its token (deleting the token deletes its runs)
+    token_services.token_sync_status(token=token, status=VPPToken.SyncStatus.IN_PROGRESS)
+    try:
+        counts = _sync(run, token)
+    except Exception as exc:
+        token_services.token_sync_status(token=token, status=VPPToken.SyncStatus.FAILED, at=timezone.now())
+        number = getattr(exc, "number", None)
+        audit.record(
+            actor=None, action="sync.fail", obj=run, after={"error_number": number, "error": str(exc)}
+        )
+        raise
+    run.counts = counts
+    audit.record(actor=None, action="sync.complete", obj=run, after=counts)
+
+
+def _sync(run: SyncRun, token: VPPToken) -> dict[str, int]:
+    progress = _Progress(run)
     if not token.is_usable:
         # T5: an expired (or otherwise unusable) token makes no call at all.
         if token.state == VPPToken.State.VALID:
             _save_token_state(token, VPPToken.State.EXPIRED, "")
-        return _fail(
-            run,
-            token,
+        raise runs.RunFailed(
             _("The token cannot be used (%(state)s); no call was made to Apple.")
-            % {"state": token.get_state_display()},
+            % {"state": token.get_state_display()}
         )
 
     spool = tempfile.TemporaryFile(mode="w+", encoding="utf-8", prefix="vpp-sync-")  # noqa: SIM115
     try:
         snap = _read_apple(token, run, progress, spool)
+        _reread_notified_counts(token, run, snap)
         progress.set(90, _("Saving"))
         run.full = (snap.assignments_full and not run.adam_id) or run.full
         with transaction.atomic():
             counts = _apply(token, run, snap)
             untracked_refresh(token=token)  # T9: untracked licenses follow Apple's assignments
+        return counts
     except _ExternalMdm as exc:
         detail = f"Managed by another MDM: {exc}"
         _save_token_state(token, VPPToken.State.ASSIGNED_TO_EXTERNAL_MDM, detail)
-        return _fail(run, token, detail)
+        raise runs.RunFailed(detail) from exc
     except SyncFailed as exc:
-        return _fail(run, token, exc.message, exc.number)
+        raise runs.RunFailed(exc.message, exc.number) from exc
     except AppleError as exc:
         implied = state_from_error(exc)
         if implied is not None:
             _save_token_state(token, *implied)
-        return _fail(run, token, exc.message or str(exc), exc.number)
-    except Exception as exc:  # any fault ends the run visibly; the data stays as it was
-        logger.exception("sync run %s failed", run.pk)
-        return _fail(run, token, f"{type(exc).__name__}: {exc}")
+        raise
     finally:
         spool.close()
 
-    for name, value in counts.items():
-        setattr(run, name, value)
-    run.status = SyncRun.Status.COMPLETED
-    run.progress = 100
-    run.stage = _("Completed")
-    run.finished_at = timezone.now()
-    run.save(update_fields=[*counts, "status", "progress", "stage", "finished_at", "full"])
-    audit.record(actor=None, action="sync.complete", obj=run, after=counts)
-    _follow_notifications(token, run)
-    return run
 
-
-# Notifications that change counts or assignments; a sync's snapshot may predate what they applied.
+# Notifications that change counts; a sync's snapshot may predate what they applied.
 _CHANGING = ("ASSET_COUNT", "ASSET_MANAGEMENT")
+# Beyond this many assets notified during one run, the next sync brings their counts.
+REREAD_MAX_ASSETS = 50
 
 
-def _follow_notifications(token: VPPToken, run: SyncRun) -> None:
-    """Request a follow-up sync when notifications were applied while this run read Apple (B4).
+def _reread_notified_counts(token: VPPToken, run: SyncRun, snap: _Snapshot) -> None:
+    """Read again the counts of the assets Apple notified about while this run read Apple (B4).
 
-    The run's snapshot was read before or after those changes at Apple, nobody can tell which, and its save
-    wrote the snapshot's counts and assignments over theirs. A follow-up reads Apple again: one asset when
-    one was concerned, else the token (incremental). Its own window is short, so the chain ends.
+    Those notifications were applied at once; the run's snapshot was read before or after the change at
+    Apple, nobody can tell which, and saving it would write its counts over theirs. Apple's answer now
+    includes the change, so the save writes counts that are right. (Assignments a notification added during a
+    full walk that had already passed them come back with the next incremental sync.)
     """
+    if not snap.assets or run.started_at is None:
+        return
     payloads = token_selectors.notifications_processed_since(
         token=token, since=run.started_at, types=_CHANGING
     )
-    if not payloads:
-        return
     adam_ids: set[str] = set()
     for payload in payloads:
         try:
@@ -387,18 +385,14 @@ def _follow_notifications(token: VPPToken, run: SyncRun) -> None:
             continue
         adam_ids.add(notification.adam_id)
         adam_ids.update(a.adam_id for a in notification.assignments)
-    adam_ids.discard("")
-    only = next(iter(adam_ids)) if len(adam_ids) == 1 else ""
-    request_sync(token=token, trigger=SyncRun.Trigger.NOTIFICATION, adam_id=only)
-
-
-def _fail(run: SyncRun, token: VPPToken, message: str, number: int | None = None) -> SyncRun:
-    run.status = SyncRun.Status.FAILED
-    run.error = message
-    run.error_number = number
-    run.stage = _("Failed")
-    run.finished_at = timezone.now()
-    run.save(update_fields=["status", "error", "error_number", "stage", "finished_at", "full"])
-    token_services.token_sync_status(token=token, status=VPPToken.SyncStatus.FAILED, at=run.finished_at)
-    audit.record(actor=None, action="sync.fail", obj=run, after={"error_number": number, "error": message})
-    return run
+    adam_ids &= {adam_id for adam_id, _pricing in snap.assets}
+    if not adam_ids:
+        return
+    with client_for(token) as client:
+        for adam_id in sorted(adam_ids)[:REREAD_MAX_ASSETS]:
+            fresh: dict[tuple[str, str], Asset] = {}
+            for asset in client.iter_assets(adam_id=adam_id):
+                fresh.setdefault((asset.adam_id, asset.pricing_param), asset)
+            for key, asset in fresh.items():
+                if key in snap.assets:
+                    snap.assets[key] = asset

@@ -11,9 +11,10 @@ from applesync.sync import run_sync
 from console.tasking import DB_RETRY
 
 
-@shared_task(name="tokens.tasks.sync_token", acks_late=True, **DB_RETRY)
+@shared_task(name="tokens.tasks.sync_token", acks_late=True, reject_on_worker_lost=True, **DB_RETRY)
 def sync_token(run_id: int) -> str:
-    """Run the queued sync run `run_id` (see applesync.sync.run_sync)."""
+    """Messages queued before runs had one runner: run the sync run `run_id` (new ones go to
+    console.tasks.execute_run)."""
     return run_sync(run_id=run_id).status
 
 

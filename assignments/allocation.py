@@ -51,7 +51,7 @@ from django.utils.translation import gettext_noop
 
 from apps.models import App
 from assignments.models import Assignment, License, LicenseDevice, LicenseRun, VPPUser
-from assignments.runs import finish_run, start_run
+from console import runs
 from directory.models import Device, DirectoryUser, Group, GroupMembership
 from tokens import services as token_services
 from tokens.apple import client_for, state_from_error
@@ -714,22 +714,23 @@ def run_allocation(run: LicenseRun) -> LicenseRun:
     """Carry out an ALLOCATE run for its assignment (Required): reserve for every target (or only the new
     members named in the run's summary), then ask Apple."""
     members = (run.summary or {}).get("members")
-    start_run(run)
+    runs.progress(run, 5)
     assignment = Assignment.objects.select_related("app__vpp_token", "group").get(pk=run.assignment_id)
     app = assignment.app
     try:
         _require_usable(app.vpp_token)
     except ValidationError as exc:
-        return finish_run(run, error=" ".join(exc.messages))
+        raise runs.RunFailed(" ".join(exc.messages)) from exc
     targets = targets_for(app=app, group=assignment.group, license_type=assignment.license_type)
     if members is not None:
         targets = only_members(targets, user_ids=members["user_ids"], device_ids=members["device_ids"])
     counts = reserve(app=app, targets=targets, license_type=assignment.license_type, assignment=assignment)
     run.total = len(targets) + counts["over_limit"] + counts["store_blocked"]
     run.failed = counts["failed"]
-    run.progress = 50
+    run.skipped = counts["skipped"]  # targets that already hold a license
     run.summary = {**counts, "events": [], "user_events": []}
-    run.save(update_fields=["total", "failed", "progress", "summary"])
+    run.save(update_fields=["total", "failed", "skipped", "summary"])
+    runs.progress(run, 50)
     sent = request_pending(app=app)
     run.summary = {
         **counts,

@@ -7,6 +7,21 @@ class AssignmentsConfig(AppConfig):
     verbose_name = _("Assignments and licenses")
 
     def ready(self) -> None:
-        # Not a cycle: Django's app loading. The receivers import models, which exist only once every app is
-        # loaded, so they are connected here (the documented place), not at import time of this module.
+        # Not a cycle: Django's app loading. The receivers and the run kinds' work import models, which
+        # exist only once every app is loaded, so they are connected here (the documented place).
         from assignments import hooks  # noqa: F401
+        from assignments.models import LicenseRun
+        from assignments.services import license_run_work
+        from console import runs
+
+        counts = {
+            LicenseRun.Kind.RECONCILE: {
+                "untracked_count": _("Untracked at Apple"),
+                "missing_count": _("Missing at Apple"),
+                "required_requested": _("Licenses requested again"),
+            }
+        }
+        for kind, label in LicenseRun.Kind.choices:
+            runs.register(
+                kind, label=label, work=license_run_work, model=LicenseRun, count_labels=counts.get(kind)
+            )

@@ -27,7 +27,7 @@ from apps import services as app_services
 from apps.models import App
 from assignments.allocation import request_pending
 from assignments.models import License, LicenseDevice, LicenseRun, VPPUser
-from assignments.runs import finish_run
+from console import runs
 from tokens.apple import client_for
 from tokens.models import VPPToken
 from vpp.errors import AppleError, BadRequest
@@ -447,8 +447,9 @@ def _events_by_token(default_token, event_ids: list[str]) -> dict:
 
 def poll_run(run: LicenseRun) -> bool:
     """Poll the Apple events of a run; when none is pending, finish it with its counts. True when finished."""
-    if run.status in (LicenseRun.Status.COMPLETED, LicenseRun.Status.FAILED):
+    if run.status in LicenseRun.FINISHED:
         return True
+    runs.beat(run, waiting=True)
     token = run.vpp_token or (run.app.vpp_token if run.app is not None else None)
     if token is None and run.assignment is not None:
         token = run.assignment.app.vpp_token
@@ -479,6 +480,5 @@ def poll_run(run: LicenseRun) -> bool:
         run.failed = int(summary.get("failed", 0)) + licenses.filter(state=License.State.FAILED).count()
     else:
         run.failed = licenses.exclude(state__in=good).count()
-    run.save(update_fields=["summary"])
-    finish_run(run)
+    runs.finish(run)
     return True

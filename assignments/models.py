@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+
+from console.models import Run
 
 
 class Assignment(models.Model):
@@ -186,8 +190,15 @@ class LicenseDevice(models.Model):
         return f"{self.license} → {self.device}"
 
 
-class LicenseRun(models.Model):
-    """A bulk license action (allocate; revoke all of a token/app/user/device; reclaim untracked; repair)."""
+class LicenseRunManager(models.Manager["LicenseRun"]):
+    def get_queryset(self):
+        return super().get_queryset().filter(kind__in=LicenseRun.Kind.values)
+
+
+class LicenseRun(Run):
+    """A bulk license action (allocate; revoke all of a token/app/user/device; reclaim untracked; reconcile):
+    these kinds of `console.models.Run` — `license-runs/` in the API. `summary` holds the parameters (license
+    ids, a serial number, repair) and Apple's pending event ids while the run waits for them."""
 
     class Kind(models.TextChoices):
         ALLOCATE = "allocate", _("Allocate licenses")
@@ -198,37 +209,10 @@ class LicenseRun(models.Model):
         RECLAIM_UNTRACKED = "reclaim_untracked", _("Reclaim untracked licenses")
         RECONCILE = "reconcile", _("Reconcile with Apple")
 
-    class Status(models.TextChoices):
-        QUEUED = "queued", _("Queued")
-        RUNNING = "running", _("Running")
-        COMPLETED = "completed", _("Completed")
-        FAILED = "failed", _("Failed")
-
-    kind = models.CharField(_("kind"), max_length=32, choices=Kind.choices)
-    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.QUEUED)
-    progress = models.PositiveSmallIntegerField(_("progress"), default=0)
-    vpp_token = models.ForeignKey("tokens.VPPToken", null=True, blank=True, on_delete=models.SET_NULL)
-    app = models.ForeignKey("apps.App", null=True, blank=True, on_delete=models.SET_NULL)
-    user = models.ForeignKey("directory.DirectoryUser", null=True, blank=True, on_delete=models.SET_NULL)
-    device = models.ForeignKey("directory.Device", null=True, blank=True, on_delete=models.SET_NULL)
-    assignment = models.ForeignKey(Assignment, null=True, blank=True, on_delete=models.SET_NULL)
-    total = models.PositiveIntegerField(_("total"), default=0)
-    succeeded = models.PositiveIntegerField(_("succeeded"), default=0)
-    failed = models.PositiveIntegerField(_("failed"), default=0)
-    summary = models.JSONField(default=dict, blank=True)
-    error_number = models.IntegerField(null=True, blank=True)
-    error = models.TextField(_("error"), blank=True)
-    requested_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
+    objects: ClassVar[LicenseRunManager] = LicenseRunManager()
 
     class Meta:
+        proxy = True
         ordering = ["-created_at", "-id"]
         verbose_name = _("license run")
         verbose_name_plural = _("license runs")
-
-    def __str__(self) -> str:
-        return f"{self.get_kind_display()} #{self.pk}"

@@ -22,10 +22,9 @@ from apps.models import App, AppleAssignment
 from assignments.allocation import NO_LICENSES, available_for, request_pending, reserve, targets_for
 from assignments.events import license_keys, mark_revoking
 from assignments.models import Assignment, License, LicenseRun, VPPUser
-from assignments.runs import finish_run, start_run
+from console import runs
 from directory.models import Device
 from tokens.apple import client_for
-from vpp.errors import AppleError
 from vpp.types import AssetRef
 
 SHOWN = 200  # drift items kept in a run's summary for the page
@@ -222,24 +221,23 @@ def request_required(token) -> tuple[int, list[str]]:
 
 
 def run_reconcile(run: LicenseRun) -> LicenseRun:
-    """Compare (and with summary.repair, fix); the run's summary lists the drift for the page."""
-    start_run(run)
+    """Compare (and with summary.repair, fix); the run's summary lists the drift for the page.
+
+    Raises RunFailed when the token cannot be used; an AppleError fails the run through the runner."""
+    runs.progress(run, 5)
     token = run.vpp_token
     if not token.is_usable:
-        return finish_run(run, error=f"The VPP token cannot be used: {token.get_state_display()}.")
+        raise runs.RunFailed(f"The VPP token cannot be used: {token.get_state_display()}.")
     repair = bool((run.summary or {}).get("repair"))
     allocate_required = bool((run.summary or {}).get("allocate_required"))
     required = 0
-    try:
-        at_apple = apple_assignments(token)
-        untracked_refresh(token=token, at_apple=at_apple)
-        found = drift(token, at_apple)
-        events = _repair(token, found) if repair else []
-        if repair or allocate_required:
-            required, required_events = request_required(token)
-            events += required_events
-    except AppleError as exc:
-        return finish_run(run, error=str(exc), error_number=exc.number)
+    at_apple = apple_assignments(token)
+    untracked_refresh(token=token, at_apple=at_apple)
+    found = drift(token, at_apple)
+    events = _repair(token, found) if repair else []
+    if repair or allocate_required:
+        required, required_events = request_required(token)
+        events += required_events
     run.total = len(found["untracked"]) + len(found["missing"])
     run.summary = {
         "repair": repair,
@@ -252,8 +250,13 @@ def run_reconcile(run: LicenseRun) -> LicenseRun:
         "missing": found["missing"][:SHOWN],
         "events": events,
     }
-    run.progress = 50
-    run.save(update_fields=["total", "summary", "progress"])
-    if not events:
-        finish_run(run)
+    run.counts = {
+        "untracked_count": len(found["untracked"]),
+        "missing_count": len(found["missing"]),
+        "required_requested": required,
+    }
+    if not repair:
+        run.skipped = run.total  # drift found and reported, nothing changed
+    run.save(update_fields=["total", "skipped", "summary", "counts"])
+    runs.progress(run, 50)
     return run

@@ -19,7 +19,7 @@ from assignments.allocation import record_token_error
 from assignments.events import license_keys, mark_revoking
 from assignments.models import License, LicenseRun, VPPUser
 from assignments.reconciliation import apple_assignments, untracked_refresh
-from assignments.runs import enqueue_run, finish_run, start_run
+from console import runs
 from console.audit import record
 from tokens.apple import client_for
 from tokens.models import VPPToken
@@ -83,13 +83,10 @@ def _holding(qs):
 
 
 def create_run(*, kind: str, actor, action: str, obj=None, **fields) -> LicenseRun:
-    """Record a run and enqueue it after commit (the task loads it by id)."""
-    requested_by = actor if getattr(actor, "is_authenticated", False) else None
+    """Record a run and enqueue it after commit (console.runs; the worker loads it by id)."""
     with transaction.atomic():
-        run = LicenseRun.objects.create(kind=kind, requested_by=requested_by, **fields)
+        run, _created = runs.enqueue(kind=kind, model=LicenseRun, actor=actor, **fields)
         record(actor=actor, action=action, obj=obj or run, after={"license_run": run.pk, "kind": kind})
-        run_id = run.pk
-        transaction.on_commit(lambda: enqueue_run(run_id))
     return run
 
 
@@ -228,11 +225,13 @@ REVOKERS = {
 
 
 def run_revocation(run: LicenseRun) -> LicenseRun:
-    """Carry out a revoke run: send the Apple requests, record their event ids; polling finishes the run."""
-    start_run(run)
+    """Carry out a revoke run: send the Apple requests, record their event ids; polling finishes the run.
+
+    Raises RunFailed when the token cannot be used or Apple refuses a request (with Apple's error number)."""
+    runs.progress(run, 5)
     token = run.vpp_token or (run.app.vpp_token if run.app_id else None)
     if token is not None and not token.is_usable:
-        return finish_run(run, error=f"The VPP token cannot be used: {token.get_state_display()}.")
+        raise runs.RunFailed(f"The VPP token cannot be used: {token.get_state_display()}.")
     try:
         if (run.summary or {}).get("license_ids"):
             events = _run_release_listed(run)
@@ -245,10 +244,8 @@ def run_revocation(run: LicenseRun) -> LicenseRun:
             **(run.summary or {}),
             "events": list(exc.error.events and [e.event_id for e in exc.error.events]),
         }
-        return finish_run(run, error=str(exc.error), error_number=exc.error.number)
+        raise runs.RunFailed(str(exc.error), exc.error.number) from exc
     run.summary = {**(run.summary or {}), "events": events}
-    run.progress = 50
-    run.save(update_fields=["summary", "progress"])
-    if not events:
-        finish_run(run)
+    run.save(update_fields=["summary"])
+    runs.progress(run, 50)
     return run

@@ -123,6 +123,10 @@ class HolderSerializer(serializers.Serializer):
 
 
 class LicenseRunSerializer(serializers.ModelSerializer):
+    """`license-runs/`: the license kinds of console.models.Run, in the shape this resource always had."""
+
+    kind = serializers.ChoiceField(choices=LicenseRun.Kind.choices, read_only=True)
+
     class Meta:
         model = LicenseRun
         fields = [

@@ -20,7 +20,8 @@ from assignments import allocation
 from assignments.models import Assignment, License, LicenseDevice, LicenseRun
 from assignments.reconciliation import run_reconcile
 from assignments.revocation import create_run, disassociate, run_revocation
-from assignments.runs import enqueue_event_poll
+from assignments.runs import enqueue_event_poll, enqueue_run_poll
+from console import runs
 from console.audit import record, snapshot
 from directory.models import Device, DirectoryUser, Group
 
@@ -28,14 +29,26 @@ SETTINGS = ("uninstall_on_device_removal", "removable_by_user", "prevent_backup"
 
 
 def execute(run: LicenseRun) -> LicenseRun:
-    """Carry out a queued run of any kind (the Celery task and tests call this)."""
-    if run.status != LicenseRun.Status.QUEUED:
-        return run
+    """Carry out a queued run of any kind through the runner (tests call this; the worker runs
+    console.tasks.execute_run)."""
+    return runs.execute(run)
+
+
+def license_run_work(run: LicenseRun) -> object:
+    """The work of every license run kind (registered in assignments.apps): `runs.WAITING` while Apple's
+    events are pending, the first poll of them queued after commit."""
     if run.kind == LicenseRun.Kind.ALLOCATE:
-        return allocation.run_allocation(run)
-    if run.kind == LicenseRun.Kind.RECONCILE:
-        return run_reconcile(run)
-    return run_revocation(run)
+        allocation.run_allocation(run)
+    elif run.kind == LicenseRun.Kind.RECONCILE:
+        run_reconcile(run)
+    else:
+        run_revocation(run)
+    summary = run.summary or {}
+    if not (summary.get("events") or summary.get("user_events")):
+        return None
+    run_id = run.pk
+    transaction.on_commit(lambda: enqueue_run_poll(run_id))
+    return runs.WAITING
 
 
 def actor_by_id(actor_id: int | None):

@@ -6,7 +6,8 @@ from celery import shared_task
 
 from assignments import events, services
 from assignments.models import LicenseRun
-from assignments.runs import POLL_SECONDS, finish_run, is_finished
+from assignments.runs import POLL_SECONDS
+from console import runs
 from console.tasking import DB_RETRY
 from directory.models import Device, DirectoryUser
 from tokens.models import VPPToken
@@ -16,10 +17,9 @@ MAX_POLLS = 240  # two hours of polling, then the run ends failed and reconcilia
 
 @shared_task(acks_late=True, **DB_RETRY)
 def execute_license_run(run_id: int) -> None:
-    """Run a queued LicenseRun, then poll its Apple events."""
-    run = services.execute(LicenseRun.objects.get(pk=run_id))
-    if not is_finished(run):
-        poll_license_run.apply_async((run_id,), countdown=POLL_SECONDS)
+    """Messages queued before runs had one runner: run the license run `run_id` (new ones go to
+    console.tasks.execute_run, and the work queues the first poll)."""
+    services.execute(LicenseRun.objects.get(pk=run_id))
 
 
 @shared_task(**DB_RETRY)
@@ -28,7 +28,7 @@ def poll_license_run(run_id: int, attempt: int = 1) -> None:
     if events.poll_run(run):
         return
     if attempt >= MAX_POLLS:
-        finish_run(run, error="Apple did not finish the requests in time; reconciliation will settle them.")
+        runs.finish(run, error="Apple did not finish the requests in time; reconciliation will settle them.")
         return
     poll_license_run.apply_async((run_id, attempt + 1), countdown=POLL_SECONDS)
 

@@ -11,13 +11,14 @@ from django.urls import reverse
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views import View
-from django.views.generic import DetailView, TemplateView
+from django.views.generic import TemplateView
 
 from apps.models import App
 from assignments import allocation, prompts, selectors, services
 from assignments.filters import LicenseFilter, LicenseRunFilter
 from assignments.forms import AssignmentForm
 from assignments.models import Assignment, License
+from console.views import RunDetailView, run_columns
 from console.views_base import Column, ConsoleAccessMixin, FilteredListView, add_service_errors, redirect_back
 from directory.models import Device, DirectoryUser, Group
 from tokens.models import VPPToken
@@ -61,38 +62,27 @@ class LicenseListView(FilteredListView):
 
 
 class LicenseRunListView(FilteredListView):
+    """Monitor › License runs: the license kinds of the run list (console.views.RunListView)."""
+
     filterset_class = LicenseRunFilter
     title = _("License runs")
     breadcrumbs = [(_("Home"), "/"), (_("Monitor"), None), (_("License runs"), None)]
     csv_filename = "license-runs.csv"
+    default_ordering = ("-created_at", "-pk")
     columns = [
-        Column(_("Run"), "pk", link=lambda r: reverse("assignments:run-detail", args=[r.pk])),
-        Column(_("Kind"), "get_kind_display", order_by="kind"),
-        Column(_("Status"), "status", order_by="status", template="assignments/cells/state.html"),
-        Column(_("Progress"), "progress"),
-        Column(_("Total"), "total"),
-        Column(_("Succeeded"), "succeeded"),
-        Column(_("Failed"), "failed"),
-        Column(_("Error"), "error"),
-        Column(_("Requested"), "created_at", order_by="created_at"),
-        Column(_("Finished"), "finished_at"),
+        Column(_("Run"), "pk", link=lambda r: reverse("assignments:run-detail", args=[r.pk]), order_by="id"),
+        *run_columns()[1:],
     ]
 
     def get_base_queryset(self):
         return selectors.license_run_list()
 
 
-class LicenseRunDetailView(ConsoleAccessMixin, DetailView):
-    template_name = "assignments/run_detail.html"
-    context_object_name = "run"
+class LicenseRunDetailView(RunDetailView):
+    """A license run: the run page of console.views, for license kinds only."""
 
     def get_queryset(self):
         return selectors.license_run_list()
-
-    def get_template_names(self):
-        if getattr(self.request, "htmx", False):
-            return ["assignments/partials/run_progress.html"]
-        return [self.template_name]
 
     def get_breadcrumbs(self):
         return [(_("Home"), "/"), (_("License runs"), reverse("assignments:runs")), (str(self.object), None)]

@@ -47,6 +47,8 @@ urlpatterns = [
     path("api/v1/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/v1/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/v1/", include(router.urls)),
+    path("scim/v2/", include("scim.urls")),
+    path("scim-clients/", include("scim.console_urls")),
     path("django-admin/", admin.site.urls),
 ]
 

@@ -21,6 +21,7 @@ NAVIGATION = [
         "assignments:licenses",
         [
             (_("Licenses"), "assignments:licenses"),
+            (_("Runs"), "runs"),
             (_("Sync runs"), "tokens:sync-runs"),
             (_("License runs"), "assignments:runs"),
             (_("Reconciliation"), "assignments:reconciliation"),
@@ -29,7 +30,10 @@ NAVIGATION = [
     (
         _("Tenant administration"),
         "tokens:list",
-        [(_("Connectors and tokens › Apple VPP tokens"), "tokens:list")],
+        [
+            (_("Connectors and tokens › Apple VPP tokens"), "tokens:list"),
+            (_("Connectors and tokens › Identity providers (SCIM)"), "scim-clients:list"),
+        ],
     ),
     (_("Audit log"), "audit-log", []),
 ]

@@ -1,7 +1,8 @@
 import django_filters
 from django.utils.translation import gettext_lazy as _
 
-from console.models import AuditEntry
+from console import run_kinds
+from console.models import AuditEntry, Run
 
 
 class AuditEntryFilter(django_filters.FilterSet):
@@ -17,3 +18,16 @@ class AuditEntryFilter(django_filters.FilterSet):
     class Meta:
         model = AuditEntry
         fields = ["actor", "action", "object_type", "object_id", "since", "until"]
+
+
+class RunFilter(django_filters.FilterSet):
+    """Monitor › Runs: every kind of run (the sync-runs and license-runs lists are filtered views of it)."""
+
+    kind = django_filters.ChoiceFilter(choices=run_kinds.choices, label=_("Kind"))
+    status = django_filters.ChoiceFilter(choices=Run.Status.choices, label=_("Status"))
+    trigger = django_filters.ChoiceFilter(choices=Run.Trigger.choices, label=_("Trigger"))
+    vpp_token = django_filters.NumberFilter(field_name="vpp_token_id", label=_("Token id"))
+
+    class Meta:
+        model = Run
+        fields = ["kind", "status", "trigger", "vpp_token"]

@@ -1,8 +1,14 @@
+from datetime import timedelta
+
 from django.conf import settings
+from django.contrib.contenttypes.fields import GenericForeignKey
 from django.db import models
+from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 from knox.models import AbstractAuthToken
 from knox.settings import CONSTANTS
+
+from console import run_kinds
 
 
 class AuditEntry(models.Model):
@@ -28,6 +34,150 @@ class AuditEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.actor_name} {self.action} {self.object_repr}"
+
+
+class Run(models.Model):
+    """One background run (B8): a sync, a license action, a reconciliation, a directory import, a deployment.
+
+    What it acts on (`vpp_token`, `app`, `user`, `device`, `assignment`, or any other object as `target`),
+    who or what started it, its status, progress and stage, its counts, and how it ended (Apple's error
+    number, or a warning). `console.runs` is the one runner that moves it from queued to completed or failed;
+    a run's kind registers its work there. `kind`-specific numbers go in `counts` (shown with the labels the
+    kind registered); the kind's parameters and its working state (Apple event ids, drift found) in `summary`.
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Running")
+        COMPLETED = "completed", _("Completed")
+        FAILED = "failed", _("Failed")
+
+    class Trigger(models.TextChoices):
+        SCHEDULE = "schedule", _("Schedule")
+        MANUAL = "manual", _("Manual")
+        NOTIFICATION = "notification", _("Notification")
+        UPLOAD = "upload", _("Token upload")
+        SYSTEM = "system", _("Automatic")
+
+    ACTIVE = (Status.QUEUED, Status.RUNNING)
+    FINISHED = (Status.COMPLETED, Status.FAILED)
+
+    # No choices here: kinds are registered by the apps that own them (console.runs.register).
+    kind = models.CharField(_("kind"), max_length=32, db_index=True)
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.QUEUED)
+    trigger = models.CharField(_("trigger"), max_length=16, choices=Trigger.choices, default=Trigger.MANUAL)
+    progress = models.PositiveSmallIntegerField(_("progress"), default=0)
+    stage = models.CharField(_("stage"), max_length=100, blank=True)
+    # At most one queued or running run per non-empty key (e.g. one sync per token).
+    exclusive_key = models.CharField(max_length=100, blank=True)
+
+    vpp_token = models.ForeignKey(
+        "tokens.VPPToken",
+        verbose_name=_("token"),
+        null=True,
+        blank=True,
+        related_name="runs",
+        on_delete=models.CASCADE,
+    )
+    app = models.ForeignKey(
+        "apps.App", verbose_name=_("app"), null=True, blank=True, related_name="+", on_delete=models.SET_NULL
+    )
+    user = models.ForeignKey(
+        "directory.DirectoryUser",
+        verbose_name=_("user"),
+        null=True,
+        blank=True,
+        related_name="+",
+        on_delete=models.SET_NULL,
+    )
+    device = models.ForeignKey(
+        "directory.Device",
+        verbose_name=_("device"),
+        null=True,
+        blank=True,
+        related_name="+",
+        on_delete=models.SET_NULL,
+    )
+    assignment = models.ForeignKey(
+        "assignments.Assignment",
+        verbose_name=_("assignment"),
+        null=True,
+        blank=True,
+        related_name="+",
+        on_delete=models.SET_NULL,
+    )
+    target_type = models.ForeignKey(
+        "contenttypes.ContentType", null=True, blank=True, related_name="+", on_delete=models.SET_NULL
+    )
+    target_id = models.PositiveBigIntegerField(null=True, blank=True)
+    target = GenericForeignKey("target_type", "target_id")
+
+    total = models.PositiveIntegerField(_("total"), default=0)
+    succeeded = models.PositiveIntegerField(_("succeeded"), default=0)
+    failed = models.PositiveIntegerField(_("failed"), default=0)
+    skipped = models.PositiveIntegerField(_("skipped"), default=0)
+    counts = models.JSONField(_("counts"), default=dict, blank=True)
+    summary = models.JSONField(_("summary"), default=dict, blank=True)
+
+    error = models.TextField(_("error"), blank=True)
+    error_number = models.IntegerField(_("Apple error number"), null=True, blank=True)
+    # Something that went wrong without failing the run (e.g. the store metadata lookup was unavailable).
+    warning = models.CharField(_("warning"), max_length=500, blank=True)
+
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("requested by"),
+        null=True,
+        blank=True,
+        related_name="+",
+        on_delete=models.SET_NULL,
+    )
+    created_at = models.DateTimeField(_("requested"), auto_now_add=True)
+    started_at = models.DateTimeField(_("started"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+    # Beaten by the runner while the run goes; a running run whose heartbeat stops was lost with its worker.
+    heartbeat_at = models.DateTimeField(_("last heartbeat"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("run")
+        verbose_name_plural = _("runs")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["exclusive_key"],
+                condition=Q(status__in=["queued", "running"]) & ~Q(exclusive_key=""),
+                name="one_active_run_per_key",
+            )
+        ]
+        indexes = [
+            models.Index(fields=["kind", "-created_at"]),
+            models.Index(fields=["status", "heartbeat_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} #{self.pk}"
+
+    def get_kind_display(self) -> str:
+        return str(run_kinds.label(self.kind))
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in self.ACTIVE
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in self.FINISHED
+
+    @property
+    def duration(self) -> timedelta | None:
+        if self.started_at and self.finished_at:
+            return self.finished_at - self.started_at
+        return None
+
+    @property
+    def pending(self) -> int:
+        """What the total holds beyond succeeded, failed and skipped: not done yet (or never, if it ended)."""
+        return max(0, self.total - self.succeeded - self.failed - self.skipped)
 
 
 class ApiKey(AbstractAuthToken):

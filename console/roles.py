@@ -1,9 +1,15 @@
-"""The two roles: Administrators change everything; Help desk read everything and export, change nothing."""
+"""The two roles: Administrators change everything; Help desk read everything and export, change nothing.
+
+A third, for accounts that are not people: each identity provider (a SCIM client) acts through an account in
+"Identity providers". It cannot sign in and has no console role; the directory lets it, and only it, change
+the users and groups it provisioned.
+"""
 
 from __future__ import annotations
 
 ADMINISTRATORS = "Administrators"
 HELP_DESK = "Help desk"
+IDENTITY_PROVIDERS = "Identity providers"
 
 
 def _group_names(user) -> frozenset[str]:
@@ -35,3 +41,10 @@ def can_view(user) -> bool:
 
 def can_change(user) -> bool:
     return is_administrator(user)
+
+
+def is_identity_provider(user) -> bool:
+    """The account of a SCIM client (an identity provider such as Entra ID or Okta)."""
+    if not user or not user.is_authenticated or not user.is_active:
+        return False
+    return IDENTITY_PROVIDERS in _group_names(user)

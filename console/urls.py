@@ -5,6 +5,9 @@ from console import views
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("audit-log/", views.AuditLogView.as_view(), name="audit-log"),
+    path("runs/", views.RunListView.as_view(), name="runs"),
+    path("runs/<int:pk>/", views.RunDetailView.as_view(), name="run"),
+    path("runs/<int:pk>/progress/", views.RunProgressView.as_view(), name="run-progress"),
     path("api-keys/", views.ApiKeysView.as_view(), name="api-keys"),
     path("api-keys/<int:pk>/revoke/", views.ApiKeyRevokeView.as_view(), name="api-key-revoke"),
 ]

@@ -1,4 +1,5 @@
-"""Console pages that belong to no single resource: health, audit log, API keys (the home page is `home`)."""
+"""Console pages that belong to no single resource: health, audit log, API keys, runs of every kind (the home
+page is `home`)."""
 
 from __future__ import annotations
 
@@ -10,16 +11,17 @@ from django.core.exceptions import ValidationError
 from django.db import connection
 from django.http import Http404, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
-from django.urls import reverse
+from django.urls import reverse, reverse_lazy
 from django.utils.cache import add_never_cache_headers
 from django.utils.translation import gettext_lazy as _
 from django.views import View
 from django.views.decorators.cache import never_cache
-from django.views.generic import TemplateView
+from django.views.generic import DetailView, TemplateView
 
 from console import api_keys, roles
-from console.filters import AuditEntryFilter
-from console.models import AuditEntry
+from console.durations import duration_text
+from console.filters import AuditEntryFilter, RunFilter
+from console.models import AuditEntry, Run
 from console.views_base import Column, ConsoleAccessMixin, FilteredListView, add_service_errors
 
 
@@ -65,6 +67,92 @@ class AuditLogView(FilteredListView):
         Column(_("Before"), "before", template="console/cells/json.html"),
         Column(_("After"), "after", template="console/cells/json.html"),
     ]
+
+
+# --- runs (B8) --------------------------------------------------------------------------------------------
+
+RUN_CRUMBS = [(_("Home"), "/"), (_("Monitor"), None), (_("Runs"), reverse_lazy("runs"))]
+
+
+def run_list():
+    """Runs, newest first, with what their rows show already joined (one query per page)."""
+    return Run.objects.select_related("vpp_token", "app", "user", "device", "requested_by")
+
+
+def _run_link(run: Run) -> str:
+    return reverse("run", args=[run.pk])
+
+
+def _run_duration(run: Run) -> str:
+    return duration_text(run.duration)
+
+
+def run_columns() -> list[Column]:
+    """The columns every run list shares (the sync-runs and license-runs pages add their own)."""
+    return [
+        Column(_("Run"), "pk", link=_run_link, order_by="id"),
+        Column(_("Kind"), "get_kind_display", order_by="kind"),
+        Column(_("Status"), "status", template="console/cells/run_status.html", order_by="status"),
+        Column(_("Trigger"), "get_trigger_display", order_by="trigger"),
+        Column(_("Progress"), "progress"),
+        Column(_("Total"), "total"),
+        Column(_("Succeeded"), "succeeded"),
+        Column(_("Failed"), "failed"),
+        Column(_("Skipped"), "skipped"),
+        Column(_("Requested"), "created_at", order_by="created_at"),
+        Column(_("Started"), "started_at", order_by="started_at"),
+        Column(_("Finished"), "finished_at", order_by="finished_at"),
+        Column(_("Duration"), _run_duration),
+        Column(_("Apple error number"), "error_number"),
+        Column(_("Error"), "error"),
+    ]
+
+
+class RunListView(FilteredListView):
+    """Monitor › Runs: every background run (syncs, license actions, reconciliations, imports…)."""
+
+    model = Run
+    filterset_class = RunFilter
+    title = _("Runs")
+    breadcrumbs = [*RUN_CRUMBS[:-1], (_("Runs"), None)]
+    csv_filename = "runs.csv"
+    default_ordering = ("-created_at", "-pk")
+    columns = run_columns()
+
+    def get_base_queryset(self):
+        return run_list()
+
+
+class RunDetailView(ConsoleAccessMixin, DetailView):
+    """One run: the live progress partial and its properties. Subclasses narrow the queryset to a kind."""
+
+    template_name = "console/run_detail.html"
+    context_object_name = "run"
+    progress_template = "console/partials/run_progress.html"
+
+    def get_queryset(self):
+        return run_list()
+
+    def get_template_names(self):
+        if getattr(self.request, "htmx", False):
+            return [self.progress_template]
+        return [self.template_name]
+
+    def get_breadcrumbs(self):
+        return [*RUN_CRUMBS, (str(self.object), None)]
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(title=str(self.object), **kwargs)
+
+
+class RunProgressView(ConsoleAccessMixin, DetailView):
+    """The live progress of one run: an htmx partial that re-polls every 2 s while the run is active."""
+
+    template_name = "console/partials/run_progress.html"
+    context_object_name = "run"
+
+    def get_queryset(self):
+        return run_list()
 
 
 class ApiKeyForm(forms.Form):

@@ -223,7 +223,8 @@ def _import(request, *, kind: str | None, group: Group | None = None) -> Respons
         confirm = data["confirm"]
     if confirm:
         result = csv_import.import_apply(kind=kind, content=content, group=group, actor=request.user)
-        return Response({**result.as_dict(), "imported": True}, status=status.HTTP_201_CREATED)
+        body = {**result.as_dict(), "imported": True, "run": result.run_id}
+        return Response(body, status=status.HTTP_201_CREATED)
     result = csv_import.preview(kind, content, group=group)
     response = {**result.as_dict(), "imported": False}
     if result.is_valid:

@@ -2,12 +2,49 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Upper
 from django.utils.translation import gettext_lazy as _
 
 
-class DirectoryUser(models.Model):
+class Source(models.TextChoices):
+    """Where a user or group comes from. Identity-provider objects change only through that provider."""
+
+    CONSOLE = "console", _("Console")
+    IDENTITY_PROVIDER = "identity_provider", _("Identity provider")
+
+
+class ProvisionedMixin(models.Model):
+    """Marks objects an identity provider provisions over SCIM (source, its account, its own id for them).
+
+    `deprovisioned_at` is set when the provider deletes the object: the row stays (licenses and history point
+    at it), the provider no longer sees it, and the console may edit it again.
+    """
+
+    source = models.CharField(_("source"), max_length=20, choices=Source.choices, default=Source.CONSOLE)
+    provisioned_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("provisioned by"),
+        related_name="+",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+    )
+    external_id = models.CharField(_("external id"), max_length=254, blank=True, db_index=True)
+    deprovisioned_at = models.DateTimeField(_("removed by the identity provider"), null=True, blank=True)
+
+    class Meta:
+        abstract = True
+
+    @property
+    def managed_by_identity_provider(self) -> bool:
+        """True while the identity provider owns this object: console forms and the API may not change it."""
+        return self.source == Source.IDENTITY_PROVIDER and self.deprovisioned_at is None
+
+
+class DirectoryUser(ProvisionedMixin):
     """A person who can receive user-licensed apps (A3: needs an Apple ID or managed Apple ID)."""
 
     display_name = models.CharField(_("display name"), max_length=200)
@@ -23,6 +60,8 @@ class DirectoryUser(models.Model):
         ordering = ["display_name", "id"]
         verbose_name = _("user")
         verbose_name_plural = _("users")
+        # SCIM looks users up by `userName eq "…"`, which the filter parser compares as UPPER(upn).
+        indexes = [models.Index(Upper("user_principal_name"), name="directoryuser_upper_upn")]
         constraints = [
             # The pair (user, Apple ID) is unique (A3): one Apple ID belongs to one user.
             models.UniqueConstraint(
@@ -83,7 +122,7 @@ class Device(models.Model):
         return self.name or self.serial_number
 
 
-class Group(models.Model):
+class Group(ProvisionedMixin):
     """A user group or a device group; apps are assigned to groups (S1)."""
 
     class GroupType(models.TextChoices):
@@ -94,6 +133,7 @@ class Group(models.Model):
     group_type = models.CharField(_("type"), max_length=8, choices=GroupType.choices)
     description = models.TextField(_("description"), blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["name", "id"]

@@ -16,9 +16,9 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from console import audit
+from console import audit, roles
 from directory import signals
-from directory.models import Device, DirectoryUser, Group, GroupMembership
+from directory.models import Device, DirectoryUser, Group, GroupMembership, Source
 from directory.signals import send_after_commit
 
 logger = logging.getLogger(__name__)
@@ -47,6 +47,35 @@ def _snapshot(obj) -> dict[str, Any]:
 
 def _actor_id(actor) -> int | None:
     return actor.pk if actor is not None and getattr(actor, "is_authenticated", False) else None
+
+
+# --- identity-provider ownership ---------------------------------------------------------------------------
+def _check_editable(obj: DirectoryUser | Group, actor) -> None:
+    """Users and groups an identity provider provisions change only through that provider (SCIM).
+
+    Raises ValidationError naming the object for anyone else (console pages, the REST API, CSV import).
+    """
+    if obj.managed_by_identity_provider and not roles.is_identity_provider(actor):
+        name = obj.user_principal_name if isinstance(obj, DirectoryUser) else obj.name
+        raise ValidationError(
+            _(
+                "“%(name)s” is provisioned by the identity provider and cannot be changed here; change it "
+                "in the identity provider."
+            )
+            % {"name": name}
+        )
+
+
+def _provenance(obj: DirectoryUser | Group, actor, external_id: str | None) -> None:
+    """An identity provider that creates or changes an object owns it from then on (it takes over a user or
+    group an administrator typed in when it matches it; Entra ID and Okta match on userName/displayName)."""
+    if not roles.is_identity_provider(actor):
+        return
+    obj.source = Source.IDENTITY_PROVIDER
+    obj.provisioned_by = actor
+    obj.deprovisioned_at = None
+    if external_id is not None:
+        obj.external_id = _clean_text(external_id)
 
 
 # --- validation helpers ------------------------------------------------------------------------------------
@@ -110,9 +139,11 @@ def user_create(
     managed_apple_id: str = "",
     is_active: bool = True,
     groups: Sequence[Group] = (),
+    external_id: str = "",
     actor,
 ) -> DirectoryUser:
-    """Create a directory user (and add them to `groups`).
+    """Create a directory user (and add them to `groups`). Created by an identity provider, the user is
+    marked as provisioned by it (with its `external_id`) and only it can change the user afterwards.
 
     Raises ValidationError for a duplicate user principal name or Apple ID (A3).
     """
@@ -129,6 +160,7 @@ def user_create(
         is_active=is_active,
         deactivated_at=None if is_active else timezone.now(),
     )
+    _provenance(user, actor, external_id)
     _full_clean(user)
     user.save()
     audit.record(actor=actor, action="directory.user.create", obj=user, after=audit.snapshot(user))
@@ -139,15 +171,19 @@ def user_create(
 
 @transaction.atomic
 def user_update(*, user: DirectoryUser, data: Mapping[str, Any], actor) -> DirectoryUser:
-    """Change a user's properties; `is_active` in `data` deactivates or reactivates.
+    """Change a user's properties; `is_active` in `data` deactivates or reactivates; `external_id` is the
+    identity provider's own id for the user (kept only from an identity provider).
 
-    Raises ValidationError for a duplicate user principal name or Apple ID.
+    Raises ValidationError for a duplicate user principal name or Apple ID, or for a user the identity
+    provider owns when the actor is not an identity provider.
     """
     user = DirectoryUser.objects.select_for_update().get(pk=user.pk)
+    _check_editable(user, actor)
     before = _snapshot(user)
     for field in USER_FIELDS:
         if field in data:
             setattr(user, field, _clean_text(data[field]))
+    _provenance(user, actor, data.get("external_id"))
     _validate_user(
         upn=user.user_principal_name,
         display_name=user.display_name,
@@ -173,9 +209,11 @@ def user_deactivate(*, user: DirectoryUser, actor) -> DirectoryUser:
     """Deactivate a user (they left the organisation). Their user licenses are reclaimed (S11, B1).
 
     The user stays in their groups, so reactivating restores the assignments; inactive users are no targets.
-    Deactivating an inactive user changes nothing.
+    Deactivating an inactive user changes nothing. Raises ValidationError for a user the identity provider
+    owns when the actor is not an identity provider.
     """
     user = DirectoryUser.objects.select_for_update().get(pk=user.pk)
+    _check_editable(user, actor)
     if not user.is_active:
         return user
     user.is_active = False
@@ -196,6 +234,7 @@ def user_deactivate(*, user: DirectoryUser, actor) -> DirectoryUser:
 def user_reactivate(*, user: DirectoryUser, actor) -> DirectoryUser:
     """Make a deactivated user active again; they become a target of their groups' assignments again."""
     user = DirectoryUser.objects.select_for_update().get(pk=user.pk)
+    _check_editable(user, actor)
     if user.is_active:
         return user
     user.is_active = True
@@ -329,6 +368,7 @@ def user_bulk_update(*, changes: Sequence[tuple[int, Mapping[str, Any]]], actor)
     users, entries, lifecycle, fields = [], [], [], {"updated_at"}
     for pk, data in changes:
         user = locked[pk]
+        _check_editable(user, actor)
         before = _snapshot(user)
         for field in USER_FIELDS:
             if field in data:
@@ -536,14 +576,16 @@ def _validate_group_name(name: str, exclude_pk: int | None) -> None:
 
 
 @transaction.atomic
-def group_create(*, name: str, group_type: str, description: str = "", actor) -> Group:
-    """Create a user group or a device group.
+def group_create(*, name: str, group_type: str, description: str = "", external_id: str = "", actor) -> Group:
+    """Create a user group or a device group (created by an identity provider: marked as its own, with its
+    `external_id`).
 
     Raises ValidationError for a duplicate name or an unknown type.
     """
     name = _clean_text(name)
     _validate_group_name(name, None)
     group = Group(name=name, group_type=group_type, description=_clean_text(description))
+    _provenance(group, actor, external_id)
     _full_clean(group)
     group.save()
     audit.record(actor=actor, action="directory.group.create", obj=group, after=audit.snapshot(group))
@@ -552,9 +594,12 @@ def group_create(*, name: str, group_type: str, description: str = "", actor) ->
 
 @transaction.atomic
 def group_update(*, group: Group, data: Mapping[str, Any], actor) -> Group:
-    """Rename or describe a group; its type can change only while it has no members."""
+    """Rename or describe a group; its type can change only while it has no members. Raises ValidationError
+    for a group the identity provider owns when the actor is not an identity provider."""
     group = Group.objects.select_for_update().get(pk=group.pk)
+    _check_editable(group, actor)
     before = _snapshot(group)
+    _provenance(group, actor, data.get("external_id"))
     if "name" in data:
         group.name = _clean_text(data["name"])
         _validate_group_name(group.name, group.pk)
@@ -586,6 +631,7 @@ def group_delete(*, group: Group, actor) -> None:
     leave their licenses assigned at Apple with nothing here to reclaim them.
     """
     group = Group.objects.select_for_update().get(pk=group.pk)
+    _check_editable(group, actor)
     assignment_count = group.assignments.count()
     if assignment_count:
         raise ValidationError(
@@ -629,14 +675,19 @@ def group_add_members(
 
     Members keep the order in which they joined (`joined_at`, then id): that order decides who gets licenses
     first when there are not enough (S6). Adding an existing member is a no-op. Deactivated users and retired
-    devices are refused. Raises ValidationError for the wrong kind of member. Returns the new memberships.
+    devices are refused, except from an identity provider: it may put a disabled account in a group, and
+    inactive users are no targets until reactivated. Raises ValidationError for the wrong kind of member or
+    a group the identity provider owns. Returns the new memberships.
     """
     group = Group.objects.select_for_update().get(pk=group.pk)
+    _check_editable(group, actor)
     users, devices = _unique(users), _unique(devices)
     _check_member_types(group, users, devices)
     inactive = [u.user_principal_name for u in users if not u.is_active] + [
         d.serial_number for d in devices if not d.is_active
     ]
+    if roles.is_identity_provider(actor):
+        inactive = [d.serial_number for d in devices if not d.is_active]
     if inactive:
         raise ValidationError(
             _("Deactivated users and retired devices cannot join a group: %(members)s.")
@@ -681,8 +732,10 @@ def group_remove_members(
     *, group: Group, users: Sequence[DirectoryUser] = (), devices: Sequence[Device] = (), actor
 ) -> int:
     """Remove users or devices from a group; those not in it are ignored. Their licenses that came from this
-    group's assignments are reclaimed by the assignments app (S11). Returns how many members were removed."""
+    group's assignments are reclaimed by the assignments app (S11). Returns how many members were removed.
+    Raises ValidationError for a group an identity provider owns, unless the actor is an identity provider."""
     group = Group.objects.select_for_update().get(pk=group.pk)
+    _check_editable(group, actor)
     users, devices = _unique(users), _unique(devices)
     _check_member_types(group, users, devices)
     removed_users = (
@@ -715,3 +768,81 @@ def group_remove_members(
         actor_id=_actor_id(actor),
     )
     return count + device_count
+
+
+# --- identity provider (SCIM) lifecycle ---------------------------------------------------------------------
+@transaction.atomic
+def user_deprovision(*, user: DirectoryUser, actor) -> DirectoryUser:
+    """The identity provider deleted the user: deactivate them (S11: their user licenses are reclaimed), take
+    them out of every group and hide them from the provider. The row stays for licenses and history, and the
+    console may edit it again. Deprovisioning a deprovisioned user changes nothing."""
+    user = user_deactivate(user=user, actor=actor)
+    if user.deprovisioned_at is not None:
+        return user
+    memberships = GroupMembership.objects.filter(user=user)
+    group_ids = list(memberships.values_list("group_id", flat=True))
+    # No per-group reclaim: deactivation already revokes every user license of the user.
+    memberships.delete()
+    user.deprovisioned_at = timezone.now()
+    user.save(update_fields=["deprovisioned_at", "updated_at"])
+    audit.record(
+        actor=actor,
+        action="directory.user.deprovision",
+        obj=user,
+        before={"groups": group_ids},
+        after={"deprovisioned_at": user.deprovisioned_at},
+    )
+    return user
+
+
+@transaction.atomic
+def user_provision_again(*, user: DirectoryUser, data: Mapping[str, Any], actor) -> DirectoryUser:
+    """An identity provider creates a user it had deleted (same user principal name): the row comes back as
+    provisioned, with `data` applied and, when `data` says so, reactivated."""
+    user = DirectoryUser.objects.select_for_update().get(pk=user.pk)
+    if user.deprovisioned_at is not None:
+        user.deprovisioned_at = None
+        user.save(update_fields=["deprovisioned_at", "updated_at"])
+        audit.record(
+            actor=actor, action="directory.user.provision_again", obj=user, before={"deprovisioned": True}
+        )
+    return user_update(user=user, data=data, actor=actor)
+
+
+@transaction.atomic
+def group_set_members(*, group: Group, users: Sequence[DirectoryUser], actor) -> Group:
+    """Make `users` the members of a user group (a full replace from the identity provider): members who stay
+    keep their place in the join order (S6), new ones join at the end in the order given, the others leave
+    (their licenses from this group are reclaimed, S11)."""
+    wanted = _unique(users)
+    current = set(group.memberships.filter(user__isnull=False).values_list("user_id", flat=True))
+    wanted_ids = {u.pk for u in wanted}
+    leaving = list(DirectoryUser.objects.filter(pk__in=current - wanted_ids))
+    if leaving:
+        group_remove_members(group=group, users=leaving, actor=actor)
+    joining = [u for u in wanted if u.pk not in current]
+    if joining:
+        group_add_members(group=group, users=joining, actor=actor)
+    return group
+
+
+@transaction.atomic
+def group_deprovision(*, group: Group, actor) -> None:
+    """The identity provider deleted the group. Without app assignments it is deleted; with some, its members
+    leave (their licenses from it are reclaimed, S11) and the empty group stays, hidden from the provider and
+    editable in the console, until an administrator removes its assignments and deletes it."""
+    group = Group.objects.select_for_update().get(pk=group.pk)
+    if not group.assignments.exists():
+        group_delete(group=group, actor=actor)
+        return
+    members = list(DirectoryUser.objects.filter(memberships__group=group))
+    if members:
+        group_remove_members(group=group, users=members, actor=actor)
+    group.deprovisioned_at = timezone.now()
+    group.save(update_fields=["deprovisioned_at", "updated_at"])
+    audit.record(
+        actor=actor,
+        action="directory.group.deprovision",
+        obj=group,
+        after={"deprovisioned_at": group.deprovisioned_at},
+    )

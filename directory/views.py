@@ -352,6 +352,8 @@ class GroupDetailView(ConsoleAccessMixin, DetailView):
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
+        # The identity provider owns its groups: no edit, delete or member changes here (the service refuses).
+        context["can_change"] = context["can_change"] and not self.object.managed_by_identity_provider
         paginator = Paginator(selectors.group_members(self.object), self.members_per_page)
         page = paginator.get_page(self.request.GET.get("page"))
         context.update(members_page=page, first_position=page.start_index())

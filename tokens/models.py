@@ -1,16 +1,18 @@
-"""VPP tokens (one per Apple location), their sync runs and the Apple notifications they receive."""
+"""VPP tokens (one per Apple location), their sync runs (a kind of console.models.Run) and the Apple
+notifications they receive."""
 
 from __future__ import annotations
 
 import uuid
+from typing import ClassVar
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from console.fields import EncryptedTextField
+from console.models import Run
 
 
 class VPPToken(models.Model):
@@ -91,70 +93,72 @@ class VPPToken(models.Model):
         return self.state == self.State.VALID and self.expires_at > timezone.now()
 
 
-class SyncRun(models.Model):
-    """One sync of one token (B8): who or what started it, progress, counts, and Apple's error on failure."""
+SYNC = "sync"
+# Numbers a sync writes to `Run.counts`, with their labels (also the order pages show them).
+SYNC_COUNT_LABELS = {
+    "assets_count": _("Assets"),
+    "apps_created": _("Apps created"),
+    "apps_updated": _("Apps updated"),
+    "apps_removed": _("Apps removed"),
+    "assignments_count": _("Assignments"),
+    "users_count": _("Users"),
+}
 
-    class Trigger(models.TextChoices):
-        SCHEDULE = "schedule", _("Schedule")
-        MANUAL = "manual", _("Manual")
-        NOTIFICATION = "notification", _("Notification")
-        UPLOAD = "upload", _("Token upload")
 
-    class Status(models.TextChoices):
-        QUEUED = "queued", _("Queued")
-        RUNNING = "running", _("Running")
-        COMPLETED = "completed", _("Completed")
-        FAILED = "failed", _("Failed")
+class SyncRunManager(models.Manager["SyncRun"]):
+    def get_queryset(self):
+        return super().get_queryset().filter(kind=SYNC)
 
-    ACTIVE = (Status.QUEUED, Status.RUNNING)
 
-    vpp_token = models.ForeignKey(VPPToken, related_name="sync_runs", on_delete=models.CASCADE)
-    trigger = models.CharField(_("trigger"), max_length=16, choices=Trigger.choices)
-    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.QUEUED)
-    progress = models.PositiveSmallIntegerField(_("progress"), default=0)
-    stage = models.CharField(_("stage"), max_length=100, blank=True)
-    full = models.BooleanField(_("full sync"), default=False)
-    # A notification-triggered run may re-sync one asset only.
-    adam_id = models.CharField(max_length=32, blank=True)
-    requested_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
-    )
-    created_at = models.DateTimeField(_("requested"), auto_now_add=True)
-    started_at = models.DateTimeField(_("started"), null=True, blank=True)
-    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+def _count(name: str) -> property:
+    return property(lambda run: int(run.counts.get(name, 0)))
 
-    assets_count = models.PositiveIntegerField(_("assets"), default=0)
-    apps_created = models.PositiveIntegerField(_("apps created"), default=0)
-    apps_updated = models.PositiveIntegerField(_("apps updated"), default=0)
-    apps_removed = models.PositiveIntegerField(_("apps removed"), default=0)
-    assignments_count = models.PositiveIntegerField(_("assignments"), default=0)
-    users_count = models.PositiveIntegerField(_("users"), default=0)
-    error_number = models.IntegerField(_("Apple error number"), null=True, blank=True)
-    error = models.TextField(_("error"), blank=True)
-    # Something that went wrong without failing the run (e.g. the store metadata lookup was unavailable).
-    warning = models.CharField(_("warning"), max_length=500, blank=True)
+
+class SyncRun(Run):
+    """The sync runs of tokens (B8): the `sync` kind of `console.models.Run` — `sync-runs/` in the API.
+
+    At most one is queued or running per token (`exclusive_key`); `summary` holds the parameters (`full`,
+    `adam_id` for a notification about one asset) and `counts` what the sync found.
+    """
+
+    objects: ClassVar[SyncRunManager] = SyncRunManager()
 
     class Meta:
+        proxy = True
         ordering = ["-created_at", "-id"]
         verbose_name = _("sync run")
         verbose_name_plural = _("sync runs")
-        constraints = [
-            # Two syncs of one token never run at once: at most one queued or running run per token.
-            models.UniqueConstraint(
-                fields=["vpp_token"],
-                condition=Q(status__in=["queued", "running"]),
-                name="one_active_sync_per_token",
-            )
-        ]
 
-    def __str__(self) -> str:
-        return f"{self.vpp_token} sync #{self.pk}"
+    assets_count = _count("assets_count")
+    apps_created = _count("apps_created")
+    apps_updated = _count("apps_updated")
+    apps_removed = _count("apps_removed")
+    assignments_count = _count("assignments_count")
+    users_count = _count("users_count")
+
+    @staticmethod
+    def key_for(token_id: int) -> str:
+        return f"sync:{token_id}"
+
+    def save(self, *args, **kwargs) -> None:
+        self.kind = SYNC
+        if not self.exclusive_key and self.vpp_token_id:
+            self.exclusive_key = self.key_for(self.vpp_token_id)
+        super().save(*args, **kwargs)
 
     @property
-    def duration(self):
-        if self.started_at and self.finished_at:
-            return self.finished_at - self.started_at
-        return None
+    def full(self) -> bool:
+        """A full read of Apple's assignments (asked for, or found necessary)."""
+        return bool(self.summary.get("full"))
+
+    @full.setter
+    def full(self, value: bool) -> None:
+        self.summary = {**self.summary, "full": bool(value)}
+
+    @property
+    def adam_id(self) -> str:
+        """A notification-triggered run may re-sync one asset only."""
+        return str(self.summary.get("adam_id") or "")
 
 
 class NotificationReceipt(models.Model):

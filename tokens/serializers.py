@@ -68,6 +68,17 @@ class VPPTokenRenewSerializer(serializers.Serializer):
 
 
 class SyncRunSerializer(serializers.ModelSerializer):
+    """`sync-runs/`: the `sync` runs of console.models.Run, in the shape this resource always had."""
+
+    trigger = serializers.ChoiceField(choices=SyncRun.Trigger.choices, read_only=True)
+    full = serializers.BooleanField(read_only=True)
+    assets_count = serializers.IntegerField(read_only=True)
+    apps_created = serializers.IntegerField(read_only=True)
+    apps_updated = serializers.IntegerField(read_only=True)
+    apps_removed = serializers.IntegerField(read_only=True)
+    assignments_count = serializers.IntegerField(read_only=True)
+    users_count = serializers.IntegerField(read_only=True)
+
     class Meta:
         model = SyncRun
         fields = [

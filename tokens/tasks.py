@@ -1,7 +1,7 @@
 """Celery tasks of the tokens app. Thin: they take ids, call a service, and the run row tells the story.
 
-The sync itself (`tokens.tasks.sync_token`) and Apple's notifications (`tokens.tasks.process_notification`)
-are run by `applesync.tasks` under those names.
+A sync run itself is run by the runner (`console.tasks.execute_run`, the `sync` kind registered in
+`applesync.apps`); Apple's notifications (`tokens.tasks.process_notification`) by `applesync.tasks`.
 """
 
 from __future__ import annotations

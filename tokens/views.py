@@ -12,6 +12,8 @@ from django.utils.translation import gettext_lazy as _
 from django.views import View
 from django.views.generic import DetailView, FormView, TemplateView
 
+from console import views as console_views
+from console.durations import duration_text
 from console.views_base import Column, ConsoleAccessMixin, FilteredListView, add_service_errors
 from tokens import selectors, services
 from tokens.filters import SyncRunFilter, VPPTokenFilter
@@ -84,7 +86,7 @@ class TokenDetailView(ConsoleAccessMixin, DetailView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         token = self.object
-        runs = list(token.sync_runs.all()[:10])
+        runs = list(selectors.sync_run_list().filter(vpp_token=token)[:10])
         context.update(
             title=token.name,
             runs=runs,
@@ -290,7 +292,7 @@ class SyncRunListView(FilteredListView):
         Column(_("Requested"), "created_at", order_by="created_at"),
         Column(_("Started"), "started_at", order_by="started_at"),
         Column(_("Finished"), "finished_at", order_by="finished_at"),
-        Column(_("Duration"), "duration"),
+        Column(_("Duration"), lambda run: duration_text(run.duration)),
         Column(_("Assets"), "assets_count"),
         Column(_("Apps created"), "apps_created"),
         Column(_("Apps updated"), "apps_updated"),
@@ -305,9 +307,8 @@ class SyncRunListView(FilteredListView):
         return selectors.sync_run_list()
 
 
-class SyncRunDetailView(ConsoleAccessMixin, DetailView):
-    template_name = "tokens/sync_run_detail.html"
-    context_object_name = "run"
+class SyncRunDetailView(console_views.RunDetailView):
+    """A sync run: the run page of console.views, for sync runs only."""
 
     def get_queryset(self):
         return selectors.sync_run_list()
@@ -316,14 +317,13 @@ class SyncRunDetailView(ConsoleAccessMixin, DetailView):
         return [*RUN_CRUMBS, (gettext("Run #%(id)s") % {"id": self.object.pk}, None)]
 
     def get_context_data(self, **kwargs):
-        return super().get_context_data(title=gettext("Sync run #%(id)s") % {"id": self.object.pk}, **kwargs)
+        context = super().get_context_data(**kwargs)
+        context["title"] = gettext("Sync run #%(id)s") % {"id": self.object.pk}
+        return context
 
 
-class RunProgressView(ConsoleAccessMixin, DetailView):
-    """The live progress of one sync run: an htmx partial that re-polls every 2 s while the run is active."""
-
-    template_name = "tokens/partials/run_progress.html"
-    context_object_name = "run"
+class RunProgressView(console_views.RunProgressView):
+    """The live progress of one sync run (the partial every run page uses)."""
 
     def get_queryset(self):
         return selectors.sync_run_list()

@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "assignments",
     "applesync",
     "home",
+    "scim",
 ]
 
 MIDDLEWARE = [
@@ -141,8 +142,8 @@ REST_FRAMEWORK = {
 # They do not expire: a person revokes them (API keys page) when a script no longer needs one.
 KNOX_TOKEN_MODEL = "console.ApiKey"
 # knox's own migrations create its default token table even when KNOX_TOKEN_MODEL swaps it out; that unused
-# table's foreign key to auth_user breaks PostgreSQL's TRUNCATE between tests. Without migrations the swapped-out
-# model gets no table at all.
+# table's foreign key to auth_user breaks PostgreSQL's TRUNCATE between tests. Without migrations the
+# swapped-out model gets no table at all.
 MIGRATION_MODULES = {"knox": None}
 REST_KNOX = {"TOKEN_TTL": None, "AUTH_HEADER_PREFIX": "Token", "AUTO_REFRESH": False}
 SPECTACULAR_SETTINGS = {
@@ -182,7 +183,18 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = 60 * 60
 CELERY_TASK_SOFT_TIME_LIMIT = 55 * 60
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    # A message a worker took but never acknowledged (the worker died) is delivered again after this long.
+    # It must outlast the longest task (and the countdown of a polling task), or a slow task would run twice;
+    # runs lost with their worker are recovered much sooner by the heartbeat sweep below.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_TASK_TIME_LIMIT + 300}
+
+# Runs (console.runs): a running run beats its heartbeat at least every RUN_HEARTBEAT_SECONDS; one whose
+# heartbeat is older than RUN_LOST_AFTER_SECONDS lost its worker and is ended (a sync is started again).
+RUN_HEARTBEAT_SECONDS = env.int("RUN_HEARTBEAT_SECONDS", default=30)
+RUN_LOST_AFTER_SECONDS = env.int("RUN_LOST_AFTER_SECONDS", default=150)
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
 # The twice-daily sync (T6) and the daily checks. Hours are configurable, e.g. VPP_SYNC_HOURS=6,18.
@@ -196,6 +208,11 @@ CELERY_BEAT_SCHEDULE = {
     "check-token-states": {
         "task": "tokens.tasks.check_all_tokens",
         "schedule": crontab(minute=30, hour=4),
+    },
+    # Runs whose worker died: ended as lost, syncs started again (console.runs.sweep_lost).
+    "sweep-lost-runs": {
+        "task": "console.tasks.sweep_lost_runs",
+        "schedule": 60.0,
     },
     # Nightly reconciliation of Apple's assignments with our licenses (B2).
     "reconcile-licenses": {
@@ -246,4 +263,21 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
+}
+
+
+# SCIM 2.0 service provider at /scim/v2/ (django-scim2) for Entra ID and Okta: see scim/ and docs/scim.md.
+SCIM_SERVICE_PROVIDER = {
+    "USER_MODEL_GETTER": "scim.filters._user_model",
+    "GROUP_MODEL": "directory.models.Group",
+    "USER_ADAPTER": "scim.adapters.ScimUser",
+    "GROUP_ADAPTER": "scim.adapters.ScimGroup",
+    "USER_FILTER_PARSER": "scim.filters.UserFilterQuery",
+    "GROUP_FILTER_PARSER": "scim.filters.GroupFilterQuery",
+    "SERVICE_PROVIDER_CONFIG_MODEL": "scim.views.ServiceProviderConfig",
+    "BASE_LOCATION_GETTER": "scim.auth.base_location",
+    "AUTH_CHECK_MIDDLEWARE": "scim.auth.BearerTokenAuth",
+    "SCHEMAS_GETTER": "scim.schemas.schemas_getter",
+    "NETLOC": "localhost",  # required by django-scim2; locations are built from the request instead
+    "AUTHENTICATION_SCHEMES": [{"type": "oauthbearertoken", "name": "Bearer token", "primary": True}],
 }

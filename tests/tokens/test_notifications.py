@@ -134,7 +134,7 @@ def test_b4_unknown_asset_or_negative_counts_request_a_sync_of_that_asset(client
     receive(client, token, "ASSET_COUNT", {"adamId": "777", "pricingParam": "STDQ", "countDelta": -5})
     app.refresh_from_db()
     assert app.total_licenses == 1  # nothing applied
-    assert SyncRun.objects.filter(vpp_token=token, adam_id="777", status="queued").exists()
+    assert SyncRun.objects.filter(vpp_token=token, summary__adam_id="777", status="queued").exists()
 
 
 def test_b4_asset_management_success_updates_mirror_and_counts(client, token):

@@ -351,24 +351,26 @@ def test_t5_check_all_tokens_checks_every_token_with_apple(apple):
     assert check_all_tokens() == 1
 
 
-def test_b8_run_whose_worker_was_lost_does_not_lock_the_token_forever(apple, settings):
-    """A run left 'running' by a dead worker is ended as failed once older than the task time limit."""
+def test_b8_sync_now_on_a_lost_run_starts_a_new_one(apple, settings):
+    """A run whose heartbeat stopped (its worker died) no longer locks the token: Sync now ends it as lost and
+    queues a new run; a running run whose heartbeat is recent still locks it."""
     from datetime import timedelta
 
     from django.utils import timezone
 
     token = connect(apple)
-    stuck, _ = request_sync(token=token, trigger=SyncRun.Trigger.MANUAL)
+    stuck, _ = request_sync(token=token, trigger=SyncRun.Trigger.MANUAL, full=True)
+    long_ago = timezone.now() - timedelta(seconds=settings.RUN_LOST_AFTER_SECONDS + 5)
     SyncRun.objects.filter(pk=stuck.pk).update(
-        status=SyncRun.Status.RUNNING,
-        started_at=timezone.now() - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 600),
+        status=SyncRun.Status.RUNNING, started_at=long_ago, heartbeat_at=long_ago
     )
     fresh, created = request_sync(token=token, trigger=SyncRun.Trigger.MANUAL)
     assert created and fresh.pk != stuck.pk
     stuck.refresh_from_db()
-    assert stuck.status == SyncRun.Status.FAILED
-    assert "worker was lost" in stuck.error
-    # A recent running run still locks the token.
+    assert stuck.status == SyncRun.Status.FAILED and stuck.finished_at
+    assert "worker running this stopped" in stuck.error
+    # A running run with a recent heartbeat still locks the token.
+    SyncRun.objects.filter(pk=fresh.pk).update(status=SyncRun.Status.RUNNING, heartbeat_at=timezone.now())
     again, created = request_sync(token=token, trigger=SyncRun.Trigger.MANUAL)
     assert not created and again.pk == fresh.pk
 
