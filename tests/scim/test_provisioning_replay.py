@@ -31,13 +31,13 @@ PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 
 @pytest.fixture(autouse=True)
 def executed_runs():
-    """Ids of the license runs the worker has executed (its execute_license_run task returned)."""
+    """Ids of the runs the worker has executed (the runner's execute_run task returned)."""
     from celery.signals import task_postrun
 
     done: set[int] = set()
 
     def record(sender=None, args=None, **kwargs):
-        if sender is not None and sender.name.endswith("execute_license_run") and args:
+        if sender is not None and sender.name.endswith("execute_run") and args:
             done.add(int(args[0]))
             _EXECUTED.add(int(args[0]))
 
