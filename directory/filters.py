@@ -64,6 +64,7 @@ class DeviceFilter(django_filters.FilterSet):
     dep_enrolled = django_filters.BooleanFilter(label=_("DEP enrolled"))
     app_store_allowed = django_filters.BooleanFilter(label=_("App Store allowed"))
     is_active = django_filters.BooleanFilter(label=_("Active"))
+    mdm_enrolled = django_filters.BooleanFilter(label=_("Enrolled in MDM"))
     primary_user = django_filters.NumberFilter(field_name="primary_user_id", label=_("Primary user id"))
     has_primary_user = django_filters.BooleanFilter(
         field_name="primary_user", lookup_expr="isnull", exclude=True, label=_("Has primary user")
@@ -81,6 +82,7 @@ class DeviceFilter(django_filters.FilterSet):
             "dep_enrolled",
             "app_store_allowed",
             "is_active",
+            "mdm_enrolled",
             "primary_user",
             "has_primary_user",
             "group",
@@ -92,6 +94,7 @@ class DeviceFilter(django_filters.FilterSet):
         return queryset.filter(
             Q(serial_number__icontains=value)
             | Q(name__icontains=value)
+            | Q(udid__icontains=value)
             | Q(model__icontains=value)
             | Q(primary_user__display_name__icontains=value)
             | Q(primary_user__user_principal_name__icontains=value)
