@@ -9,10 +9,13 @@ from assignments.models import LicenseRun
 from tests import factories
 from tests.assignments import conftest as assignment_fixtures
 from tests.assignments.conftest import add_members
+from tests.deployment import conftest as deployment_fixtures
 
 # The assignments suite's fixtures: a fresh location at the simulator, apps with real counts there.
 location = assignment_fixtures.location
 make_app = assignment_fixtures.make_app
+# The NanoMDM stand-in posting signed webhooks to the live console.
+nanomdm = deployment_fixtures.nanomdm
 
 
 @pytest.fixture

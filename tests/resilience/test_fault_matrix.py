@@ -410,3 +410,76 @@ def test_fault_matrix_revoke_notification(apple, client, allocation, administrat
     assert _sync_now(token).status == SyncRun.Status.COMPLETED
     _assert_revoked_everywhere(apple, uid, app)
     assert mirror(token) == apple_assignments(apple, uid)
+
+
+# --- deployment (NanoMDM) ---------------------------------------------------------------------------------
+# Cells built: NanoMDM answering 500 (beyond the client's retries), a slow answer. Not built: 207 partial and
+# webhook dropped (both leave a command queued that only the unanswered-command retry or the inventory check,
+# minutes apart, resolves); webhook duplicated is proved by tests/deployment/test_webhook.py (the same event
+# twice changes nothing twice) and by tests/resilience/test_webhook_properties.py.
+
+NANOMDM_FAULTS = ("nanomdm-500", "nanomdm-slow-answer")
+
+
+def _deploy_world(apple, nanomdm, allocation, administrator):
+    """The allocation above, settled; its devices enrolled in NanoMDM through the (recorded) webhook."""
+    from deployment import services as deployment_services
+    from directory.models import Device
+
+    _token, _uid, app, _assignment, run, devices = allocation
+    info = apple.state.find_licenses(app.adam_id)
+    app.bundle_id = info["bundleId"] or f"app.adam{app.adam_id}"
+    app.save(update_fields=["bundle_id"])
+    nanomdm.update_settings(checkin_delay=0.05, install_delay=0.1)
+    execute(run)
+    settle(apple, run)
+    nanomdm.enroll_serials([d.serial_number for d in devices])
+    nanomdm.wait_idle()
+    deployment_services.apply_pending_events()
+    ids = [d.pk for d in devices]
+    assert Device.objects.filter(pk__in=ids, mdm_enrolled=True).exclude(udid="").count() == len(ids)
+    return app, list(Device.objects.filter(pk__in=ids).order_by("pk"))
+
+
+def _acknowledged_installs(nanomdm) -> set[str]:
+    return {
+        c["serial_number"]
+        for c in nanomdm.log(request_type="InstallApplication")["commands"]
+        if c["status"] == "Acknowledged"
+    }
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("fault", NANOMDM_FAULTS)
+def test_fault_matrix_deployment_nanomdm_fault(apple, nanomdm, allocation, administrator, fault):
+    from deployment import services as deployment_services
+    from deployment.models import Command, DeviceAppState
+
+    app, devices = _deploy_world(apple, nanomdm, allocation, administrator)
+    if fault == "nanomdm-500":
+        nanomdm.add_fault("internal_error", count=20)
+    else:
+        nanomdm.add_fault("slow", count=1, delay=1.0)
+    deployment_services.deploy_app(app_id=app.pk)
+    nanomdm.wait_idle()
+    deployment_services.apply_pending_events()
+    # Nothing lost: every license still assigned, every device's state kept with the reason it failed.
+    assert License.objects.filter(app=app, state="assigned").count() == len(devices)
+    states = dict(DeviceAppState.objects.filter(app=app).values_list("device_id", "state"))
+    assert set(states) == {d.pk for d in devices}
+    if fault == "nanomdm-500":
+        refused = DeviceAppState.objects.filter(app=app, state="failed")
+        assert refused.count() == len(devices)
+        assert all(s.error.startswith("The MDM server did not") for s in refused)
+
+    nanomdm.clear_faults()
+    deployment_services.deploy_app(app_id=app.pk)  # the next deployment run, once NanoMDM answers again
+    nanomdm.wait_idle()
+    deployment_services.apply_pending_events()
+    assert _acknowledged_installs(nanomdm) == {d.serial_number for d in devices}
+    assert set(
+        Command.objects.filter(app=app, purpose="install", status="acknowledged").values_list(
+            "device_id", flat=True
+        )
+    ) == {d.pk for d in devices}
+    assert not DeviceAppState.objects.filter(app=app, state="failed").exists()
