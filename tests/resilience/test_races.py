@@ -15,7 +15,9 @@ from applesync.sync import run_sync
 from apps.models import App
 from assignments import allocation
 from assignments.models import License
+from assignments.services import execute
 from tests import factories
+from tests.assignments.conftest import settle
 from tests.resilience.test_fault_matrix import _apple_counts, _bodies, _listen, _our_counts
 from tests.tokens.test_notifications import SECRET, envelope, post
 from tests.tokens.test_sync import connect, sync
@@ -128,3 +130,41 @@ def test_b4_a_notification_during_a_sync_is_applied_and_the_counts_end_right(app
     # The sync's snapshot may predate the purchase; it does not write stale counts over the notification's.
     assert _our_counts(token) == _apple_counts(apple, token.location_uid)
     assert not SyncRun.objects.filter(vpp_token=token, status__in=SyncRun.ACTIVE).exists()
+
+
+def test_d6_a_webhook_burst_during_an_allocation_is_recorded_once_and_applied(
+    postgres, apple, allocation, settings, client
+):
+    """NanoMDM posts a burst of enrolments (some twice) while an allocation waits for Apple: every event is
+    answered at once, recorded once and applied; the allocation ends with exactly its licenses."""
+    from deployment import services as deployment_services
+    from deployment.models import WebhookEvent
+    from directory.models import Device
+    from tests.deployment.conftest import HMAC_KEY, authenticate, post_event
+
+    settings.NANOMDM_URL = "http://127.0.0.1:9"
+    settings.NANOMDM_API_KEY = "test-api-key"
+    settings.NANOMDM_WEBHOOK_HMAC_KEY = HMAC_KEY
+    _token, uid, app, _assignment, run, devices = allocation
+    events = [authenticate(f"UDID-BURST-{n}", f"SN-BURST-{n}") for n in range(30)]
+    apple.add_fault("slow", delay=1.0, count=1, path="POST /mdm/v2/assets/associate")
+    answers: list[int] = []
+
+    def burst():
+        from django.test import Client
+
+        web = Client()
+        for event in events + events[:10]:  # NanoMDM may deliver twice
+            started = time.monotonic()
+            response = post_event(web, event)
+            answers.append(response.status_code)
+            assert time.monotonic() - started < 1.0  # answered fast, never behind the allocation
+        deployment_services.apply_pending_events()
+
+    _together([lambda: execute(run), burst])
+    settle(apple, run)
+    assert answers.count(200) == 40
+    assert WebhookEvent.objects.count() == 30
+    assert Device.objects.filter(serial_number__startswith="SN-BURST-", mdm_enrolled=True).count() == 30
+    assert License.objects.filter(app=app, state="assigned").count() == len(devices)
+    assert _apple_counts(apple, uid)[app.adam_id][1] == len(devices)
