@@ -187,7 +187,8 @@ def test_d6_any_webhook_event_is_answered_applied_or_refused_and_a_refusal_chang
         number = next(sent)
         if isinstance(body, dict) and number % 5 == 0:
             body = {**body, "event_id": None}  # keyed by the body's hash instead
-        raw = json.dumps(body).encode()
+        # Plist data drawn into a JSON field is sent as NanoMDM writes it: a short text.
+        raw = json.dumps(body, default=lambda value: f"<{len(value)} bytes>").encode()
         before, recorded = _state(), WebhookEvent.objects.count()
         response = post_event(client, raw)
         assert response.status_code in (200, 400), response.content
