@@ -192,11 +192,17 @@ def _asset_management(token: VPPToken, notification: Notification, outcome: _Out
     parts = []
     if notification.succeeded:
         sign = 1 if kind == "ASSOCIATE" else -1 if kind in ("DISASSOCIATE", "REVOKE") else 0
-        deltas = (
-            app_services.mirror_apply(token=token, assignments=notification.assignments, sign=sign)
-            if sign
-            else {}
-        )
+        # Delivered out of order: items a newer change of ours overtook are not applied; Apple is asked.
+        stale = assignment_events.overtaken(token, notification)
+        current = [
+            a
+            for a in notification.assignments
+            if (a.adam_id, a.serial_number or "", a.client_user_id or "") not in stale
+        ]
+        for adam_id in sorted({adam_id for adam_id, _s, _c in stale}):
+            outcome.resync.append(adam_id)
+            parts.append(f"resync: {adam_id} reported out of order")
+        deltas = app_services.mirror_apply(token=token, assignments=current, sign=sign) if sign else {}
         for (adam_id, pricing_param), delta in deltas.items():
             if not app_services.counts_assigned(
                 token=token, adam_id=adam_id, pricing_param=pricing_param, delta=delta

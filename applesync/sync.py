@@ -40,11 +40,12 @@ from apps import services as app_services
 from assignments import events as assignment_events
 from assignments.reconciliation import untracked_refresh_from_mirror
 from console import audit, runs
+from tokens import selectors as token_selectors
 from tokens import services as token_services
 from tokens.apple import claim_if_unclaimed, client_for, state_from_client_config, state_from_error
 from tokens.models import SyncRun, VPPToken
 from vpp.errors import AppleError, BadRequest
-from vpp.types import AppleUser, AppMetadata, Asset
+from vpp.types import AppleUser, AppMetadata, Asset, parse_notification
 
 logger = logging.getLogger(__name__)
 
@@ -392,6 +393,7 @@ def _sync(run: SyncRun, token: VPPToken) -> dict[str, int]:
     try:
         with app_services.MirrorStage(token) as stage:
             snap = _read_apple(token, run, progress, spool, stage)
+            _reread_notified_counts(token, run, snap)
             progress.set(90, _("Saving"))
             run.full = (snap.assignments_full and not run.adam_id) or run.full
             counts = _apply(token, run, snap, stage)
@@ -417,3 +419,43 @@ def _sync(run: SyncRun, token: VPPToken) -> dict[str, int]:
         raise
     finally:
         spool.close()
+
+
+# Notifications that change counts; a sync's snapshot may predate what they applied.
+_CHANGING = ("ASSET_COUNT", "ASSET_MANAGEMENT")
+# Beyond this many assets notified during one run, the next sync brings their counts.
+REREAD_MAX_ASSETS = 50
+
+
+def _reread_notified_counts(token: VPPToken, run: SyncRun, snap: _Snapshot) -> None:
+    """Read again the counts of the assets Apple notified about while this run read Apple (B4).
+
+    Those notifications were applied at once; the run's snapshot was read before or after the change at
+    Apple, nobody can tell which, and saving it would write its counts over theirs. Apple's answer now
+    includes the change, so the save writes counts that are right. (Assignments a notification added during a
+    full walk that had already passed them come back with the next incremental sync.)
+    """
+    if not snap.assets or run.started_at is None:
+        return
+    payloads = token_selectors.notifications_processed_since(
+        token=token, since=run.started_at, types=_CHANGING
+    )
+    adam_ids: set[str] = set()
+    for payload in payloads:
+        try:
+            notification = parse_notification(payload)
+        except ValueError:
+            continue
+        adam_ids.add(notification.adam_id)
+        adam_ids.update(a.adam_id for a in notification.assignments)
+    adam_ids &= {adam_id for adam_id, _pricing in snap.assets}
+    if not adam_ids:
+        return
+    with client_for(token) as client:
+        for adam_id in sorted(adam_ids)[:REREAD_MAX_ASSETS]:
+            fresh: dict[tuple[str, str], Asset] = {}
+            for asset in client.iter_assets(adam_id=adam_id):
+                fresh.setdefault((asset.adam_id, asset.pricing_param), asset)
+            for key, asset in fresh.items():
+                if key in snap.assets:
+                    snap.assets[key] = asset

@@ -563,7 +563,9 @@ def _require_usable(token) -> None:
         )
 
 
-def _fail_token(token, exc) -> None:
+def record_token_error(token, exc) -> None:
+    """The token state an Apple error implies (expired, revoked, invalid), recorded so no further call is made
+    with the token (T5, T8); other errors leave the token as it is."""
     implied = state_from_error(exc)
     if implied is not None:
         token_services.token_set_state(token=token, state=implied[0], detail=implied[1], audited=False)
@@ -599,7 +601,7 @@ def register_users(*, token, users: list[DirectoryUser], interactive: bool = Fal
         error = None
     except AppleError as exc:
         events, error = list(exc.events), exc
-        _fail_token(token, exc)
+        record_token_error(token, exc)
     done: set[str] = set()
     for event in events:
         ids = list(event.client_user_ids)
@@ -670,7 +672,7 @@ def request_pending(*, app: App, interactive: bool = False) -> dict:
             )
     except AppleError as exc:
         events, error = list(exc.events), exc
-        _fail_token(token, exc)
+        record_token_error(token, exc)
     covered: set[int] = set()
     for event in events:
         ids = [by_serial[s].pk for s in event.serial_numbers if s in by_serial]

@@ -20,6 +20,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from apps import services as app_services
@@ -223,6 +224,54 @@ def _request_waiting(token, user_ids: list[int]) -> list[str]:
     for app in App.objects.filter(pk__in=list(app_ids)).select_related("vpp_token"):
         events += request_pending(app=app)["events"]
     return events
+
+
+def overtaken(token, notification: Notification) -> set[tuple[str, str, str]]:
+    """The (adamId, serial number, client user id) of a successful ASSET_MANAGEMENT notification that a later
+    change of ours already overtook: Apple delivered it late, after the notification or poll of a newer event.
+
+    An association is overtaken when our license for that app and target is revoking or revoked by another
+    event and none is pending or carries this event; a release is overtaken when our license is pending or
+    assigned by another event and none is revoking or carries this event. Applying such an item would undo
+    the newer change in the mirror and the counts; the caller skips it and asks Apple (a resync).
+    """
+    kind = notification.management_type
+    if not notification.succeeded or kind not in ("ASSOCIATE", "DISASSOCIATE", "REVOKE"):
+        return set()
+    items = [(a.adam_id, a.serial_number or "", a.client_user_id or "") for a in notification.assignments]
+    if not items:
+        return set()
+    serials = {serial for _a, serial, _c in items if serial}
+    cids = {cid for _a, _s, cid in items if cid}
+    user_of = dict(
+        VPPUser.objects.filter(vpp_token=token, client_user_id__in=cids).values_list(
+            "user_id", "client_user_id"
+        )
+    )
+    rows = License.objects.filter(app__vpp_token=token, app__adam_id__in={a for a, _s, _c in items}).filter(
+        Q(license_type="device", device__serial_number__in=serials) | Q(user_id__in=list(user_of))
+    )
+    states: dict[tuple[str, str, str], list[tuple[str, str]]] = defaultdict(list)
+    for adam_id, license_type, serial, user_id, state, event_id in rows.values_list(
+        "app__adam_id", "license_type", "device__serial_number", "user_id", "state", "event_id"
+    ):
+        if license_type == "device" and serial:
+            states[(adam_id, serial, "")].append((state, event_id))
+        elif user_id in user_of:
+            states[(adam_id, "", user_of[user_id])].append((state, event_id))
+    this = notification.event_id or ""
+    if kind == "ASSOCIATE":
+        current, newer = {License.State.PENDING}, {License.State.REVOKING, License.State.REVOKED}
+    else:
+        current, newer = {License.State.REVOKING}, {License.State.PENDING, License.State.ASSIGNED}
+    result = set()
+    for item in items:
+        ours = states.get(item, [])
+        if any(state in current or (this and event_id == this) for state, event_id in ours):
+            continue
+        if any(state in newer and event_id != this for state, event_id in ours):
+            result.add(item)
+    return result
 
 
 def apply_asset_management(token, notification: Notification) -> int:

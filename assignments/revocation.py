@@ -15,6 +15,7 @@ from collections import defaultdict
 from django.db import transaction
 
 from apps.models import AppleAssignment
+from assignments.allocation import record_token_error
 from assignments.events import license_keys, mark_revoking
 from assignments.models import License, LicenseRun, VPPUser
 from assignments.reconciliation import apple_assignments, untracked_refresh
@@ -237,6 +238,8 @@ def run_revocation(run: LicenseRun) -> LicenseRun:
         else:
             events = REVOKERS[run.kind](run)
     except RunFailed as exc:
+        if token is not None:
+            record_token_error(token, exc.error)
         run.summary = {
             **(run.summary or {}),
             "events": list(exc.error.events and [e.event_id for e in exc.error.events]),

@@ -54,6 +54,8 @@ DEPLOY_RUN = "deploy"
 LICENSE_DOMAIN = "license"
 CONSOLE_DOMAIN = "console"
 NO_ANSWER = gettext_noop("The device did not answer.")
+# An install the MDM server refused (nothing reached the device) starts so; the next deployment resends it.
+MDM_REFUSED = "The MDM server did not"
 
 # ManagedApplicationList statuses (mdm-nanomdm.md §3) → install state; anything else is still pending.
 MANAGED_STATUS = {
@@ -223,7 +225,7 @@ def _enqueue(batch: CommandBatch, command, devices: Sequence[Device], *, app, pu
             result = client.enqueue(list(by_udid), command)
     except (MDMError, ValueError) as exc:
         message = getattr(exc, "message", "") or str(exc)
-        text = f"The MDM server did not take the command: {message}"
+        text = f"{MDM_REFUSED} take the command: {message}"
         rows.filter(status=Command.Status.QUEUED).update(status=Command.Status.FAILED, error=text)
         batch.failed, batch.error, batch.finished_at = len(devices), text[:2000], timezone.now()
         batch.http_status = getattr(exc, "status", None)
@@ -240,7 +242,7 @@ def _enqueue(batch: CommandBatch, command, devices: Sequence[Device], *, app, pu
             # The client split the batch: this id's command went out under another UUID.
             rows.filter(device_id=device.pk).update(command_uuid=status.command_uuid)
         if status.command_error:
-            failed[device.pk] = f"The MDM server did not queue the command: {status.command_error}"
+            failed[device.pk] = f"{MDM_REFUSED} queue the command: {status.command_error}"
         elif status.push_error:
             push_errors[device.pk] = (
                 f"Push failed (the device gets the command at its next check-in): {status.push_error}"
@@ -438,6 +440,12 @@ def deploy_app(*, app_id: int, device_ids: Iterable[int] | None = None) -> dict:
             continue
         retry = state is None or state == InstallState.NOT_APPLICABLE
         retry = retry or (state == InstallState.FAILED and current.error_domain == LICENSE_DOMAIN)
+        # The MDM server refused the command (an outage, a 500): nothing reached the device, send it again.
+        retry = retry or (
+            state == InstallState.FAILED
+            and current.error_domain == CONSOLE_DOMAIN
+            and current.error.startswith(MDM_REFUSED)
+        )
         retry = retry or (state == InstallState.PENDING_INSTALL and device_id not in answered)
         if not retry:
             continue

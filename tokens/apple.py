@@ -6,6 +6,10 @@ that says something about the token's state goes through `state_from_client_conf
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import uuid
+
 from django.conf import settings
 from django.utils import timezone
 
@@ -19,19 +23,43 @@ from vpp.types import ClientConfig, MdmInfo
 INTERACTIVE_RETRY = {"max_retries": 1, "max_retry_seconds": 5.0}
 
 
+def _options(kwargs: dict, interactive: bool) -> dict:
+    if interactive:
+        return {**INTERACTIVE_RETRY, "timeout": settings.VPP_INTERACTIVE_TIMEOUT, **kwargs}
+    return {"timeout": settings.VPP_REQUEST_TIMEOUT, **kwargs}
+
+
 def client_for(token, *, interactive: bool = False, **kwargs) -> VPPClient:
     """A client for `token` (a VPPToken) against settings.APPLE_VPP_BASE_URL; use it as a context manager so
     its HTTP session is closed."""
-    if interactive:
-        kwargs = {**INTERACTIVE_RETRY, **kwargs}
-    return VPPClient(token.token_content, base_url=settings.APPLE_VPP_BASE_URL, **kwargs)
+    options = _options(kwargs, interactive)
+    return VPPClient(token.token_content, base_url=settings.APPLE_VPP_BASE_URL, **options)
 
 
 def client_for_content(content: str, *, interactive: bool = False, **kwargs) -> VPPClient:
     """A client for a token file that is not saved yet (upload validation)."""
-    if interactive:
-        kwargs = {**INTERACTIVE_RETRY, **kwargs}
-    return VPPClient(content, base_url=settings.APPLE_VPP_BASE_URL, **kwargs)
+    return VPPClient(content, base_url=settings.APPLE_VPP_BASE_URL, **_options(kwargs, interactive))
+
+
+def installation_id() -> uuid.UUID:
+    """This installation's identity at Apple: VPP_INSTALLATION_ID, else derived from the secret key.
+
+    The value is never secret-equivalent: it is an HMAC of the key, not the key.
+    """
+    if settings.VPP_INSTALLATION_ID:
+        return uuid.UUID(str(settings.VPP_INSTALLATION_ID))
+    digest = hmac.new(settings.SECRET_KEY.encode(), b"vpp-console installation", hashlib.sha256).digest()
+    return uuid.UUID(bytes=digest[:16], version=4)
+
+
+def mdm_info_id_for(location_uid: str) -> uuid.UUID:
+    """The mdmInfo id this installation claims a location with (T15).
+
+    The same installation and location always give the same id, so a claim that reached Apple while the
+    upload failed afterwards (a timeout, a crash before the save, a deleted token) is recognised as ours on
+    the next upload; another installation or product has another id and is refused (T4, T8).
+    """
+    return uuid.uuid5(installation_id(), location_uid)
 
 
 def our_mdm_info(token) -> MdmInfo:

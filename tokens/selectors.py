@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db.models import Count, QuerySet
 
-from tokens.models import SyncRun, VPPToken
+from tokens.models import NotificationReceipt, SyncRun, VPPToken
 
 
 def token_list() -> QuerySet[VPPToken]:
@@ -24,3 +24,14 @@ def token_get(*, pk) -> VPPToken:
 def sync_run_list() -> QuerySet[SyncRun]:
     """Sync runs, newest first, with their token loaded."""
     return SyncRun.objects.select_related("vpp_token", "requested_by")
+
+
+def notifications_processed_since(*, token: VPPToken, since, types: tuple[str, ...]) -> list[dict]:
+    """The payloads of `token`'s notifications of these types processed (not rejected) since `since`."""
+    return list(
+        NotificationReceipt.objects.filter(
+            vpp_token=token, notification_type__in=types, processed_at__gte=since
+        )
+        .exclude(result__startswith="rejected")
+        .values_list("payload", flat=True)
+    )

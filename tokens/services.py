@@ -28,6 +28,7 @@ from tokens.apple import (
     claim_if_unclaimed,
     client_for,
     client_for_content,
+    mdm_info_id_for,
     our_mdm_info,
     state_from_client_config,
     state_from_error,
@@ -166,6 +167,9 @@ def _other_mdm(config: ClientConfig, token: VPPToken | None = None) -> str | Non
     if info is None or not info.id:
         return None
     if token is not None and info.id == str(token.mdm_info_id):
+        return None
+    if config.uid and info.id == str(mdm_info_id_for(config.uid)):
+        # Our own claim, left by an upload that failed after claiming or by a token deleted here.
         return None
     other_id = _as_uuid(info.id)
     if token is None and other_id is not None and VPPToken.objects.filter(mdm_info_id=other_id).exists():
@@ -343,6 +347,7 @@ def token_create(
 
     token = VPPToken(
         **cleaned,
+        mdm_info_id=mdm_info_id_for(config.uid),
         automatic_app_updates=bool(automatic_app_updates),
         token_content=parsed.content,
         token_sha256=parsed.sha256,
@@ -353,12 +358,14 @@ def token_create(
         expires_at=config.token_expiration or parsed.expires_at,
     )
     _apply_config(token, config)
+    # Claim at Apple first, with no transaction open: an Apple call never holds the database's write lock.
+    # If the save below fails (or the claim's answer is lost), the claim stays at Apple under this
+    # installation's id for the location, which the next upload recognises as ours.
+    _claim(token)
     try:
         with transaction.atomic():
             _check_limit()
             token.save()
-            # Inside the transaction: if Apple refuses the claim, the row is rolled back.
-            _claim(token)
             after = _audit_snapshot(token)
             if other:
                 after["took_control_from"] = other
@@ -461,6 +468,10 @@ def token_renew(*, token: VPPToken, file: bytes | str, actor) -> VPPToken:
                 ]
             }
         )
+    # Claim with the new file before the transaction (no Apple call under the write lock); the claim carries
+    # the token's own mdmInfo id, so a renewal that fails after it leaves nothing foreign at Apple.
+    claimant = VPPToken(mdm_info_id=token.mdm_info_id, token_content=parsed.content)
+    _claim(claimant)
     with transaction.atomic():
         token = VPPToken.objects.select_for_update().get(pk=token.pk)
         before = _audit_snapshot(token)
@@ -476,7 +487,6 @@ def token_renew(*, token: VPPToken, file: bytes | str, actor) -> VPPToken:
         if not token.notification_secret:
             token.notification_secret = secrets.token_urlsafe(32)
         token.save()
-        _claim(token)
         before, after = audit.changed(before, _audit_snapshot(token))
         audit.record(actor=actor, action="vpp_token.renew", obj=token, before=before, after=after)
         _request_first_sync(token, actor)
@@ -493,10 +503,10 @@ def token_take_control(*, token: VPPToken, actor) -> VPPToken:
     """
     if token.state != VPPToken.State.ASSIGNED_TO_EXTERNAL_MDM:
         raise ValidationError(_("Only a token assigned to another MDM can be taken back."))
+    _claim(token)  # before the transaction: no Apple call under the write lock
     with transaction.atomic():
         token = VPPToken.objects.select_for_update().get(pk=token.pk)
         before = _audit_snapshot(token)
-        _claim(token)
         token.state = VPPToken.State.VALID
         token.state_detail = ""
         token.save(update_fields=["state", "state_detail", "updated_at"])

@@ -718,8 +718,10 @@ def notification_envelope(body: Any) -> tuple[str, str]:
     envelope is unusable."""
     if not isinstance(body, dict):
         raise ValueError("notification body is not a JSON object")
-    notification_id = _str(body.get("notificationId")) or ""
-    notification_type = _str(body.get("notificationType")) or ""
+    raw_id, raw_type = body.get("notificationId"), body.get("notificationType")
+    # An id is a string (or a number in some payloads), never true/false, a list or an object.
+    notification_id = str(raw_id) if isinstance(raw_id, str | int) and not isinstance(raw_id, bool) else ""
+    notification_type = raw_type if isinstance(raw_type, str) else ""
     if not _ID_RE.match(notification_id):
         raise ValueError("notification has no valid notificationId")
     if not notification_type or len(notification_type) > 50:

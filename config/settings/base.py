@@ -327,6 +327,14 @@ PUBLIC_BASE_URL = env("PUBLIC_BASE_URL", default="")
 FIELD_ENCRYPTION_KEY = env("FIELD_ENCRYPTION_KEY", default="")
 VPP_MAX_TOKENS = env.int("VPP_MAX_TOKENS", default=256)
 VPP_MDM_NAME = env("VPP_MDM_NAME", default="VPP Console")
+# This installation's identity at Apple: the mdmInfo id of each token is derived from it and the location, so
+# a claim left at Apple by an upload that failed afterwards (or by a deleted token) is recognised as ours.
+# Empty: derived from DJANGO_SECRET_KEY (set it explicitly before rotating that key).
+VPP_INSTALLATION_ID = env("VPP_INSTALLATION_ID", default="")
+# Seconds an administrator's page waits for one Apple answer (token upload, renew, take control).
+VPP_INTERACTIVE_TIMEOUT = env.float("VPP_INTERACTIVE_TIMEOUT", default=10.0)
+# Seconds background work (syncs, license runs) waits for one Apple answer before retrying.
+VPP_REQUEST_TIMEOUT = env.float("VPP_REQUEST_TIMEOUT", default=10.0)
 VPP_FULL_SYNC_EVERY_HOURS = env.int("VPP_FULL_SYNC_EVERY_HOURS", default=24 * 7)
 
 # Deployment through NanoMDM (mdm-nanomdm.md). Unset NANOMDM_URL: the console manages licenses only.

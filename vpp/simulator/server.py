@@ -183,7 +183,8 @@ class SimulatorRequestHandler(BaseHTTPRequestHandler):
                 raise AppleError(9727)
         header = self.headers.get("Authorization") or ""
         bearer = header[7:].strip() if header.startswith("Bearer ") else ""
-        bump = self._apply_faults(f"{path}?{raw_query}", bearer, apple=True)
+        # The method leads the target, so a fault can aim at one verb ("POST /mdm/v2/client/config").
+        bump = self._apply_faults(f"{method} {path}?{raw_query}", bearer, apple=True)
         if endpoint == "service/config":
             return self.server.api.service_config(self._base())
         if not bearer:
@@ -272,21 +273,28 @@ class SimulatorRequestHandler(BaseHTTPRequestHandler):
             if chosen.count <= 0:
                 self.state.faults.remove(chosen)
         retry = {"Retry-After": str(chosen.retry_after)} if chosen.retry_after is not None else {}
+        # An explicit retry_after (0 included) is sent as given; without one, one second.
+        after = {"Retry-After": str(chosen.retry_after if chosen.retry_after is not None else 1)}
+        if chosen.kind == "revoke_token":
+            uid = self._fault_uid(bearer)
+            if uid is not None:
+                self.state.set_token_state(uid, "revoked")
+            return bump
         if chosen.kind == "slow":
             time.sleep(chosen.delay)
             return bump
         if chosen.kind == "rate_limit":
-            raise AppleError(9646, headers={"Retry-After": str(chosen.retry_after or 1)})
+            raise AppleError(9646, headers=after)
         if chosen.kind == "internal_error":
             raise AppleError(9603, headers=retry)
         if chosen.kind == "service_unavailable_9729":
-            raise AppleError(9729, headers={"Retry-After": str(chosen.retry_after or 1)})
+            raise AppleError(9729, headers=after)
         # "unavailable": a front-end outage, answered as HTML like a load balancer would, not as Apple JSON.
         self._send(
             503,
             b"<html><body><h1>503 Service Unavailable</h1></body></html>",
             "text/html",
-            {"Retry-After": str(chosen.retry_after or 1)},
+            after,
         )
         raise _Handled
 

@@ -211,6 +211,9 @@ FAULT_KINDS = (
     "service_unavailable_9729",
     "slow",
     "bump_version",
+    # The location's tokens are revoked as the matching request arrives (a newer token was downloaded while
+    # a run was under way); the request and every later one answer 9625.
+    "revoke_token",
 )
 
 
