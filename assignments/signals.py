@@ -7,9 +7,9 @@ Every signal is sent with ids only (`sender` is None):
 - `assignment_removed(app_id, license_ids)` — an assignment was removed while an MDM server deploys apps; its
   licenses are reclaimed once the devices acknowledged the removal (S10, D3), not here;
 - `uninstall_assigned(assignment_id)` — an assignment is (now) Uninstall (S3, D3);
-- `licenses_withdrawn(license_ids)` — their holders left while an MDM server deploys apps (a user deactivated or
-  out of the group that gave the license, a device retired or out of its group): the apps are removed from the
-  devices these licenses cover and each license is reclaimed once its removals are acknowledged (S11, B1, D3).
+- `licenses_withdrawn(license_ids)` — their holders left while an MDM server deploys apps (a user deactivated
+  or out of the group that gave the license, a device retired or out of its group): the apps are removed from
+  the devices these licenses cover; each license is reclaimed once its removal is acknowledged (S11, B1, D3).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
-"""S11, B1, D3 end to end: a leaver's apps are removed from their devices and the license is reclaimed only once
-the device acknowledged the removal. The console, a real Celery worker, the Apple simulator and the NanoMDM
-stand-in, all over HTTP (as in test_flows.py)."""
+"""S11, B1, D3 end to end: a leaver's apps are removed from their devices and the license is reclaimed only
+once the device acknowledged the removal. The console, a real Celery worker, the Apple simulator and the
+NanoMDM stand-in, all over HTTP (as in test_flows.py)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ from tests import factories
 from tests.assignments.conftest import add_members
 from tests.deployment.conftest import wait_for
 from tests.deployment.test_flows import _bundle, _enrol, _required, _states
-from tests.scim.conftest import scim_client, scim_http  # noqa: F401  (the identity provider's SCIM client)
 
 pytestmark = pytest.mark.worker
 
@@ -179,11 +178,10 @@ def test_s11_d3_a_device_removed_from_its_device_group_loses_the_app_then_the_li
 def test_s11_d3_entra_id_patch_active_false_removes_the_app_then_reclaims(
     apple, location, make_app, nanomdm, celery_worker, administrator, scim_http, scim_client
 ):
-    """Entra ID disables a provisioned user (PATCH active "False"): RemoveApplication to the user's device, the
-    license reclaimed after the device acknowledged."""
-    from tests.scim.test_provisioning_replay import PATCH_OP
-
+    """Entra ID disables a provisioned user (PATCH active "False"): RemoveApplication to the user's device,
+    the license reclaimed after the device acknowledged."""
     from directory.models import DirectoryUser, Source
+    from tests.scim.test_provisioning_replay import PATCH_OP
 
     app, _group, [(user, device)] = _user_app_installed(apple, location, make_app, nanomdm, administrator)
     client, _token = scim_client
