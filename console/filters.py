@@ -2,6 +2,7 @@ import django_filters
 from django.utils.translation import gettext_lazy as _
 
 from console import run_kinds
+from console.ids import IdFilter
 from console.models import AuditEntry, Run
 
 
@@ -26,7 +27,7 @@ class RunFilter(django_filters.FilterSet):
     kind = django_filters.ChoiceFilter(choices=run_kinds.choices, label=_("Kind"))
     status = django_filters.ChoiceFilter(choices=Run.Status.choices, label=_("Status"))
     trigger = django_filters.ChoiceFilter(choices=Run.Trigger.choices, label=_("Trigger"))
-    vpp_token = django_filters.NumberFilter(field_name="vpp_token_id", label=_("Token id"))
+    vpp_token = IdFilter(field_name="vpp_token_id", label=_("Token id"))
 
     class Meta:
         model = Run

@@ -7,10 +7,11 @@ from django import forms
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from console.ids import IdFilter, IdFormField
 from directory.models import Device, DirectoryUser, Group
 
 
-class GroupIdField(forms.IntegerField):
+class GroupIdField(IdFormField):
     """A group id that must exist; the error names the id (the API answers 400)."""
 
     def clean(self, value):
@@ -20,7 +21,7 @@ class GroupIdField(forms.IntegerField):
         return value
 
 
-class GroupIdFilter(django_filters.NumberFilter):
+class GroupIdFilter(IdFilter):
     field_class = GroupIdField
 
     def filter(self, qs, value):
@@ -65,7 +66,7 @@ class DeviceFilter(django_filters.FilterSet):
     app_store_allowed = django_filters.BooleanFilter(label=_("App Store allowed"))
     is_active = django_filters.BooleanFilter(label=_("Active"))
     mdm_enrolled = django_filters.BooleanFilter(label=_("Enrolled in MDM"))
-    primary_user = django_filters.NumberFilter(field_name="primary_user_id", label=_("Primary user id"))
+    primary_user = IdFilter(field_name="primary_user_id", label=_("Primary user id"))
     has_primary_user = django_filters.BooleanFilter(
         field_name="primary_user", lookup_expr="isnull", exclude=True, label=_("Has primary user")
     )
