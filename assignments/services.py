@@ -414,6 +414,45 @@ def user_revoke_licenses(*, user: DirectoryUser, actor) -> LicenseRun:
     )
 
 
+def _withdraw(*, license_ids: list[int], actor, action: str, obj) -> None:
+    """S11, B1, D3 with an MDM server: the holders of `license_ids` left; deployment removes the apps from the
+    devices these licenses cover and reclaims each license once its removals are acknowledged (at once where
+    no device has to remove anything)."""
+    record(actor=actor, action=action, obj=obj, after={"uninstall_requested_for": sorted(license_ids)})
+    signals.send_after_commit(signals.licenses_withdrawn, license_ids=sorted(license_ids))
+
+
+def user_left(*, user: DirectoryUser, actor) -> LicenseRun | None:
+    """S11 / B1: a deactivated user loses every user license. With an MDM server the apps are first removed
+    from the devices the licenses cover (D3: uninstall pending, reclaimed once acknowledged); without one, or
+    when the user holds no assigned license, one run revokes everything the user holds at Apple."""
+    assigned = list(
+        License.objects.filter(
+            user=user, license_type=Assignment.LicenseType.USER, state=License.State.ASSIGNED
+        ).values_list("pk", flat=True)
+    )
+    if settings.NANOMDM_URL and assigned:
+        _withdraw(license_ids=assigned, actor=actor, action="user.remove_apps_and_licenses", obj=user)
+        return None
+    return user_revoke_licenses(user=user, actor=actor)
+
+
+def device_left(*, device: Device | None, actor, serial_number: str = "") -> LicenseRun | None:
+    """B1: a retired (or deleted) device loses its device licenses. A retired device still enrolled in the MDM
+    server is first cleared of those apps (D3: uninstall pending, reclaimed once acknowledged); otherwise one
+    run revokes everything the device holds at Apple (S9 semantics: nothing to uninstall through)."""
+    if settings.NANOMDM_URL and device is not None and device.mdm_enrolled and device.udid:
+        assigned = list(
+            License.objects.filter(
+                device=device, license_type=Assignment.LicenseType.DEVICE, state=License.State.ASSIGNED
+            ).values_list("pk", flat=True)
+        )
+        if assigned:
+            _withdraw(license_ids=assigned, actor=actor, action="device.remove_apps_and_licenses", obj=device)
+            return None
+    return device_revoke_licenses(device=device, serial_number=serial_number, actor=actor)
+
+
 def app_revoke_licenses(*, app: App, actor) -> LicenseRun:
     return create_run(
         kind=LicenseRun.Kind.REVOKE_APP,
@@ -507,6 +546,10 @@ def group_members_removed(*, group_id: int, user_ids, device_ids, actor) -> Lice
             after={"licenses": sorted(kept), "assignments": sorted({a.pk for a in kept.values()})},
         )
     if not license_ids:
+        return None
+    if settings.NANOMDM_URL:
+        # D3: the apps go from the leavers' devices first; each license is reclaimed once acknowledged.
+        _withdraw(license_ids=license_ids, actor=actor, action="group.members_removed.remove_apps", obj=group)
         return None
     kind = LicenseRun.Kind.REVOKE_USER if user_ids else LicenseRun.Kind.REVOKE_DEVICE
     return create_run(

@@ -6,7 +6,10 @@ Every signal is sent with ids only (`sender` is None):
   Apple assigned them, show the license reason where not);
 - `assignment_removed(app_id, license_ids)` — an assignment was removed while an MDM server deploys apps; its
   licenses are reclaimed once the devices acknowledged the removal (S10, D3), not here;
-- `uninstall_assigned(assignment_id)` — an assignment is (now) Uninstall (S3, D3).
+- `uninstall_assigned(assignment_id)` — an assignment is (now) Uninstall (S3, D3);
+- `licenses_withdrawn(license_ids)` — their holders left while an MDM server deploys apps (a user deactivated
+  or out of the group that gave the license, a device retired or out of its group): the apps are removed from
+  the devices these licenses cover; each license is reclaimed once its removal is acknowledged (S11, B1, D3).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from django.dispatch import Signal
 licenses_settled = Signal()
 assignment_removed = Signal()
 uninstall_assigned = Signal()
+licenses_withdrawn = Signal()
 
 
 def send_after_commit(signal: Signal, **kwargs: Any) -> None:

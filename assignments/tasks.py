@@ -69,9 +69,7 @@ def members_removed(
 
 @shared_task(**DB_RETRY)
 def user_deactivated(user_id: int, actor_id: int | None = None) -> None:
-    services.user_revoke_licenses(
-        user=DirectoryUser.objects.get(pk=user_id), actor=services.actor_by_id(actor_id)
-    )
+    services.user_left(user=DirectoryUser.objects.get(pk=user_id), actor=services.actor_by_id(actor_id))
 
 
 @shared_task(**DB_RETRY)
@@ -80,7 +78,7 @@ def device_retired(device_id: int, actor_id: int | None = None, serial_number: s
     actor = services.actor_by_id(actor_id)
     if device is not None and not device.is_active:
         services.device_detach_user_licenses(device=device, actor=actor)
-    services.device_revoke_licenses(device=device, serial_number=serial_number, actor=actor)
+    services.device_left(device=device, serial_number=serial_number, actor=actor)
 
 
 @shared_task(**DB_RETRY)

@@ -3,6 +3,8 @@
 - `assignments.signals.licenses_settled` → install where Apple assigned the licenses (D2);
 - `assignments.signals.assignment_removed` → remove the app from the devices, then reclaim (S10, D3);
 - `assignments.signals.uninstall_assigned` → remove the app from the group's devices (S3, D3);
+- `assignments.signals.licenses_withdrawn` → remove the apps from the leavers' devices, then reclaim (S11, B1,
+  D3);
 - `apps.signals.versions_changed` → push the newer version (T11, D4);
 - `directory.signals.device_retired` is handled by assignments (B1); a check-out sends it too (D1).
 
@@ -37,6 +39,12 @@ def on_assignment_removed(sender, app_id, license_ids, **kwargs) -> None:
 def on_uninstall_assigned(sender, assignment_id, **kwargs) -> None:
     if settings.NANOMDM_URL:
         tasks.uninstall_for_assignment.delay(assignment_id)
+
+
+@receiver(assignment_signals.licenses_withdrawn, dispatch_uid="deployment.licenses_withdrawn")
+def on_licenses_withdrawn(sender, license_ids, **kwargs) -> None:
+    if settings.NANOMDM_URL:
+        tasks.remove_for_leavers.delay(list(license_ids))
 
 
 @receiver(app_signals.versions_changed, dispatch_uid="deployment.versions_changed")

@@ -563,7 +563,11 @@ def push_updates(*, app_id: int) -> int:
 
 
 def _still_wanted(app: App, devices: list[Device]) -> set[int]:
-    """Device ids another Available/Required assignment of `app` still reaches (they keep the app)."""
+    """Device ids another Available/Required assignment of `app` still reaches (they keep the app).
+
+    A retired device, or a device whose user was deactivated, is reached by nothing (S11, B1): a deactivated
+    user stays in their groups, yet their apps go."""
+    devices = [d for d in devices if d.is_active]
     if not devices:
         return set()
     ids = [d.pk for d in devices]
@@ -574,7 +578,9 @@ def _still_wanted(app: App, devices: list[Device]) -> set[int]:
     ).select_related("group"):
         members = GroupMembership.objects.filter(group=assignment.group)
         wanted |= set(members.filter(device_id__in=ids).values_list("device_id", flat=True))
-        users = set(members.filter(user_id__in=owners).values_list("user_id", flat=True))
+        users = set(
+            members.filter(user_id__in=owners, user__is_active=True).values_list("user_id", flat=True)
+        )
         wanted |= {d.pk for d in devices if d.primary_user_id in users}
     return wanted
 
@@ -641,6 +647,22 @@ def remove_for_licenses(*, app_id: int, license_ids: Sequence[int]) -> dict:
     for device_id in keep:
         plan.pop(device_id, None)
     return _remove(app, plan)
+
+
+def remove_for_leavers(*, license_ids: Sequence[int]) -> dict:
+    """S11, B1, D3: the holders of these licenses left (a user deactivated or out of the group that gave the
+    license, a device retired or out of its group): RemoveApplication to the devices the licenses cover, each
+    license reclaimed once its removals are acknowledged (at once where no device has the app). Returns the
+    summed counts of every app."""
+    totals = {"removals": 0, "reclaimed_now": 0}
+    by_app: dict[int, list[int]] = defaultdict(list)
+    for license_id, app_id in License.objects.filter(pk__in=list(license_ids)).values_list("pk", "app_id"):
+        by_app[app_id].append(license_id)
+    for app_id, ids in sorted(by_app.items()):
+        counts = remove_for_licenses(app_id=app_id, license_ids=ids)
+        for key in totals:
+            totals[key] += counts.get(key, 0)
+    return totals
 
 
 def uninstall_for_assignment(*, assignment_id: int) -> dict:

@@ -29,6 +29,11 @@ def remove_for_licenses(app_id: int, license_ids: list[int]) -> None:
 
 
 @shared_task(acks_late=True, **DB_RETRY)
+def remove_for_leavers(license_ids: list[int]) -> None:
+    services.remove_for_leavers(license_ids=license_ids)
+
+
+@shared_task(acks_late=True, **DB_RETRY)
 def uninstall_for_assignment(assignment_id: int) -> None:
     services.uninstall_for_assignment(assignment_id=assignment_id)
 

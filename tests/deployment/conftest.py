@@ -7,6 +7,7 @@ import pytest
 from mdm.simulator.events import acknowledge_event, checkin_event, encode_event
 from mdm.webhook import sign
 from tests.assignments.conftest import location, make_app  # noqa: F401  (fixtures shared with assignments)
+from tests.scim.conftest import scim_client, scim_http  # noqa: F401  (an identity provider's SCIM client)
 
 HMAC_KEY = "test-webhook-hmac-key"
 WEBHOOK = "/webhooks/nanomdm/"
