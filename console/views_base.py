@@ -161,7 +161,7 @@ class FilteredListView(ConsoleAccessMixin, ListView):
         query.pop("page", None)
         query.pop("ordering", None)
         rows = [
-            [(c.read(obj), c.link(obj) if c.link else None, c.template) for c in columns]
+            [(c.read(obj), c.link(obj) if c.link else None, c.template, c.label) for c in columns]
             for obj in context["object_list"]
         ]
         context.update(

@@ -7,6 +7,8 @@ from django import forms
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from console.filters import AnyBooleanFilter
+from console.pickers import PickerInput
 from directory.models import Device, DirectoryUser, Group
 
 
@@ -23,6 +25,10 @@ class GroupIdField(forms.IntegerField):
 class GroupIdFilter(django_filters.NumberFilter):
     field_class = GroupIdField
 
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("widget", PickerInput("group"))
+        super().__init__(*args, **kwargs)
+
     def filter(self, qs, value):
         if value in (None, ""):
             return qs
@@ -31,9 +37,9 @@ class GroupIdFilter(django_filters.NumberFilter):
 
 class DirectoryUserFilter(django_filters.FilterSet):
     search = django_filters.CharFilter(method="filter_search", label=_("Search"))
-    is_active = django_filters.BooleanFilter(label=_("Active"))
-    has_apple_id = django_filters.BooleanFilter(method="filter_has_apple_id", label=_("Has Apple ID"))
-    group = GroupIdFilter(label=_("Group id"))
+    is_active = AnyBooleanFilter(label=_("Active"))
+    has_apple_id = AnyBooleanFilter(method="filter_has_apple_id", label=_("Has Apple ID"))
+    group = GroupIdFilter(label=_("Group"))
 
     class Meta:
         model = DirectoryUser
@@ -59,16 +65,18 @@ class DeviceFilter(django_filters.FilterSet):
     search = django_filters.CharFilter(method="filter_search", label=_("Search"))
     platform = django_filters.ChoiceFilter(choices=Device.Platform.choices, label=_("Platform"))
     ownership = django_filters.ChoiceFilter(choices=Device.Ownership.choices, label=_("Ownership"))
-    supervised = django_filters.BooleanFilter(label=_("Supervised"))
-    kiosk_mode = django_filters.BooleanFilter(label=_("Kiosk mode"))
-    dep_enrolled = django_filters.BooleanFilter(label=_("DEP enrolled"))
-    app_store_allowed = django_filters.BooleanFilter(label=_("App Store allowed"))
-    is_active = django_filters.BooleanFilter(label=_("Active"))
-    primary_user = django_filters.NumberFilter(field_name="primary_user_id", label=_("Primary user id"))
-    has_primary_user = django_filters.BooleanFilter(
+    supervised = AnyBooleanFilter(label=_("Supervised"))
+    kiosk_mode = AnyBooleanFilter(label=_("Kiosk mode"))
+    dep_enrolled = AnyBooleanFilter(label=_("DEP enrolled"))
+    app_store_allowed = AnyBooleanFilter(label=_("App Store allowed"))
+    is_active = AnyBooleanFilter(label=_("Active"))
+    primary_user = django_filters.NumberFilter(
+        field_name="primary_user_id", label=_("Primary user"), widget=PickerInput("user")
+    )
+    has_primary_user = AnyBooleanFilter(
         field_name="primary_user", lookup_expr="isnull", exclude=True, label=_("Has primary user")
     )
-    group = GroupIdFilter(label=_("Group id"))
+    group = GroupIdFilter(label=_("Group"))
 
     class Meta:
         model = Device
