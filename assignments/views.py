@@ -132,8 +132,12 @@ class AppAssignmentsView(ConsoleAccessMixin, TemplateView):
     def get_context_data(self, form=None, **kwargs):
         context = super().get_context_data(**kwargs)
         licenses = selectors.license_list().filter(app=self.app)
+        shown_runs = selectors.app_runs_to_show(self.app)
         context.update(
             app=self.app,
+            shown_runs=shown_runs,
+            # While a license run of this app is active, the figures, runs and licenses refresh together.
+            live=any(run.is_active for run in shown_runs),
             assignments=selectors.assignment_list(self.app),
             form=form or AssignmentForm(),
             licenses=licenses[:50],

@@ -18,6 +18,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.generic import ListView
 
 from console.access import check_access
+from console.models import Run
 from console.roles import can_change
 
 
@@ -174,8 +175,13 @@ class FilteredListView(ConsoleAccessMixin, ListView):
             actions_template=self.actions_template,
             table_template=self.table_template,
             filter_template=self.filter_template,
+            live=self.is_live(context["object_list"]),
         )
         return context
+
+    def is_live(self, objects) -> bool:
+        """Whether the table refreshes itself: by default while a run on the page is queued or running."""
+        return any(isinstance(obj, Run) and obj.is_active for obj in objects)
 
 
 def _csv_cell(value) -> str:

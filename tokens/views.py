@@ -7,6 +7,7 @@ from django.core.exceptions import ValidationError
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import reverse, reverse_lazy
+from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views import View
@@ -72,6 +73,19 @@ class TokenListView(FilteredListView):
     def get_base_queryset(self):
         return selectors.token_list()
 
+    def is_live(self, objects) -> bool:
+        return any(token.last_sync_status == VPPToken.SyncStatus.IN_PROGRESS for token in objects)
+
+
+def _just_finished(runs: list[SyncRun]) -> SyncRun | None:
+    latest = runs[0] if runs else None
+    if latest is None or latest.finished_at is None:
+        return None
+    return latest if timezone.now() - latest.finished_at < JUST_FINISHED else None
+
+
+JUST_FINISHED = timezone.timedelta(minutes=1)
+
 
 class TokenDetailView(ConsoleAccessMixin, DetailView):
     template_name = "tokens/detail.html"
@@ -87,10 +101,15 @@ class TokenDetailView(ConsoleAccessMixin, DetailView):
         context = super().get_context_data(**kwargs)
         token = self.object
         runs = list(selectors.sync_run_list().filter(vpp_token=token)[:10])
+        active_run = next((r for r in runs if r.status in SyncRun.ACTIVE), None)
         context.update(
             title=token.name,
             runs=runs,
-            active_run=next((r for r in runs if r.status in SyncRun.ACTIVE), None),
+            active_run=active_run,
+            # While a sync runs the whole summary refreshes (progress, properties, history together);
+            # the last refresh shows the finished run beside the figures it produced.
+            shown_run=active_run or _just_finished(runs),
+            live=active_run is not None,
             days_left=token.days_left,
             expiring=token.days_left < 30,
         )
