@@ -39,7 +39,8 @@ def test_token_summary_follows_a_sync_to_its_end_without_reload(page, administra
     assert page.locator("[data-testid=run-status]").inner_text() == "Completed"
     assert "In progress" not in text and "Never synced" not in text and "Queued" not in text
     assert "Apps\n3" in text or "Apps\t3" in text
-    assert page.locator("[data-testid=sync-history] tbody tr").first.locator(".status").inner_text() == "Completed"
+    latest = page.locator("[data-testid=sync-history] tbody tr").first
+    assert latest.locator(".status").inner_text() == "Completed"
     assert page.evaluate("window.__not_reloaded === true")
 
 
