@@ -17,6 +17,7 @@ from console import views as console_views
 from console.durations import duration_text
 from console.views_base import Column, ConsoleAccessMixin, FilteredListView, add_service_errors
 from tokens import selectors, services
+from tokens.countries import country_name
 from tokens.filters import SyncRunFilter, VPPTokenFilter
 from tokens.forms import TokenCreateForm, TokenEditForm
 from tokens.models import SyncRun, VPPToken
@@ -61,7 +62,11 @@ class TokenListView(FilteredListView):
         Column(_("Location"), "location_name", order_by="location_name"),
         Column(_("Apple ID"), "apple_id", order_by="apple_id"),
         Column(_("Account type"), "get_account_type_display", order_by="account_type"),
-        Column(_("Country/region"), "country_or_region", order_by="country_or_region"),
+        Column(
+            _("Country/region"),
+            lambda token: country_name(token.country_or_region),
+            order_by="country_or_region",
+        ),
         Column(_("State"), "state", template="tokens/cells/state.html", order_by="state"),
         Column(_("Expires"), _expiry, order_by="expires_at"),
         Column(_("Last updated"), "token_uploaded_at", order_by="token_uploaded_at"),
@@ -104,6 +109,7 @@ class TokenDetailView(ConsoleAccessMixin, DetailView):
         active_run = next((r for r in runs if r.status in SyncRun.ACTIVE), None)
         context.update(
             title=token.name,
+            country_name=country_name(token.country_or_region),
             runs=runs,
             active_run=active_run,
             # While a sync runs the whole summary refreshes (progress, properties, history together);
@@ -123,6 +129,19 @@ class _TokenFormView(ConsoleAccessMixin, FormView):
     def form_invalid_with(self, form, error: ValidationError):
         add_service_errors(form, error)
         return self.form_invalid(form)
+
+    def form_invalid(self, form):
+        # A browser cannot be handed a file back, and the token is a secret the console does not park in a
+        # session: say plainly that the chosen file must be chosen again, next to the file field.
+        if self.request.FILES.get("token_file") and "token_file" not in form.errors:
+            form.add_error(
+                "token_file",
+                ValidationError(
+                    _("Your token file was not kept because of the errors below: choose it again."),
+                    code="file_not_kept",
+                ),
+            )
+        return super().form_invalid(form)
 
 
 class TokenCreateView(_TokenFormView):

@@ -123,3 +123,12 @@
   document.addEventListener("DOMContentLoaded", function () { setupAll(document); });
   document.addEventListener("htmx:load", function (event) { setupAll(event.target); });
 })();
+
+/* Forms marked data-confirm ask before they submit (destructive actions). */
+document.addEventListener("submit", function (event) {
+  var form = event.target;
+  if (form instanceof HTMLFormElement && form.dataset.confirm && !window.confirm(form.dataset.confirm)) {
+    event.preventDefault();
+    event.stopImmediatePropagation();
+  }
+}, true);
