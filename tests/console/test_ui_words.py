@@ -21,7 +21,12 @@ def _failed_license():
     assignment = Assignment.objects.create(app=app, group=group, intent="required", license_type="device")
     device = factories.DeviceFactory()
     return License.objects.create(
-        app=app, assignment=assignment, license_type="device", device=device, state="failed", error=NO_LICENSES
+        app=app,
+        assignment=assignment,
+        license_type="device",
+        device=device,
+        state="failed",
+        error=NO_LICENSES,
     )
 
 
