@@ -52,6 +52,34 @@ def healthz(request):
     )
 
 
+def _audit_value(value) -> str:
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, bool):
+        return str(_("Yes") if value else _("No"))
+    if isinstance(value, list):
+        return ", ".join(_audit_value(item) for item in value) or "—"
+    if isinstance(value, dict):
+        return "; ".join(f"{key}: {_audit_value(item)}" for key, item in value.items()) or "—"
+    return str(value)
+
+
+def audit_changes(entry: AuditEntry) -> list[tuple[str, str | None, str]]:
+    """The fields an audit entry changed, as (field, before, after) text; before is None for a creation.
+
+    Only the fields whose values differ, so an edit of one field reads as one line, not two object dumps.
+    """
+    before = entry.before if isinstance(entry.before, dict) else {}
+    after = entry.after if isinstance(entry.after, dict) else {}
+    changes: list[tuple[str, str | None, str]] = []
+    for field in [*before, *(key for key in after if key not in before)]:
+        old, new = before.get(field), after.get(field)
+        if field in before and field in after and old == new:
+            continue
+        changes.append((field.replace("_", " "), _audit_value(old) if before else None, _audit_value(new)))
+    return changes
+
+
 class AuditLogView(FilteredListView):
     model = AuditEntry
     filterset_class = AuditEntryFilter
@@ -64,8 +92,9 @@ class AuditLogView(FilteredListView):
         Column(_("Action"), "action", order_by="action"),
         Column(_("Object type"), "object_type"),
         Column(_("Object"), "object_repr"),
-        Column(_("Before"), "before", template="console/cells/json.html"),
-        Column(_("After"), "after", template="console/cells/json.html"),
+        Column(_("Changes"), audit_changes, template="console/cells/changes.html"),
+        Column(_("Before"), "before", csv_only=True),
+        Column(_("After"), "after", csv_only=True),
     ]
 
 

@@ -7,6 +7,7 @@ pagination, answers htmx requests with just the table, and `?export=csv` with ev
 from __future__ import annotations
 
 import csv
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -191,6 +192,9 @@ def _csv_cell(value) -> str:
         return "yes" if value else "no"
     if isinstance(value, list | tuple):
         return ", ".join(str(v) for v in value)
+    if isinstance(value, dict):
+        # JSON, not Python's repr: readable by people and by the next program.
+        return json.dumps(value, ensure_ascii=False, default=str)
     text = str(value)
     # Neutralise spreadsheet formulas (CSV injection: OWASP's leading characters); numbers stay numbers.
     if text[:1] in ("=", "+", "-", "@", "\t", "\r") and not text.lstrip("-").replace(".", "", 1).isdigit():

@@ -47,17 +47,23 @@ def _console_data():
         available_licenses=113,
     )
     group = factories.GroupFactory(name="All iPads in the Redmond campus, building 92")
-    assignment = Assignment.objects.create(
-        app=app, group=group, intent="required", license_type="device"
-    )
+    assignment = Assignment.objects.create(app=app, group=group, intent="required", license_type="device")
     device = factories.DeviceFactory()
     person = factories.DirectoryUserFactory(display_name="Adele Vance")
     License.objects.create(
-        app=app, assignment=assignment, license_type="device", device=device, state="assigned",
+        app=app,
+        assignment=assignment,
+        license_type="device",
+        device=device,
+        state="assigned",
         apple_serial_number=device.serial_number,
     )
     License.objects.create(
-        app=app, assignment=assignment, license_type="user", user=person, state="failed",
+        app=app,
+        assignment=assignment,
+        license_type="user",
+        user=person,
+        state="failed",
         error="No licenses available",
     )
     return app

@@ -105,3 +105,48 @@ def test_t2_token_form_says_the_file_must_be_chosen_again_after_an_error(admin_w
     page = response.content.decode()
     assert "Your token file was not kept because of the errors below: choose it again." in page
     assert "not shown back" not in page
+
+
+def test_csv_import_preview_shows_names_not_internal_ids_or_none(admin_web):
+    person = factories.DirectoryUserFactory(user_principal_name="adele@contoso.example")
+    group = factories.GroupFactory(name="Sales iPads", group_type="device")
+    factories.DeviceFactory(serial_number="SNEXISTING")
+    devices = (
+        "serial_number,name,supervised,primary_user\n"
+        "SNNEW0001,Front desk iPad,yes,adele@contoso.example\n"
+        "SNNEW0002,,,\n"
+    )
+    page = admin_web.post(
+        reverse("directory:import"),
+        {"kind": "devices", "file": SimpleUploadedFile("devices.csv", devices.encode())},
+    ).content.decode()
+    assert "primary_user: adele@contoso.example" in page and "supervised: Yes" in page
+    assert f"primary_user={person.pk}" not in page and f"primary_user: {person.pk}<" not in page
+    assert "None" not in page
+    members = "group,user_principal_name,serial_number\nSales iPads,,SNEXISTING\n"
+    page = admin_web.post(
+        reverse("directory:import"),
+        {"kind": "memberships", "file": SimpleUploadedFile("members.csv", members.encode())},
+    ).content.decode()
+    assert "group: Sales iPads" in page and "device: SNEXISTING" in page
+    assert f"group: {group.pk}" not in page and "None" not in page
+
+
+def test_audit_log_shows_the_fields_that_changed_before_and_after(admin_web, administrator):
+    from console import audit
+
+    token = factories.VPPTokenFactory(name="Contoso HQ")
+    audit.record(
+        actor=administrator,
+        action="token.update",
+        obj=token,
+        before={"name": "Contoso", "automatic_app_updates": False, "country_or_region": "US"},
+        after={"name": "Contoso HQ", "automatic_app_updates": True, "country_or_region": "US"},
+    )
+    page = admin_web.get(reverse("audit-log")).content.decode()
+    assert "name:</span> Contoso → Contoso HQ" in page
+    assert "automatic app updates:</span> No → Yes" in page
+    assert "country or region:" not in page  # unchanged fields are left out
+    assert "{&#x27;" not in page and "{'" not in page  # no Python dicts
+    body = b"".join(admin_web.get(reverse("audit-log"), {"export": "csv"}).streaming_content).decode()
+    assert '""name"": ""Contoso""' in body and "{'name'" not in body
