@@ -110,6 +110,7 @@ class TokenDetailView(ConsoleAccessMixin, DetailView):
         context.update(
             title=token.name,
             country_name=country_name(token.country_or_region),
+            apple_mismatches=apple_mismatch_texts(token),
             runs=runs,
             active_run=active_run,
             # While a sync runs the whole summary refreshes (progress, properties, history together);
@@ -120,6 +121,40 @@ class TokenDetailView(ConsoleAccessMixin, DetailView):
             expiring=token.days_left < 30,
         )
         return context
+
+
+def warn_if_country_differs(request, token: VPPToken) -> None:
+    for text in apple_mismatch_texts(token):
+        messages.warning(request, text)
+
+
+def apple_mismatch_texts(token: VPPToken) -> list[str]:
+    """Warnings for what was chosen for the token but differs from what Apple reports for its location."""
+    texts = []
+    if token.country_differs_from_apple:
+        texts.append(
+            gettext(
+                "Apple reports %(apple)s as this location's country/region, but %(chosen)s was chosen: "
+                "app details and store links come from the %(chosen)s store. Edit the token if that is not "
+                "intended."
+            )
+            % {
+                "apple": country_name(token.apple_country_or_region),
+                "chosen": country_name(token.country_or_region),
+            }
+        )
+    if token.account_type_differs_from_apple:
+        texts.append(
+            gettext(
+                "Apple reports this location's account type as %(apple)s, but %(chosen)s was chosen. Delete "
+                "the token and add it again with the right account type if that is not intended."
+            )
+            % {
+                "apple": VPPToken.AccountType(token.apple_account_type).label,
+                "chosen": token.get_account_type_display(),
+            }
+        )
+    return texts
 
 
 class _TokenFormView(ConsoleAccessMixin, FormView):
@@ -172,6 +207,7 @@ class TokenCreateView(_TokenFormView):
             gettext("The VPP token “%(name)s” was created; its first sync has started.")
             % {"name": token.name},
         )
+        warn_if_country_differs(self.request, token)
         return HttpResponseRedirect(token_link(token))
 
 
@@ -220,6 +256,8 @@ class TokenEditView(_TokenObjectMixin, _TokenFormView):
         except ValidationError as error:
             return self.form_invalid_with(form, error)
         messages.success(self.request, gettext("The VPP token was saved."))
+        token.refresh_from_db()
+        warn_if_country_differs(self.request, token)
         return HttpResponseRedirect(token_link(token))
 
 
