@@ -19,6 +19,7 @@ from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from apps.models import App, AppleAssignment
+from apps.signals import send_versions_changed
 from vpp.types import AppMetadata, Asset, Assignment
 
 BATCH_SIZE = 2000
@@ -106,6 +107,7 @@ def catalogue_sync(
         existing_qs = existing_qs.filter(adam_id=adam_id)
     existing = {(a.adam_id, a.pricing_param): a for a in existing_qs}
     created, updated = [], []
+    newer: list[int] = []
     for key, asset in assets.items():
         app = existing.get(key)
         if app is None:
@@ -113,11 +115,16 @@ def catalogue_sync(
             _apply_asset(app, asset, metadata.get(asset.adam_id), country)
             created.append(app)
         else:
+            old_version = app.version
             _apply_asset(app, asset, metadata.get(asset.adam_id), country)
             app.updated_at = now
             updated.append(app)
+            if old_version and app.version != old_version:
+                newer.append(app.pk)
     App.objects.bulk_create(created, batch_size=BATCH_SIZE)
     App.objects.bulk_update(updated, APP_FIELDS, batch_size=BATCH_SIZE)
+    if newer and token.automatic_app_updates:
+        send_versions_changed(newer)  # T11: deployment pushes the update to the devices that have the app
     gone = [a.pk for key, a in existing.items() if key not in assets]
     if gone:
         App.objects.filter(pk__in=gone).delete()

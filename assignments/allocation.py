@@ -50,6 +50,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
 from apps.models import App
+from assignments import signals
 from assignments.models import Assignment, License, LicenseDevice, LicenseRun, VPPUser
 from console import runs
 from directory.models import Device, DirectoryUser, Group, GroupMembership
@@ -458,6 +459,8 @@ def reserve(
                 app=locked, targets=targets, assignment=assignment
             )
             counts["failed"] += counts["over_limit"] + counts["store_blocked"]
+        # D2: targets that got no license show it as a failed install; the others wait for Apple.
+        signals.send_after_commit(signals.licenses_settled, app_ids=[app.pk])
     return counts
 
 

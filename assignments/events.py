@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from apps import services as app_services
 from apps.models import App
+from assignments import signals
 from assignments.allocation import request_pending
 from assignments.models import License, LicenseDevice, LicenseRun, VPPUser
 from console import runs
@@ -115,7 +116,14 @@ def _settle(
         if gone:  # A3: a revoked user license no longer covers devices; their slots are free again
             LicenseDevice.objects.filter(license__in=gone).delete()
         app_services.counts_move(_update_mirror(appeared, gone, keys))
+        if moved:
+            notify_licenses_settled({lic.app_id for lic in licenses})
     return moved
+
+
+def notify_licenses_settled(app_ids: set[int]) -> None:
+    """D2: after commit, tell the layers above (deployment) which apps' licenses settled."""
+    signals.send_after_commit(signals.licenses_settled, app_ids=sorted(app_ids))
 
 
 def _update_mirror(appeared: list[License], gone: list[License], keys: dict[int, Key]) -> Counter:
@@ -294,11 +302,20 @@ def request_waiting(*, token_id: int, user_ids: list[int]) -> list[str]:
 def apply_user_associated(token, notification: Notification) -> int:
     """USER_ASSOCIATED: the users accepted the invitation (S4): Registered → Associated."""
     ids = [u.client_user_id for u in notification.users]
-    return (
-        VPPUser.objects.filter(vpp_token=token, client_user_id__in=ids)
-        .exclude(status=VPPUser.Status.RETIRED)
-        .update(status=VPPUser.Status.ASSOCIATED)
+    users = VPPUser.objects.filter(vpp_token=token, client_user_id__in=ids).exclude(
+        status=VPPUser.Status.RETIRED
     )
+    user_ids = list(users.values_list("user_id", flat=True))
+    changed = users.update(status=VPPUser.Status.ASSOCIATED)
+    if changed:  # S4: installs that waited for the users to join the program can proceed
+        notify_licenses_settled(
+            set(
+                License.objects.filter(
+                    app__vpp_token=token, user_id__in=user_ids, state=License.State.ASSIGNED
+                ).values_list("app_id", flat=True)
+            )
+        )
+    return changed
 
 
 VPP_USER_STATUS = {"Registered": "registered", "Associated": "associated", "Retired": "retired"}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -16,7 +17,7 @@ from django.db.models import Q
 from django.utils.translation import gettext as _
 
 from apps.models import App
-from assignments import allocation
+from assignments import allocation, signals
 from assignments.models import Assignment, License, LicenseDevice, LicenseRun
 from assignments.reconciliation import run_reconcile
 from assignments.revocation import create_run, disassociate, run_revocation
@@ -128,6 +129,8 @@ def assignment_create(
         record(actor=actor, action="assignment.create", obj=assignment, after=snapshot(assignment) | figures)
         if intent == Assignment.Intent.REQUIRED:
             assignment.run = assignment_allocate(assignment=assignment, actor=actor)  # type: ignore[attr-defined]
+        elif intent == Assignment.Intent.UNINSTALL:
+            signals.send_after_commit(signals.uninstall_assigned, assignment_id=assignment.pk)
     assignment.preflight = figures  # type: ignore[attr-defined]
     return assignment
 
@@ -149,6 +152,8 @@ def assignment_update(*, assignment: Assignment, actor, intent: str | None = Non
         )
         if intent == Assignment.Intent.REQUIRED and before["intent"] != intent:
             assignment_allocate(assignment=assignment, actor=actor)
+        elif intent == Assignment.Intent.UNINSTALL and before["intent"] != intent:
+            signals.send_after_commit(signals.uninstall_assigned, assignment_id=assignment.pk)
     return assignment
 
 
@@ -177,7 +182,13 @@ def assignment_delete(*, assignment: Assignment, actor) -> LicenseRun | None:
         license_ids = [lic.pk for lic in holding if lic.pk not in kept]
         before = snapshot(assignment)
         run = None
-        if license_ids:
+        if license_ids and settings.NANOMDM_URL:
+            # D3: with an MDM server, deployment removes the app from the devices first; each license is
+            # reclaimed once its removal is acknowledged (or at once where no device has to remove it).
+            signals.send_after_commit(
+                signals.assignment_removed, app_id=assignment.app_id, license_ids=list(license_ids)
+            )
+        elif license_ids:
             run = create_run(
                 kind=LicenseRun.Kind.REVOKE_APP,
                 actor=actor,

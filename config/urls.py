@@ -15,14 +15,16 @@ from rest_framework.routers import DefaultRouter
 import apps.api
 import assignments.api
 import console.api_views
+import deployment.api
 import directory.api
 import tokens.api
 import tokens.urls
 from applesync.notifications import notify_view
 from assignments.views import TokenRevokeView
+from deployment.webhooks import nanomdm_webhook
 from home.views import HomeView
 
-API_MODULES = (console.api_views, tokens.api, apps.api, directory.api, assignments.api)
+API_MODULES = (console.api_views, tokens.api, apps.api, directory.api, assignments.api, deployment.api)
 
 router = DefaultRouter()
 for module in API_MODULES:
@@ -44,6 +46,8 @@ urlpatterns = [
     path("apps/", include("apps.urls")),
     path("directory/", include("directory.urls")),
     path("assignments/", include("assignments.urls")),
+    path("deployment/", include("deployment.urls")),
+    path("webhooks/nanomdm/", nanomdm_webhook, name="nanomdm-webhook"),
     path("api/v1/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/v1/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/v1/", include(router.urls)),

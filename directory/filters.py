@@ -70,6 +70,7 @@ class DeviceFilter(django_filters.FilterSet):
     dep_enrolled = AnyBooleanFilter(label=_("DEP enrolled"))
     app_store_allowed = AnyBooleanFilter(label=_("App Store allowed"))
     is_active = AnyBooleanFilter(label=_("Active"))
+    mdm_enrolled = AnyBooleanFilter(label=_("Enrolled in MDM"))
     primary_user = django_filters.NumberFilter(
         field_name="primary_user_id", label=_("Primary user"), widget=PickerInput("user")
     )
@@ -89,6 +90,7 @@ class DeviceFilter(django_filters.FilterSet):
             "dep_enrolled",
             "app_store_allowed",
             "is_active",
+            "mdm_enrolled",
             "primary_user",
             "has_primary_user",
             "group",
@@ -100,6 +102,7 @@ class DeviceFilter(django_filters.FilterSet):
         return queryset.filter(
             Q(serial_number__icontains=value)
             | Q(name__icontains=value)
+            | Q(udid__icontains=value)
             | Q(model__icontains=value)
             | Q(primary_user__display_name__icontains=value)
             | Q(primary_user__user_principal_name__icontains=value)

@@ -110,6 +110,10 @@ class Device(models.Model):
     app_store_allowed = models.BooleanField(_("App Store allowed"), default=True)
     is_active = models.BooleanField(_("active"), default=True)
     retired_at = models.DateTimeField(_("retired"), null=True, blank=True)
+    # D1: what the MDM server (NanoMDM) reported; the UDID is how the console addresses the device there.
+    udid = models.CharField(_("UDID"), max_length=64, blank=True, default="")
+    mdm_enrolled = models.BooleanField(_("enrolled in the MDM server"), default=False)
+    last_checkin_at = models.DateTimeField(_("last check-in"), null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -117,6 +121,9 @@ class Device(models.Model):
         ordering = ["name", "serial_number"]
         verbose_name = _("device")
         verbose_name_plural = _("devices")
+        constraints = [
+            models.UniqueConstraint(fields=["udid"], condition=~Q(udid=""), name="unique_device_udid")
+        ]
 
     def __str__(self) -> str:
         return self.name or self.serial_number

@@ -49,9 +49,13 @@ class DeviceSerializer(serializers.ModelSerializer):
         fields = [
             "id", "serial_number", "name", "model", "platform", "os_version", "ownership", "supervised",
             "kiosk_mode", "dep_enrolled", "primary_user", "primary_user_name", "app_store_allowed",
-            "is_active", "retired_at", "created_at", "updated_at", "groups",
+            "is_active", "retired_at", "udid", "mdm_enrolled", "last_checkin_at", "created_at", "updated_at",
+            "groups",
         ]  # fmt: skip
-        read_only_fields = ["is_active", "retired_at", "created_at", "updated_at"]
+        # D1: the MDM fields come from the MDM server's enrolment events only.
+        read_only_fields = [
+            "is_active", "retired_at", "udid", "mdm_enrolled", "last_checkin_at", "created_at", "updated_at",
+        ]  # fmt: skip
         validators: list = []
         extra_kwargs = {"serial_number": {"validators": []}}
 

@@ -488,6 +488,115 @@ def device_retire(*, device: Device, actor) -> Device:
     return device
 
 
+def _platform_of(product_name: str, model_name: str) -> str:
+    """The platform a check-in names (ProductName such as iPhone15,2 / iPad13,1 / Mac14,2 / AppleTV6,2)."""
+    text = f"{product_name} {model_name}".lower()
+    for prefix, platform in (
+        ("ipad", Device.Platform.IPADOS),
+        ("iphone", Device.Platform.IOS),
+        ("ipod", Device.Platform.IOS),
+        ("appletv", Device.Platform.TVOS),
+        ("apple tv", Device.Platform.TVOS),
+        ("realitydevice", Device.Platform.VISIONOS),
+        ("watch", Device.Platform.WATCHOS),
+        ("mac", Device.Platform.MACOS),
+    ):
+        if prefix in text:
+            return platform
+    return Device.Platform.IOS
+
+
+@transaction.atomic
+def device_mdm_enrol(
+    *,
+    udid: str,
+    serial_number: str = "",
+    name: str = "",
+    model: str = "",
+    product_name: str = "",
+    os_version: str = "",
+    checked_in_at=None,
+    actor=None,
+) -> tuple[Device, bool]:
+    """D1: the MDM server says a device enrolled (Authenticate) or is reachable (TokenUpdate).
+
+    The device is matched by serial number, else by UDID, else created. Returns (device, became_enrolled):
+    `became_enrolled` is True when the device was not enrolled before (its apps may now be deployed).
+    Raises ValidationError without a UDID.
+    """
+    udid = _clean_text(udid)
+    if not udid:
+        raise ValidationError(_("The MDM server sent an enrolment without a UDID."))
+    serial = _normalise_serial(serial_number)
+    device = None
+    if serial:
+        device = Device.objects.select_for_update().filter(serial_number__iexact=serial).first()
+    if device is None:
+        device = Device.objects.select_for_update().filter(udid=udid).first()
+    at = checked_in_at or timezone.now()
+    if device is None:
+        device = Device(
+            serial_number=serial or udid.upper(),
+            name=_clean_text(name)[:200],
+            model=_clean_text(model or product_name)[:100],
+            platform=_platform_of(product_name, model),
+            os_version=_clean_text(os_version)[:32],
+        )
+        before: dict[str, Any] = {}
+        created = True
+    else:
+        before = _snapshot(device)
+        created = False
+    was_enrolled = device.mdm_enrolled and device.udid == udid
+    # Another device row holding this UDID (re-enrolled under a new serial) gives it up.
+    Device.objects.filter(udid=udid).exclude(pk=device.pk).update(udid="", mdm_enrolled=False)
+    device.udid = udid
+    device.mdm_enrolled = True
+    device.last_checkin_at = at
+    for field, value, length in (("name", name, 200), ("model", model or product_name, 100)):
+        if _clean_text(value):
+            setattr(device, field, _clean_text(value)[:length])
+    if _clean_text(os_version):
+        device.os_version = _clean_text(os_version)[:32]
+    device.save()
+    if created or not was_enrolled:
+        audit.record(
+            actor=actor,
+            action="directory.device.mdm_enrol",
+            obj=device,
+            before=before,
+            after={"udid": udid, "mdm_enrolled": True, "created": created},
+        )
+    return device, not was_enrolled
+
+
+def device_mdm_checkin(*, udid: str, checked_in_at=None) -> int:
+    """D1: the device talked to the MDM server (any message): remember when. Returns rows changed."""
+    return Device.objects.filter(udid=udid).update(last_checkin_at=checked_in_at or timezone.now())
+
+
+@transaction.atomic
+def device_mdm_checkout(*, udid: str, checked_in_at=None, reclaim_licenses: bool = True, actor=None):
+    """D1: the MDM profile was removed (CheckOut): the device is unenrolled; with `reclaim_licenses` its
+    device licenses are reclaimed as for a retired device (B1). Returns the device, or None if unknown."""
+    device = Device.objects.select_for_update().filter(udid=udid).first()
+    if device is None or not device.mdm_enrolled:
+        return device
+    device.mdm_enrolled = False
+    device.last_checkin_at = checked_in_at or timezone.now()
+    device.save(update_fields=["mdm_enrolled", "last_checkin_at", "updated_at"])
+    audit.record(
+        actor=actor,
+        action="directory.device.mdm_checkout",
+        obj=device,
+        before={"mdm_enrolled": True},
+        after={"mdm_enrolled": False, "licenses_reclaimed": reclaim_licenses},
+    )
+    if reclaim_licenses:
+        send_after_commit(signals.device_retired, device_id=device.pk, actor_id=_actor_id(actor))
+    return device
+
+
 _DEVICE_SETTINGS = ("platform", "ownership", "supervised", "kiosk_mode", "dep_enrolled", "app_store_allowed")
 
 

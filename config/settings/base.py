@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "assignments",
     "applesync",
     "home",
+    "deployment",
     "scim",
 ]
 
@@ -219,6 +220,16 @@ CELERY_BEAT_SCHEDULE = {
         "task": "assignments.tasks.reconcile_all",
         "schedule": crontab(minute=15, hour=3),
     },
+    # Deployment through NanoMDM: commands nobody answered are pushed again, then failed (D5), and the daily
+    # inventory of every enrolled device (M3).
+    "mdm-unanswered-commands": {
+        "task": "deployment.tasks.retry_unanswered",
+        "schedule": crontab(minute="*/5"),
+    },
+    "mdm-daily-inventory": {
+        "task": "deployment.tasks.daily_inventory",
+        "schedule": crontab(minute=45, hour=2),
+    },
 }
 
 # --- The console ------------------------------------------------------------------------------------------
@@ -229,6 +240,24 @@ FIELD_ENCRYPTION_KEY = env("FIELD_ENCRYPTION_KEY", default="")
 VPP_MAX_TOKENS = env.int("VPP_MAX_TOKENS", default=256)
 VPP_MDM_NAME = env("VPP_MDM_NAME", default="VPP Console")
 VPP_FULL_SYNC_EVERY_HOURS = env.int("VPP_FULL_SYNC_EVERY_HOURS", default=24 * 7)
+
+# Deployment through NanoMDM (mdm-nanomdm.md). Unset NANOMDM_URL: the console manages licenses only.
+NANOMDM_URL = env("NANOMDM_URL", default="")
+NANOMDM_API_KEY = env("NANOMDM_API_KEY", default="")
+# Verifies the webhook's X-Hmac-Signature; required in production when NANOMDM_URL is set (deployment.E001).
+NANOMDM_WEBHOOK_HMAC_KEY = env("NANOMDM_WEBHOOK_HMAC_KEY", default="")
+# D1/B1: a device that checks out (MDM profile removed) loses its device licenses.
+NANOMDM_CHECKOUT_RECLAIMS_LICENSES = env.bool("NANOMDM_CHECKOUT_RECLAIMS_LICENSES", default=True)
+# A command with no answer after this many minutes is pushed again, at most MDM_COMMAND_MAX_ATTEMPTS times in
+# all, then failed ("the device did not answer").
+MDM_COMMAND_TIMEOUT_MINUTES = env.int("MDM_COMMAND_TIMEOUT_MINUTES", default=60)
+MDM_COMMAND_MAX_ATTEMPTS = env.int("MDM_COMMAND_MAX_ATTEMPTS", default=3)
+# Enrollment ids per enqueue request (one command UUID each; at most 200, and fewer for long ids).
+MDM_ENQUEUE_BATCH_SIZE = env.int("MDM_ENQUEUE_BATCH_SIZE", default=200)
+# Seconds between the ManagedApplicationList checks after an install was acknowledged (bounded backoff).
+MDM_INVENTORY_BACKOFF = [
+    int(s) for s in env.list("MDM_INVENTORY_BACKOFF", default=["10", "30", "120", "600", "1800"])
+]
 
 
 def email_settings(url: str) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import chromium_path, need
+from tests.deployment.conftest import location, make_app, nanomdm  # noqa: F401  (fixtures of the deployment flow)
 
 ARTIFACTS = Path(__file__).resolve().parent.parent.parent / "test-artifacts"
 # Playwright's sync API runs an event loop in the test thread; the ORM calls tests make are still synchronous.

@@ -1,4 +1,5 @@
-"""`make run`: migrate, start the Apple simulator, the web server, a Celery worker and beat, load the demo.
+"""`make run`: migrate, start the Apple simulator, the NanoMDM stand-in, the web server, a Celery worker and
+beat, load the demo, and enrol the demo devices through the stand-in (so installs go pending → installed).
 
 Everything runs in the foreground as child processes of this command; Ctrl-C stops them all.
 """
@@ -7,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -19,9 +21,12 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
+from directory.models import Device
 from home.demo import load_demo
+from mdm.simulator.control import MDMSimulatorControl
 
 SIMULATOR_PORT = 8765
+MDM_SIMULATOR_PORT = 8766
 
 
 def _wait_for(url: str, seconds: float = 60) -> bool:
@@ -63,6 +68,17 @@ class Command(BaseCommand):
         }
 
         simulated = urlparse(settings.APPLE_VPP_BASE_URL).port == SIMULATOR_PORT
+        # Without a NanoMDM of its own, the console deploys through the stand-in (mdm/simulator/).
+        mdm_simulated = not settings.NANOMDM_URL
+        if mdm_simulated:
+            mdm = {
+                "NANOMDM_URL": f"http://127.0.0.1:{MDM_SIMULATOR_PORT}",
+                "NANOMDM_API_KEY": secrets.token_urlsafe(24),
+                "NANOMDM_WEBHOOK_HMAC_KEY": secrets.token_urlsafe(32),
+            }
+            env.update(mdm)
+            for name, value in mdm.items():
+                setattr(settings, name, value)
         try:
             if simulated:
                 if not _port_free(SIMULATOR_PORT):
@@ -87,6 +103,17 @@ class Command(BaseCommand):
                 )
                 if not _wait_for(f"http://127.0.0.1:{SIMULATOR_PORT}/mdm/v2/service/config"):
                     raise RuntimeError("the Apple simulator did not start")
+            if mdm_simulated:
+                if not _port_free(MDM_SIMULATOR_PORT):
+                    self.stderr.write(f"Port {MDM_SIMULATOR_PORT} is in use; is another `make run` running?")
+                    self._stop(1)
+                argv = [python, "-m", "mdm.simulator", "--port", str(MDM_SIMULATOR_PORT)]
+                argv += ["--webhook-url", f"http://127.0.0.1:{port}/webhooks/nanomdm/"]
+                if simulated:  # devices ask the Apple simulator for their license before installing
+                    argv += ["--apple-url", f"http://127.0.0.1:{SIMULATOR_PORT}"]
+                self._start("nanomdm-simulator", argv, env)  # keys come from the environment
+                if not _wait_for(f"http://127.0.0.1:{MDM_SIMULATOR_PORT}/_simulator"):
+                    raise RuntimeError("the NanoMDM simulator did not start")
             if not _port_free(port):
                 self.stderr.write(f"Port {port} is in use; pass --port or set PORT.")
                 self._stop(1)
@@ -128,7 +155,9 @@ class Command(BaseCommand):
             credentials = None
             if not no_demo:
                 credentials = load_demo(stdout=self.stdout)
-            self._banner(port, credentials, simulated)
+                if mdm_simulated:
+                    self._enrol_demo_devices()
+            self._banner(port, credentials, simulated, mdm_simulated)
             while True:
                 for child in self.children:
                     if child.poll() is not None:
@@ -147,7 +176,14 @@ class Command(BaseCommand):
         self.stdout.write(f"starting {name}: {' '.join(argv[1:])}")
         self.children.append(subprocess.Popen(argv, env=env, start_new_session=True))
 
-    def _banner(self, port: int, credentials, simulated: bool) -> None:
+    def _enrol_demo_devices(self) -> None:
+        """The directory's demo devices enrol in the stand-in, which tells the console through its webhook."""
+        serials = list(Device.objects.filter(is_active=True).values_list("serial_number", flat=True))
+        if serials:
+            MDMSimulatorControl(settings.NANOMDM_URL).enroll_serials(serials)
+            self.stdout.write(f"enrolled {len(serials)} demo devices in the NanoMDM simulator")
+
+    def _banner(self, port: int, credentials, simulated: bool, mdm_simulated: bool = False) -> None:
         lines = [
             "",
             "VPP Console is running.",
@@ -157,6 +193,8 @@ class Command(BaseCommand):
         ]
         if simulated:
             lines.append(f"  Apple (simulated): http://127.0.0.1:{SIMULATOR_PORT}/mdm/v2/")
+        if mdm_simulated:
+            lines.append(f"  NanoMDM (simulated): http://127.0.0.1:{MDM_SIMULATOR_PORT}/_simulator")
         if credentials:
             for role, (username, password) in credentials.items():
                 lines.append(f"  {role}: {username} / {password}")
