@@ -66,6 +66,14 @@ def _console_data():
         state="failed",
         error="No licenses available",
     )
+    from deployment.models import DeviceAppState, InstallState
+
+    DeviceAppState.objects.create(device=device, app=app, state=InstallState.INSTALLED)
+    DeviceAppState.objects.create(
+        device=factories.DeviceFactory(name="Reception iPad with a long name"),
+        app=app,
+        state=InstallState.FAILED,
+    )
     return app
 
 
@@ -107,6 +115,10 @@ def test_main_pages_fit_the_screen_and_pass_axe(sized_page, administrator, artif
     page.goto(f"/assignments/apps/{app.pk}/")
     page.wait_for_selector("[data-testid=assignments-table]")
     _check(page, artifacts, "app-assignments", viewport)
+
+    page.goto(f"/deployment/apps/{app.pk}/devices/")
+    page.wait_for_selector("[data-testid=list-table]")
+    _check(page, artifacts, "app-install-status", viewport)
 
     page.goto("/assignments/licenses/")
     page.wait_for_selector("[data-testid=list-table]")
