@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.db.models import Q
 from django.utils import timezone
 
@@ -60,7 +62,7 @@ def latest_reconciliations():
     return [(token, runs.get(token.pk)) for token in VPPToken.objects.all()]
 
 
-JUST_FINISHED = timezone.timedelta(minutes=1)
+JUST_FINISHED = timedelta(minutes=1)
 
 
 def app_runs_to_show(app) -> list[LicenseRun]:
