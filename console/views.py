@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from celery import current_app
 from django import forms
+from django.apps import apps as django_apps
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
@@ -13,6 +14,7 @@ from django.http import Http404, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.urls import reverse, reverse_lazy
 from django.utils.cache import add_never_cache_headers
+from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 from django.views import View
 from django.views.decorators.cache import never_cache
@@ -50,6 +52,15 @@ def healthz(request):
         },
         status=200 if healthy else 503,
     )
+
+
+def _object_type_name(entry: AuditEntry) -> str:
+    """ "tokens.vpptoken" read as the model's name in the reader's language ("VPP token", "VPP 令牌")."""
+    try:
+        model = django_apps.get_model(entry.object_type)
+    except (LookupError, ValueError):
+        return entry.object_type
+    return capfirst(str(model._meta.verbose_name)) if model else entry.object_type
 
 
 def _audit_value(value) -> str:
@@ -90,7 +101,7 @@ class AuditLogView(FilteredListView):
         Column(_("Time"), "created_at", order_by="created_at"),
         Column(_("Actor"), "actor_name", order_by="actor_name"),
         Column(_("Action"), "action", order_by="action"),
-        Column(_("Object type"), "object_type"),
+        Column(_("Object type"), _object_type_name),
         Column(_("Object"), "object_repr"),
         Column(_("Changes"), audit_changes, template="console/cells/changes.html"),
         Column(_("Before"), "before", csv_only=True),

@@ -150,3 +150,14 @@ def test_audit_log_shows_the_fields_that_changed_before_and_after(admin_web, adm
     assert "{&#x27;" not in page and "{'" not in page  # no Python dicts
     body = b"".join(admin_web.get(reverse("audit-log"), {"export": "csv"}).streaming_content).decode()
     assert '""name"": ""Contoso""' in body and "{'name'" not in body
+
+
+def test_audit_log_names_object_types_in_the_readers_language(admin_web, administrator):
+    from console import audit
+
+    audit.record(actor=administrator, action="token.update", obj=factories.VPPTokenFactory(name="Contoso HQ"))
+    english = admin_web.get(reverse("audit-log"), HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert '<td data-label="Object type">VPP token</td>' in english
+    assert "tokens.vpptoken" not in english.split("<tbody>")[1]
+    chinese = admin_web.get(reverse("audit-log"), HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    assert "VPP 令牌" in chinese.split("<tbody>")[1]
