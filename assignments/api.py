@@ -30,6 +30,8 @@ from assignments.serializers import (
     LicenseRunSerializer,
     LicenseRunSummarySerializer,
     LicenseSerializer,
+    PreflightQuerySerializer,
+    PreflightSerializer,
 )
 from directory.models import Device, DirectoryUser, Group
 from tokens.models import VPPToken
@@ -110,12 +112,16 @@ class AppAssignmentsViewSet(viewsets.ModelViewSet):
         body = {"license_run": run.pk if run else None}
         return Response(body, status=status.HTTP_202_ACCEPTED if run else status.HTTP_204_NO_CONTENT)
 
+    @extend_schema(parameters=[PreflightQuerySerializer], responses=PreflightSerializer)
     @action(detail=False, methods=["get"])
     def preflight(self, request, app_id=None):
         """`?group=<id>&license_type=user|device`: licenses needed and available before saving."""  # B3
-        group = get_object_or_404(Group, pk=request.query_params.get("group") or 0)
-        license_type = request.query_params.get("license_type", "device")
-        return Response(allocation.preflight(app=self.get_app(), group=group, license_type=license_type))
+        app = self.get_app()
+        query = PreflightQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        group = get_object_or_404(Group, pk=query.validated_data["group"])
+        license_type = query.validated_data["license_type"]
+        return Response(allocation.preflight(app=app, group=group, license_type=license_type))
 
 
 def _holder(data):

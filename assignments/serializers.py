@@ -5,6 +5,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from assignments.models import Assignment, License, LicenseRun
+from console.ids import IdSerializerField
 from directory.models import Group
 
 
@@ -110,11 +111,33 @@ class AssignmentUpdateSerializer(serializers.Serializer):
     prevent_automatic_updates = serializers.BooleanField(required=False)
 
 
+class PreflightQuerySerializer(serializers.Serializer):
+    """`?group=<id>&license_type=user|device` of the pre-flight figures."""  # B3
+
+    group = IdSerializerField()
+    license_type = serializers.ChoiceField(
+        choices=Assignment.LicenseType.choices, default=Assignment.LicenseType.DEVICE
+    )
+
+
+class PreflightSerializer(serializers.Serializer):
+    """The pre-flight figures: licenses needed and available, and the targets that cannot get one."""  # B3
+
+    targets = serializers.IntegerField()
+    licenses_needed = serializers.IntegerField()
+    licenses_available = serializers.IntegerField(allow_null=True, help_text="null: unlimited licenses.")
+    oversubscribed = serializers.BooleanField()
+    ineligible = serializers.ListField(child=serializers.CharField())
+    ineligible_count = serializers.IntegerField()
+    devices_over_limit = serializers.IntegerField()
+    warnings = serializers.ListField(child=serializers.CharField())
+
+
 class HolderSerializer(serializers.Serializer):
     """`{"user": id}` or `{"device": id}`."""
 
-    user = serializers.IntegerField(required=False)
-    device = serializers.IntegerField(required=False)
+    user = IdSerializerField(required=False)
+    device = IdSerializerField(required=False)
 
     def validate(self, attrs):
         if ("user" in attrs) == ("device" in attrs):

@@ -18,6 +18,7 @@ from assignments import allocation, prompts, selectors, services
 from assignments.filters import LicenseFilter, LicenseRunFilter
 from assignments.forms import AssignmentForm
 from assignments.models import Assignment, License
+from console.ids import parse_id
 from console.views import RunDetailView, run_columns
 from console.views_base import Column, ConsoleAccessMixin, FilteredListView, add_service_errors, redirect_back
 from directory.models import Device, DirectoryUser, Group
@@ -203,7 +204,7 @@ class PreflightView(ConsoleAccessMixin, TemplateView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         app = get_object_or_404(App, pk=self.kwargs["app_id"])
-        group = Group.objects.filter(pk=self.request.GET.get("group") or 0).first()
+        group = Group.objects.filter(pk=parse_id(self.request.GET.get("group")) or 0).first()
         license_type = self.request.GET.get("license_type", "device")
         context["figures"] = (
             allocation.preflight(app=app, group=group, license_type=license_type) if group else None
@@ -263,8 +264,8 @@ class LicenseRevokeView(_PostAction):
 class InstallView(_PostAction):
     def post(self, request, app_id):
         app = get_object_or_404(App.objects.select_related("vpp_token"), pk=app_id)
-        user = DirectoryUser.objects.filter(pk=request.POST.get("user") or 0).first()
-        device = Device.objects.filter(pk=request.POST.get("device") or 0).first()
+        user = DirectoryUser.objects.filter(pk=parse_id(request.POST.get("user")) or 0).first()
+        device = Device.objects.filter(pk=parse_id(request.POST.get("device")) or 0).first()
         self.run_service(
             request, services.license_install, _("Install requested."), app=app, user=user, device=device
         )

@@ -4,12 +4,14 @@ The token pages (`tokens:`) gather the tokens app's own pages, the license actio
 a token, and Apple's notification webhook served by the inbound path (`applesync`).
 """
 
+from csp.constants import UNSAFE_INLINE
+from csp.decorators import csp_update
 from django.conf import settings
 from django.conf.urls.static import static
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import DefaultRouter
 
 import apps.api
@@ -30,6 +32,11 @@ router = DefaultRouter()
 for module in API_MODULES:
     module.register(router)
 
+# Swagger UI's page: its start-up script is a separate file (no inline script); its own <style> stays.
+api_docs = csp_update({"style-src": [UNSAFE_INLINE]})(
+    SpectacularSwaggerSplitView.as_view(url_name="api-schema")
+)
+
 token_urls = [
     *tokens.urls.urlpatterns,
     path("<int:pk>/revoke-licenses/", TokenRevokeView.as_view(), name="revoke-licenses"),
@@ -49,7 +56,7 @@ urlpatterns = [
     path("deployment/", include("deployment.urls")),
     path("webhooks/nanomdm/", nanomdm_webhook, name="nanomdm-webhook"),
     path("api/v1/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("api/v1/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/v1/docs/", api_docs, name="api-docs"),
     path("api/v1/", include(router.urls)),
     path("scim/v2/", include("scim.urls")),
     path("scim-clients/", include("scim.console_urls")),
@@ -58,3 +65,8 @@ urlpatterns = [
 
 if settings.DEBUG:
     urlpatterns += static(settings.STATIC_URL, document_root=settings.STATIC_ROOT)
+
+# Error pages: the console's templates (403.html, 404.html, 500.html), JSON under /api/.
+handler403 = "console.views.permission_denied"
+handler404 = "console.views.page_not_found"
+handler500 = "console.views.server_error"

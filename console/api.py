@@ -4,7 +4,8 @@ imports no view). Each app's `register(router)` is called by config.urls; the au
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from rest_framework import status
+from django.utils.translation import gettext as _
+from rest_framework import exceptions, status
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -37,4 +38,23 @@ def exception_handler(exc, context):
             {"detail": str(exc), "apple_error_number": exc.number},
             status=status.HTTP_502_BAD_GATEWAY,
         )
+    if isinstance(exc, exceptions.AuthenticationFailed):
+        throttled = _count_auth_failure(context.get("request"), context.get("view"))
+        if throttled is not None:
+            exc = throttled
     return drf_exception_handler(exc, context)
+
+
+def _count_auth_failure(request, view) -> exceptions.Throttled | None:
+    """Record one failed credential for the client's address; Throttled once the address is over its rate."""
+    from console.throttling import AuthFailureThrottle
+
+    if request is None:
+        return None
+    throttle = AuthFailureThrottle()
+    if throttle.allow_request(request, view):
+        return None
+    wait = throttle.wait()
+    return exceptions.Throttled(
+        wait=wait, detail=_("Too many requests with wrong credentials; wait and try again.")
+    )

@@ -33,6 +33,7 @@ NAVIGATION = [
         [
             (_("Connectors and tokens › Apple VPP tokens"), "tokens:list"),
             (_("Connectors and tokens › Identity providers (SCIM)"), "scim-clients:list"),
+            (_("Sign-in lock-outs"), "sign-in-lockouts"),
         ],
     ),
     (_("Audit log"), "audit-log", []),

@@ -3,6 +3,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from console import run_kinds
+from console.ids import IdFilter
 from console.models import AuditEntry, Run
 from console.pickers import PickerInput
 
@@ -44,9 +45,7 @@ class RunFilter(django_filters.FilterSet):
     kind = django_filters.ChoiceFilter(choices=run_kinds.choices, label=_("Kind"))
     status = django_filters.ChoiceFilter(choices=Run.Status.choices, label=_("Status"))
     trigger = django_filters.ChoiceFilter(choices=Run.Trigger.choices, label=_("Trigger"))
-    vpp_token = django_filters.NumberFilter(
-        field_name="vpp_token_id", label=_("Token"), widget=PickerInput("token")
-    )
+    vpp_token = IdFilter(field_name="vpp_token_id", label=_("Token"), widget=PickerInput("token"))
 
     class Meta:
         model = Run

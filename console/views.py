@@ -15,12 +15,13 @@ from django.shortcuts import get_object_or_404
 from django.urls import reverse, reverse_lazy
 from django.utils.cache import add_never_cache_headers
 from django.utils.text import capfirst
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
-from django.views import View
+from django.views import View, defaults
 from django.views.decorators.cache import never_cache
 from django.views.generic import DetailView, TemplateView
 
-from console import api_keys, roles
+from console import api_keys, lockouts, roles
 from console.durations import duration_text
 from console.filters import AuditEntryFilter, RunFilter
 from console.models import AuditEntry, Run
@@ -107,6 +108,66 @@ class AuditLogView(FilteredListView):
         Column(_("Before"), "before", csv_only=True),
         Column(_("After"), "after", csv_only=True),
     ]
+
+
+class LockoutListView(FilteredListView):
+    """Failed sign-ins per user name and address, and which are locked out (django-axes)."""
+
+    title = _("Sign-in lock-outs")
+    breadcrumbs = [(_("Home"), "/"), (_("Sign-in lock-outs"), None)]
+    csv_filename = "sign-in-lockouts.csv"
+    columns = [
+        Column(_("User name"), "username", order_by="username"),
+        Column(_("Address"), "ip_address", order_by="ip_address"),
+        Column(_("Failed sign-ins"), "failures_since_start", order_by="failures_since_start"),
+        Column(_("Last failure"), "attempt_time", order_by="attempt_time"),
+        Column(_("Locked"), lambda attempt: _("Locked") if lockouts.is_locked(attempt) else ""),
+        Column("", "pk", template="console/cells/lockout_lift.html"),
+    ]
+
+    def get_base_queryset(self):
+        return lockouts.lockout_list()
+
+
+class LockoutLiftView(ConsoleAccessMixin, View):
+    """An administrator lifts a lock-out (forgets the failed sign-ins of that user name and address)."""
+
+    write = True
+    http_method_names = ["post"]
+
+    def post(self, request, pk):
+        from axes.models import AccessAttempt
+
+        attempt = get_object_or_404(AccessAttempt, pk=pk)
+        lockouts.lockout_lift(attempt=attempt, actor=request.user)
+        messages.success(request, _("The lock-out is lifted."))
+        return HttpResponseRedirect(reverse("sign-in-lockouts"))
+
+
+def _wants_json(request) -> bool:
+    return request.path.startswith("/api/")
+
+
+def page_not_found(request, exception=None):
+    """404: the console's page, or `{"detail": …}` under /api/ (API clients never get HTML)."""
+    if _wants_json(request):
+        return JsonResponse({"detail": gettext("Not found.")}, status=404)
+    return defaults.page_not_found(request, exception)
+
+
+def permission_denied(request, exception=None):
+    if _wants_json(request):
+        return JsonResponse(
+            {"detail": gettext("You do not have permission to perform this action.")}, status=403
+        )
+    return defaults.permission_denied(request, exception)
+
+
+def server_error(request):
+    """500: templates/500.html, rendered without a request context; JSON under /api/."""
+    if _wants_json(request):
+        return JsonResponse({"detail": gettext("Server error.")}, status=500)
+    return defaults.server_error(request)
 
 
 # --- runs (B8) --------------------------------------------------------------------------------------------

@@ -10,12 +10,14 @@ import csv
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import update_wrapper
 from typing import Any
 
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import ValidationError
-from django.http import HttpResponseRedirect, StreamingHttpResponse
+from django.http import HttpResponse, HttpResponseRedirect, StreamingHttpResponse
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
 from django.views.generic import ListView
 
 from console.access import check_access
@@ -51,11 +53,19 @@ class ConsoleAccessMixin:
     write = False
     breadcrumbs: list[tuple[str, str | None]] = []
 
-    def dispatch(self, request, *args, **kwargs):
-        if not request.user.is_authenticated:
-            return redirect_to_login(request.get_full_path())
-        check_access(request.user, write=self.needs_write(request))
-        return super().dispatch(request, *args, **kwargs)
+    @classmethod
+    def as_view(cls, **initkwargs):
+        """The access check wraps the whole view, so it runs before anything a subclass does in `setup` or
+        `dispatch` (loading an object there must not answer 404 to someone who may not know it exists)."""
+        view = super().as_view(**initkwargs)
+
+        def checked(request, *args, **kwargs):
+            if not request.user.is_authenticated:
+                return redirect_to_login(request.get_full_path())
+            check_access(request.user, write=cls(**initkwargs).needs_write(request))
+            return view(request, *args, **kwargs)
+
+        return update_wrapper(checked, view)
 
     def needs_write(self, request) -> bool:
         """Whether the request needs an administrator: a `write` page, or anything but reading."""
@@ -124,6 +134,9 @@ class FilteredListView(ConsoleAccessMixin, ListView):
             self.filterset = self.filterset_class(
                 self.request.GET or None, queryset=queryset, request=self.request
             )
+            if self.filter_errors():
+                # Like the API's 400: an invalid filter shows its error and no rows, never every row.
+                return queryset.none()
             queryset = self.filterset.qs
         ordering = self.request.GET.get("ordering", "")
         allowed = {c.order_by for c in self.columns if c.order_by}
@@ -133,23 +146,44 @@ class FilteredListView(ConsoleAccessMixin, ListView):
             queryset = queryset.order_by(*self.default_ordering)
         return queryset
 
+    def filter_errors(self) -> list[str]:
+        """The filter values that are not valid, as "label: message" lines (empty when all are valid)."""
+        filterset = getattr(self, "filterset", None)
+        if filterset is None or not filterset.is_bound or filterset.is_valid():
+            return []
+        form = filterset.form
+        return [
+            f"{form.fields[name].label if name in form.fields else _('Filter')}: {message}"
+            for name, messages in form.errors.items()
+            for message in messages
+        ]
+
     def get(self, request, *args, **kwargs):
         if request.GET.get("export") == "csv":
             return self.export_csv()
-        return super().get(request, *args, **kwargs)
+        response = super().get(request, *args, **kwargs)
+        # htmx swaps only 2xx answers into the table: the partial carries the error for it.
+        if self.filter_errors() and not getattr(request, "htmx", False):
+            response.status_code = 400
+        return response
 
     def get_template_names(self):
         if getattr(self.request, "htmx", False) and not self.request.htmx.boosted:
             return [self.table_template]
         return [self.template_name]
 
-    def export_csv(self) -> StreamingHttpResponse:
+    def export_csv(self) -> HttpResponse | StreamingHttpResponse:
+        queryset = self.get_queryset()
+        errors = self.filter_errors()
+        if errors:
+            body = "\n".join(errors) + "\n"
+            return HttpResponse(body, content_type="text/plain; charset=utf-8", status=400)
         columns = self.columns
         writer = csv.writer(_Echo())
 
         def rows():
             yield writer.writerow([str(c.label) for c in columns])
-            for obj in self.get_queryset().iterator(chunk_size=2000):
+            for obj in queryset.iterator(chunk_size=2000):
                 yield writer.writerow([_csv_cell(c.read(obj)) for c in columns])
 
         response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
@@ -169,6 +203,7 @@ class FilteredListView(ConsoleAccessMixin, ListView):
         context.update(
             title=self.title,
             filterset=self.filterset,
+            filter_errors=self.filter_errors(),
             columns=columns,
             objects_and_rows=list(zip(context["object_list"], rows, strict=True)),
             ordering=self.request.GET.get("ordering", ""),

@@ -58,6 +58,16 @@ class DirectoryUserViewSet(viewsets.ModelViewSet):
             user=serializer.instance, data=data, actor=self.request.user
         )
 
+    @extend_schema(
+        description=(
+            "Deactivate the user (not a deletion): the row is kept with is_active false and their user "
+            "licenses are reclaimed. Reactivate with reactivate/."
+        ),
+        responses={204: None},
+    )
+    def destroy(self, request, *args, **kwargs):
+        return super().destroy(request, *args, **kwargs)
+
     def perform_destroy(self, instance):
         services.user_deactivate(user=instance, actor=self.request.user)
 
@@ -102,6 +112,16 @@ class DeviceViewSet(viewsets.ModelViewSet):
             device=serializer.instance, data=data, actor=self.request.user
         )
 
+    @extend_schema(
+        description=(
+            "Retire the device (not a deletion): the row is kept with is_active false and its device "
+            "licenses are reclaimed."
+        ),
+        responses={204: None},
+    )
+    def destroy(self, request, *args, **kwargs):
+        return super().destroy(request, *args, **kwargs)
+
     def perform_destroy(self, instance):
         services.device_retire(device=instance, actor=self.request.user)
 
@@ -128,13 +148,21 @@ class GroupViewSet(viewsets.ModelViewSet):
     ordering_fields = ["name", "created_at", "member_count"]
 
     def perform_create(self, serializer):
-        serializer.instance = services.group_create(**serializer.validated_data, actor=self.request.user)
+        group = services.group_create(**serializer.validated_data, actor=self.request.user)
+        serializer.instance = selectors.group_list().get(pk=group.pk)  # with member_count
 
     def perform_update(self, serializer):
         services.group_update(
             group=serializer.instance, data=serializer.validated_data, actor=self.request.user
         )
         serializer.instance = selectors.group_list().get(pk=serializer.instance.pk)
+
+    @extend_schema(
+        description="Delete the group and its memberships; refused (400) while apps are assigned to it.",
+        responses={204: None},
+    )
+    def destroy(self, request, *args, **kwargs):
+        return super().destroy(request, *args, **kwargs)
 
     def perform_destroy(self, instance):
         services.group_delete(group=instance, actor=self.request.user)

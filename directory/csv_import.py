@@ -64,6 +64,8 @@ BOOLEAN_COLUMNS = {"is_active", "supervised", "kiosk_mode", "dep_enrolled", "app
 _TRUE = {"true", "yes", "y", "1"}
 _FALSE = {"false", "no", "n", "0"}
 
+NUL = "\x00"
+
 CREATE, UPDATE, UNCHANGED, ADD = "create", "update", "unchanged", "add"
 IMPORT_KIND = "directory_import"
 # Numbers an import run records in `Run.counts`, with their labels.
@@ -152,6 +154,15 @@ def _parse_bool(value: str, column: str, errors: list[str]) -> bool | None:
     return None
 
 
+def _csv_error(exc: csv.Error) -> str:
+    """The csv module's complaint in words an administrator can act on."""
+    if "unexpected end of data" in str(exc):
+        return _("a quoted cell is never closed (a quote mark is missing)")
+    if "expected after" in str(exc):
+        return _("a quoted cell has text after its closing quote")
+    return str(exc)
+
+
 def read_rows(kind: str, content: bytes | str) -> tuple[list[tuple[int, dict[str, str]]], list[str]]:
     """The data rows as (row number, {column: stripped value}) and the errors about the file as a whole."""
     if kind not in COLUMNS:
@@ -170,13 +181,16 @@ def read_rows(kind: str, content: bytes | str) -> tuple[list[tuple[int, dict[str
     # Excel in many locales saves "CSV" separated by semicolons: the header line says which separator is used.
     first_line = text.split("\n", 1)[0]
     delimiter = ";" if ";" in first_line and "," not in first_line else ","
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    # strict: a quote left open is an error, not a cell that swallows the rest of the file.
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
     try:
         header = next(reader)
     except StopIteration:
         return [], [_("The file is empty.")]
     except csv.Error as exc:
-        return [], [_("The file is not valid CSV: %(error)s") % {"error": exc}]
+        return [], [_("The header row is not valid CSV: %(error)s") % {"error": _csv_error(exc)}]
+    if any(NUL in h for h in header):
+        return [], [_("The header row contains a NUL character (byte 0); the file is not plain CSV text.")]
     header = [h.strip().lower() for h in header]
     errors: list[str] = []
     unknown = [h for h in header if h not in COLUMNS[kind]]
@@ -197,22 +211,32 @@ def read_rows(kind: str, content: bytes | str) -> tuple[list[tuple[int, dict[str
     if errors:
         return [], errors
     rows: list[tuple[int, dict[str, str]]] = []
-    try:
-        for number, cells in enumerate(reader, start=2):
-            if not any(c.strip() for c in cells):
-                continue
-            if len(rows) >= MAX_ROWS:
-                return [], [
-                    _("The file has more than %(max)d rows; split it into smaller files.") % {"max": MAX_ROWS}
-                ]
-            if len(cells) > len(header):
-                rows.append((number, {"__error__": _("The row has more cells than the header.")}))
-                continue
+    number = 1
+    while True:
+        number += 1
+        try:
+            cells = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            # The reader cannot say where this row ends: it is the last one read (the file is refused).
             rows.append(
-                (number, {h: (cells[i].strip() if i < len(cells) else "") for i, h in enumerate(header)})
+                (number, {"__error__": _("The row is not valid CSV: %(error)s") % {"error": _csv_error(exc)}})
             )
-    except csv.Error as exc:
-        return [], [_("The file is not valid CSV: %(error)s") % {"error": exc}]
+            break
+        if not any(c.strip() for c in cells):
+            continue
+        if len(rows) >= MAX_ROWS:
+            return [], [
+                _("The file has more than %(max)d rows; split it into smaller files.") % {"max": MAX_ROWS}
+            ]
+        if any(NUL in c for c in cells):
+            rows.append((number, {"__error__": _("The row contains a NUL character (byte 0).")}))
+            continue
+        if len(cells) > len(header):
+            rows.append((number, {"__error__": _("The row has more cells than the header.")}))
+            continue
+        rows.append((number, {h: (cells[i].strip() if i < len(cells) else "") for i, h in enumerate(header)}))
     if not rows:
         return [], [_("The file has a header but no rows.")]
     return rows, []

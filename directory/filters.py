@@ -8,11 +8,12 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from console.filters import AnyBooleanFilter
+from console.ids import IdFilter, IdFormField
 from console.pickers import PickerInput
 from directory.models import Device, DirectoryUser, Group
 
 
-class GroupIdField(forms.IntegerField):
+class GroupIdField(IdFormField):
     """A group id that must exist; the error names the id (the API answers 400)."""
 
     def clean(self, value):
@@ -22,7 +23,7 @@ class GroupIdField(forms.IntegerField):
         return value
 
 
-class GroupIdFilter(django_filters.NumberFilter):
+class GroupIdFilter(IdFilter):
     field_class = GroupIdField
 
     def __init__(self, *args, **kwargs):
@@ -71,9 +72,7 @@ class DeviceFilter(django_filters.FilterSet):
     app_store_allowed = AnyBooleanFilter(label=_("App Store allowed"))
     is_active = AnyBooleanFilter(label=_("Active"))
     mdm_enrolled = AnyBooleanFilter(label=_("Enrolled in MDM"))
-    primary_user = django_filters.NumberFilter(
-        field_name="primary_user_id", label=_("Primary user"), widget=PickerInput("user")
-    )
+    primary_user = IdFilter(field_name="primary_user_id", label=_("Primary user"), widget=PickerInput("user"))
     has_primary_user = AnyBooleanFilter(
         field_name="primary_user", lookup_expr="isnull", exclude=True, label=_("Has primary user")
     )

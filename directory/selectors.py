@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import Count, Q, QuerySet
 from django.utils.translation import gettext as _
 
+from console.ids import parse_id
 from directory.models import Device, DirectoryUser, Group, GroupMembership
 
 
@@ -63,10 +64,11 @@ def _by_ids(model, ids: Iterable, label: str) -> list:
     wanted: list[int] = []
     bad: list[str] = []
     for raw in ids:
-        try:
-            wanted.append(int(raw))
-        except (TypeError, ValueError):
+        number = parse_id(raw)
+        if number is None:
             bad.append(str(raw))
+        else:
+            wanted.append(number)
     found = model.objects.in_bulk(wanted) if wanted else {}
     missing = bad + [str(i) for i in wanted if i not in found]
     if missing:

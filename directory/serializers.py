@@ -6,13 +6,14 @@ from __future__ import annotations
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
+from console.ids import IdSerializerField
 from directory import csv_import
 from directory.models import Device, DirectoryUser, Group, GroupMembership
 
 
 class DirectoryUserSerializer(serializers.ModelSerializer):
     groups = serializers.ListField(
-        child=serializers.IntegerField(),
+        child=IdSerializerField(),
         write_only=True,
         required=False,
         help_text=_("Ids of user groups to add a new user to."),
@@ -35,10 +36,10 @@ class DeviceSerializer(serializers.ModelSerializer):
         queryset=DirectoryUser.objects.all(), allow_null=True, required=False
     )
     primary_user_name = serializers.CharField(
-        source="primary_user.display_name", read_only=True, default=None
+        source="primary_user.display_name", read_only=True, default=None, allow_null=True
     )
     groups = serializers.ListField(
-        child=serializers.IntegerField(),
+        child=IdSerializerField(),
         write_only=True,
         required=False,
         help_text=_("Ids of device groups to add a new device to."),
@@ -76,9 +77,11 @@ class MembershipSerializer(serializers.ModelSerializer):
     member_type = serializers.SerializerMethodField()
     name = serializers.SerializerMethodField()
     user_principal_name = serializers.CharField(
-        source="user.user_principal_name", read_only=True, default=None
+        source="user.user_principal_name", read_only=True, default=None, allow_null=True
     )
-    serial_number = serializers.CharField(source="device.serial_number", read_only=True, default=None)
+    serial_number = serializers.CharField(
+        source="device.serial_number", read_only=True, default=None, allow_null=True
+    )
     is_active = serializers.SerializerMethodField()
 
     class Meta:
@@ -101,8 +104,8 @@ class MembershipSerializer(serializers.ModelSerializer):
 class MembersChangeSerializer(serializers.Serializer):
     """`{"users": [ids]}` for a user group or `{"devices": [ids]}` for a device group."""
 
-    users = serializers.ListField(child=serializers.CharField(), required=False, default=list)
-    devices = serializers.ListField(child=serializers.CharField(), required=False, default=list)
+    users = serializers.ListField(child=IdSerializerField(), required=False, default=list)
+    devices = serializers.ListField(child=IdSerializerField(), required=False, default=list)
 
     def validate(self, attrs):
         if not attrs["users"] and not attrs["devices"]:

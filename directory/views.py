@@ -14,6 +14,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.generic import DetailView, FormView, TemplateView
 
+from console.ids import parse_id
 from console.views_base import Column, ConsoleAccessMixin, FilteredListView, add_service_errors
 from directory import csv_import, selectors, services
 from directory.filters import DeviceFilter, DirectoryUserFilter, GroupFilter
@@ -469,7 +470,7 @@ class GroupRemoveMembersView(ConsoleAccessMixin, TemplateView):
     def post(self, request, pk):
         group = get_object_or_404(Group, pk=pk)
         chosen = group.memberships.filter(
-            pk__in=[v for v in request.POST.getlist("membership") if v.isdigit()]
+            pk__in=[i for v in request.POST.getlist("membership") if (i := parse_id(v))]
         )
         users = [m.user for m in chosen.select_related("user") if m.user_id]
         devices = [m.device for m in chosen.select_related("device") if m.device_id]

@@ -61,6 +61,17 @@ class VPPTokenViewSet(
         token = services.token_update(token=token, actor=request.user, **serializer.validated_data)
         return Response(self._read(token))
 
+    @extend_schema(
+        description=(
+            "Delete the token: the token, its apps and their assignments are deleted here. Licenses are not "
+            "revoked at Apple and apps are not uninstalled; afterwards its licenses cannot be revoked from "
+            "this console (revoke them first with revoke-licenses/ if wanted)."
+        ),
+        responses={204: None},
+    )
+    def destroy(self, request, *args, **kwargs):
+        return super().destroy(request, *args, **kwargs)
+
     def perform_destroy(self, instance):
         services.token_delete(token=instance, actor=self.request.user)
 
@@ -84,7 +95,7 @@ class VPPTokenViewSet(
         return Response(SyncRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(request=None, responses={202: SyncRunSerializer(many=True)})
-    @action(detail=False, methods=["post"], url_path="sync-all")
+    @action(detail=False, methods=["post"], url_path="sync-all", pagination_class=None, filter_backends=[])
     def sync_all(self, request):
         """Sync every valid token now; 202 with their runs."""
         runs = services.token_sync_all(actor=request.user)

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from .types import parse_apple_datetime
 
 __all__ = [
+    "MAX_JSON_DEPTH",
     "MAX_TOKEN_FILE_BYTES",
     "TokenFile",
     "TokenFileBadExpiry",
@@ -26,10 +27,14 @@ __all__ = [
     "TokenFileNotJson",
     "TokenFileNotObject",
     "TokenFileTooLarge",
+    "json_depth",
     "parse_token_file",
 ]
 
 MAX_TOKEN_FILE_BYTES = 64 * 1024
+# A token's JSON is one flat object; anything nested deeper is not a token (and must never reach the parser's
+# recursion limit: `[` × 40,000 would raise RecursionError).
+MAX_JSON_DEPTH = 8
 REQUIRED_KEYS = ("token", "expDate", "orgName")
 
 
@@ -113,12 +118,39 @@ class TokenFile:
         )
 
 
+def json_depth(text: str) -> int:
+    """The deepest nesting of arrays and objects in JSON `text`, without parsing it (strings are skipped).
+
+    Meant to run before ``json.loads`` so that hostile input cannot exhaust the parser's recursion; on text
+    that is not JSON the answer is still a bound, and the parser reports the error.
+    """
+    depth = deepest = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return deepest
+
+
 def parse_token_file(data: bytes | str) -> TokenFile:
     """Validate and parse the content of a ``.vpptoken`` file.
 
     Raises a ``TokenFileError`` subclass naming what is wrong: ``TokenFileEmpty``, ``TokenFileTooLarge`` (> 64
     KiB), ``TokenFileNotBase64``, ``TokenFileNotJson`` (not UTF-8 or not JSON), ``TokenFileNotObject``,
-    ``TokenFileMissingKeys`` (lists the missing or empty keys) or ``TokenFileBadExpiry``.
+    ``TokenFileMissingKeys`` (lists the missing or empty keys) or ``TokenFileBadExpiry``. JSON nested deeper
+    than ``MAX_JSON_DEPTH`` is ``TokenFileNotJson`` (it is never handed to the parser).
     """
     raw = data.encode("utf-8", errors="replace") if isinstance(data, str) else bytes(data)
     if len(raw) > MAX_TOKEN_FILE_BYTES:
@@ -137,10 +169,14 @@ def parse_token_file(data: bytes | str) -> TokenFile:
         text = decoded.decode("utf-8")
     except UnicodeDecodeError:
         raise TokenFileNotJson("not UTF-8") from None
+    if json_depth(text) > MAX_JSON_DEPTH:
+        raise TokenFileNotJson(f"nested more than {MAX_JSON_DEPTH} levels deep")
     try:
         payload = json.loads(text)
     except json.JSONDecodeError as exc:
         raise TokenFileNotJson(f"invalid JSON at character {exc.pos}") from None
+    except RecursionError:  # pragma: no cover - json_depth above keeps the parser far from the limit
+        raise TokenFileNotJson("nested too deeply") from None
     if not isinstance(payload, dict):
         raise TokenFileNotObject()
     missing = tuple(

@@ -17,6 +17,13 @@ PUBLIC_BASE_URL = ""
 # Tasks go to an in-memory broker unless REDIS_URL is set; tests that need them run a real in-thread worker.
 CELERY_BROKER_URL = env("REDIS_URL", default="") or "memory://"
 CELERY_BROKER_TRANSPORT_OPTIONS = {}
+# Throttle counters per test process (never shared through Redis between concurrent runs); the API rates are
+# high enough for the suite's own traffic, and the throttling tests set their own.
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+REST_FRAMEWORK = {
+    **REST_FRAMEWORK,  # noqa: F405
+    "DEFAULT_THROTTLE_RATES": {"anon": "100000/min", "user": "100000/min", "auth_failure": "100000/min"},
+}
 REQUIRE_SERVICES = env.bool("REQUIRE_SERVICES", default=False)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.InMemoryStorage"},

@@ -1,4 +1,26 @@
-/* The console's own behaviour, kept out of the templates (no inline scripts or handlers). */
+// Small behaviours of the console pages, kept out of the templates: the Content-Security-Policy allows no
+// inline scripts or on*= handlers.
+(function () {
+  "use strict";
+
+  // <select data-submit-on-change>: choosing a value submits its form (the language switch).
+  document.addEventListener("change", function (event) {
+    var target = event.target;
+    if (target instanceof HTMLSelectElement && target.hasAttribute("data-submit-on-change") && target.form) {
+      target.form.submit();
+    }
+  });
+
+  // <form data-confirm="Question?">: ask before submitting; "Cancel" submits nothing.
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (form instanceof HTMLFormElement && form.dataset.confirm && !window.confirm(form.dataset.confirm)) {
+      event.preventDefault();
+      event.stopImmediatePropagation();
+    }
+  }, true);
+})();
+
 (function () {
   "use strict";
 
@@ -25,20 +47,7 @@
     });
   }
 
-  // Selects marked data-submit-on-change submit their form (the language switch).
-  function setupAutoSubmit(root) {
-    root.querySelectorAll("select[data-submit-on-change]").forEach(function (select) {
-      if (select.dataset.bound) return;
-      select.dataset.bound = "1";
-      select.addEventListener("change", function () { select.form.submit(); });
-    });
-  }
-
-  document.addEventListener("DOMContentLoaded", function () {
-    setupMenu();
-    setupAutoSubmit(document);
-  });
-  document.addEventListener("htmx:load", function (event) { setupAutoSubmit(event.target); });
+  document.addEventListener("DOMContentLoaded", setupMenu);
 })();
 
 /* Type-ahead pickers: an id input marked data-picker-url becomes a search box over the API's `search`.
@@ -123,12 +132,3 @@
   document.addEventListener("DOMContentLoaded", function () { setupAll(document); });
   document.addEventListener("htmx:load", function (event) { setupAll(event.target); });
 })();
-
-/* Forms marked data-confirm ask before they submit (destructive actions). */
-document.addEventListener("submit", function (event) {
-  var form = event.target;
-  if (form instanceof HTMLFormElement && form.dataset.confirm && !window.confirm(form.dataset.confirm)) {
-    event.preventDefault();
-    event.stopImmediatePropagation();
-  }
-}, true);

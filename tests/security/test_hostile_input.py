@@ -1,0 +1,145 @@
+"""Hostile input never answers 500: ids out of the database's range, junk filters, pages and orderings.
+
+Filters and body fields that take ids use bounded integers (console.ids); a console list page with an invalid
+filter shows the error and no rows (HTTP 400), like the API, instead of silently showing every row.
+"""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+from rest_framework.test import APIClient
+
+from directory.models import Device, DirectoryUser, GroupMembership
+from tests import factories
+from tests.security.urlconf import routes, seed_objects
+
+pytestmark = pytest.mark.django_db
+
+HUGE = "99999999999999999999"
+JUNK = [HUGE, "-1", "abc\x00"]
+GENERIC_PARAMS = ["page", "ordering", "page_size", "export"]
+
+
+def _web(user) -> Client:
+    web = Client(raise_request_exception=False)
+    web.force_login(user)
+    return web
+
+
+def _api(user) -> APIClient:
+    api = APIClient(raise_request_exception=False)
+    api.force_authenticate(user)
+    return api
+
+
+def test_ids_beyond_the_database_range_in_api_filters_answer_400(administrator):
+    api = _api(administrator)
+    for url, name in [
+        ("/api/v1/licenses/", "app"),
+        ("/api/v1/licenses/", "device"),
+        ("/api/v1/license-runs/", "vpp_token"),
+        ("/api/v1/devices/", "primary_user"),
+        ("/api/v1/users/", "group"),
+    ]:
+        response = api.get(url, {name: HUGE})
+        assert response.status_code == 400, (url, name, response.content)
+        assert name in response.json(), response.json()
+
+
+def test_id_filters_on_console_pages_show_the_error_and_no_rows(administrator):
+    seeded = seed_objects()
+    web = _web(administrator)
+    ok = web.get("/assignments/licenses/", {"app": seeded["app"].pk})
+    assert ok.status_code == 200
+    assert seeded["device"].serial_number in ok.content.decode()
+    response = web.get("/assignments/licenses/", {"app": HUGE})
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert 'data-testid="filter-errors"' in page
+    assert "App id" in page
+    assert seeded["device"].serial_number not in page
+
+
+def test_invalid_choice_on_a_console_list_shows_the_error_and_exports_nothing(administrator):
+    token = factories.VPPTokenFactory(name="Visible token")
+    web = _web(administrator)
+    response = web.get("/tokens/", {"state": "bogus"})
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert "bogus is not one of the available choices" in page
+    assert token.name not in page
+    export = web.get("/tokens/", {"state": "bogus", "export": "csv"})
+    assert export.status_code == 400
+    assert export["Content-Type"].startswith("text/plain")
+    assert "bogus" in export.content.decode()
+    assert token.name not in export.content.decode()
+    # htmx swaps only 2xx answers: the table partial carries the error with a 200.
+    partial = web.get("/tokens/", {"state": "bogus"}, HTTP_HX_REQUEST="true")
+    assert partial.status_code == 200
+    assert 'data-testid="filter-errors"' in partial.content.decode()
+    assert token.name not in partial.content.decode()
+    # A valid value still filters.
+    assert token.name in web.get("/tokens/", {"state": "valid"}).content.decode()
+
+
+def test_ids_beyond_the_database_range_in_bodies_answer_400_and_save_nothing(administrator):
+    seeded = seed_objects()
+    api = _api(administrator)
+    users, devices = DirectoryUser.objects.count(), Device.objects.count()
+    members = GroupMembership.objects.count()
+    cases = [
+        (
+            "/api/v1/users/",
+            {"user_principal_name": "n@example.com", "display_name": "N", "groups": [int(HUGE)]},
+        ),
+        ("/api/v1/devices/", {"serial_number": "HUGE0001", "groups": [int(HUGE)]}),
+        ("/api/v1/devices/", {"serial_number": "HUGE0002", "primary_user": int(HUGE)}),
+        (f"/api/v1/groups/{seeded['group'].pk}/members/", {"devices": [HUGE]}),
+        (f"/api/v1/groups/{seeded['group'].pk}/members/remove/", {"devices": [int(HUGE)]}),
+        (f"/api/v1/apps/{seeded['app'].pk}/install/", {"device": int(HUGE)}),
+        (
+            f"/api/v1/apps/{seeded['app'].pk}/assignments/",
+            {"group": int(HUGE), "intent": "required", "license_type": "device"},
+        ),
+    ]
+    for url, body in cases:
+        response = api.post(url, body, format="json")
+        assert response.status_code == 400, (url, response.status_code, response.content)
+    preflight = api.get(f"/api/v1/apps/{seeded['app'].pk}/assignments/preflight/", {"group": "abc"})
+    assert preflight.status_code == 400
+    assert "group" in preflight.json()
+    assert (DirectoryUser.objects.count(), Device.objects.count()) == (users, devices)
+    assert GroupMembership.objects.count() == members
+
+
+def _filters(route) -> list[str]:
+    filterset = getattr(route.view_class, "filterset_class", None)
+    return list(filterset.base_filters) if filterset else []
+
+
+def _gettable(route) -> bool:
+    actions = getattr(route.view, "actions", None)
+    if actions is not None:
+        return "get" in actions
+    view_class = route.view_class
+    return view_class is None or "get" in getattr(view_class, "http_method_names", ["get"])
+
+
+GET_ROUTES = [r for r in routes() if _gettable(r) and r.name not in ("logout", "api-docs", "api-schema")]
+
+
+@pytest.mark.parametrize("route", GET_ROUTES, ids=lambda r: r.name)
+def test_garbage_parameter_sweep_over_every_page_and_endpoint_answers_no_500(route, administrator):
+    """Every GET route of the URLconf: each of its filters, and page/ordering/page_size/export, with junk."""
+    seed_objects()
+    client = _api(administrator) if route.is_api else _web(administrator)
+    url = route.url()
+    filters = _filters(route)
+    failures = []
+    for name in filters + GENERIC_PARAMS:
+        for junk in JUNK if filters else JUNK[::2]:
+            response = client.get(url, {name: junk})
+            if response.status_code >= 500:
+                failures.append((name, junk, response.status_code))
+    assert failures == []
