@@ -10,10 +10,11 @@ FIND_PYTHON = for p in "$$PYTHON" python3.13 python3.12 python3 $$(ls -d $$HOME/
 	  [ -n "$$p" ] && command -v "$$p" >/dev/null 2>&1 && "$$p" -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null && { echo "$$p"; break; }; \
 	done
 
-.PHONY: help install run test test-fast lint format bench migrate messages check clean
+.PHONY: help install run smoke test test-fast lint format bench migrate messages check clean
 
 help:
 	@echo "make run    start the console with demo data (web, Celery worker and beat, Apple simulator)"
+	@echo "make smoke  the production smoke test (PostgreSQL and Redis needed; also run by .ci/run)"
 	@echo "make test   install what is missing and run the whole test suite"
 	@echo "make bench  run the benchmarks (figures in docs/benchmarks.md)"
 	@echo "make lint   ruff check and format, mypy, the import layers (lint-imports)"
@@ -23,15 +24,24 @@ $(PY):
 	if [ -z "$$py" ]; then echo "Python 3.12 or newer is needed (set PYTHON=/path/to/python3.12)" >&2; exit 1; fi; \
 	echo "Creating $(VENV) with $$py"; "$$py" -m venv $(VENV)
 
+# Quiet: pip's own notices (a machine's pip configuration may name index locations that do not exist; each
+# skipped one prints a warning) are filtered out; errors and any other warning still show, and a failed install
+# still fails.
+PIP := PIP_NO_INPUT=1 PIP_DISABLE_PIP_VERSION_CHECK=1 $(PY) -m pip install --quiet --no-warn-script-location
+PIP_NOISE := ^WARNING: (Location '.*' is ignored|Skipping page|The index url .* seems invalid)|^Looking in (indexes|links):
 $(STAMP): $(PY) pyproject.toml requirements/constraints.txt
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -c requirements/constraints.txt ".[dev]"
+	@echo "Installing the pinned dependencies into $(VENV) (a few minutes the first time)"
+	@set -o pipefail; { $(PIP) --upgrade pip && $(PIP) -c requirements/constraints.txt ".[dev]"; } 2>&1 \
+	  | { grep -v -E "$(PIP_NOISE)" || true; }
 	@touch $(STAMP)
 
 install: $(STAMP)
 
 run: install
 	$(PY) manage.py run_console
+
+smoke: install
+	.ci/smoke.sh
 
 # Two pytest workers by default (JOBS=1 for one process); extra pytest options in PYTEST_ARGS.
 JOBS ?= 2

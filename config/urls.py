@@ -23,6 +23,7 @@ import tokens.api
 import tokens.urls
 from applesync.notifications import notify_view
 from assignments.views import TokenRevokeView
+from console.metrics import metrics_view
 from deployment.webhooks import nanomdm_webhook
 from home.views import HomeView
 
@@ -61,6 +62,7 @@ urlpatterns = [
     path("scim/v2/", include("scim.urls")),
     path("scim-clients/", include("scim.console_urls")),
     path("django-admin/", admin.site.urls),
+    path("metrics", metrics_view, name="metrics"),  # 404 unless PROMETHEUS_METRICS=1
 ]
 
 if settings.DEBUG:

@@ -203,3 +203,13 @@ class ApiKey(AbstractAuthToken):
     def prefix(self) -> str:
         """The first characters of the key: enough to recognise it, far too few to use it."""
         return self.token_key[:8]
+
+
+class Heartbeat(models.Model):
+    """When a periodic signal last arrived (`beat`: Celery beat's heartbeat task ran); read by /healthz."""
+
+    name = models.CharField(max_length=50, primary_key=True)
+    at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.at:%Y-%m-%d %H:%M:%S}"

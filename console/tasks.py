@@ -1,10 +1,11 @@
-"""Celery tasks of the runner: run one queued run; sweep the runs whose worker was lost (console.runs)."""
+"""Celery tasks of the console: the runner (run one queued run; sweep the runs whose worker was lost,
+console.runs) and beat's heartbeat (console.health)."""
 
 from __future__ import annotations
 
 from celery import shared_task
 
-from console import runs
+from console import health, runs
 from console.tasking import DB_RETRY
 
 
@@ -19,3 +20,9 @@ def execute_run(run_id: int) -> str:
 def sweep_lost_runs() -> dict[str, int]:
     """Every minute: end runs whose worker stopped and start again those that should be (console.runs)."""
     return runs.sweep_lost()
+
+
+@shared_task(name="console.tasks.heartbeat", ignore_result=True, **DB_RETRY)
+def heartbeat() -> None:
+    """Beat sends this every HEARTBEAT_SECONDS; /healthz reports how long ago it last ran."""
+    health.record_heartbeat()

@@ -3,13 +3,11 @@ page is `home`)."""
 
 from __future__ import annotations
 
-from celery import current_app
 from django import forms
 from django.apps import apps as django_apps
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.db import connection
 from django.http import Http404, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.urls import reverse, reverse_lazy
@@ -30,21 +28,11 @@ from console.views_base import Column, ConsoleAccessMixin, FilteredListView, add
 
 @never_cache
 def healthz(request):
-    """200 with the state of the database and the broker when both answer, 503 otherwise."""
-    checks = {}
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-        checks["database"] = "ok"
-    except Exception as exc:
-        checks["database"] = f"error: {exc.__class__.__name__}"
-    try:
-        with current_app.connection_for_write() as conn:
-            conn.ensure_connection(max_retries=1, timeout=2)
-        checks["broker"] = "ok"
-    except Exception as exc:
-        checks["broker"] = f"error: {exc.__class__.__name__}"
-    healthy = all(v == "ok" for v in checks.values())
+    """200 when the database and broker answer, beat's heartbeat is recent and no queue is starved; 503
+    otherwise (console.health). `?scope=web`: the database and the broker only."""
+    from console import health
+
+    healthy, checks = health.report(scope="web" if request.GET.get("scope") == "web" else "all")
     return JsonResponse(
         {
             "status": "ok" if healthy else "error",

@@ -927,7 +927,8 @@ def _apply_result(ack, at) -> str:
     if not ack.command_uuid or ack.status == "Idle":
         return "idle"
     command = (
-        Command.objects.select_for_update()
+        # Only the command row: PostgreSQL refuses FOR UPDATE on the nullable side of the join to the app.
+        Command.objects.select_for_update(of=("self",))
         .select_related("app", "device")
         .filter(command_uuid=ack.command_uuid, device__udid=udid)
         .first()

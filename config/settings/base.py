@@ -255,6 +255,31 @@ if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
 RUN_HEARTBEAT_SECONDS = env.int("RUN_HEARTBEAT_SECONDS", default=30)
 RUN_LOST_AFTER_SECONDS = env.int("RUN_LOST_AFTER_SECONDS", default=150)
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+# Named queues (config/queues.py has the routing table; README, Running in production, the formation):
+# interactive work ("Sync now" of a small token, the heartbeat) and webhooks never wait behind bulk syncs,
+# license runs or deployment sends. One worker with `-Q` naming them all serves a single machine.
+CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_TASK_ROUTES: tuple[str, ...] = ("config.queues.route_task",)
+VPP_QUEUES = ["interactive", "webhooks", "sync", "licenses", "deploy", "default"]
+# "Sync now" of a token whose last sync saw at most this many assignments runs on the interactive queue.
+VPP_INTERACTIVE_SYNC_MAX_ASSIGNMENTS = env.int("VPP_INTERACTIVE_SYNC_MAX_ASSIGNMENTS", default=20000)
+
+# /healthz: beat's heartbeat task runs every HEARTBEAT_SECONDS; older than HEALTHZ_BEAT_MAX_AGE_SECONDS means
+# beat (or every worker serving `interactive`) stopped. A queued task older than HEALTHZ_QUEUE_MAX_AGE_SECONDS
+# means its queue is starved (no worker, or workers too few). Both answer 503.
+HEARTBEAT_SECONDS = env.int("HEARTBEAT_SECONDS", default=60)
+HEALTHZ_BEAT_MAX_AGE_SECONDS = env.int("HEALTHZ_BEAT_MAX_AGE_SECONDS", default=300)
+HEALTHZ_QUEUE_MAX_AGE_SECONDS = env.int("HEALTHZ_QUEUE_MAX_AGE_SECONDS", default=900)
+
+# Optional Prometheus metrics at /metrics (console/metrics.py): request latency (django-prometheus), Celery
+# task durations, queue depth and beat's heartbeat age. Only from these addresses, or with the bearer token.
+PROMETHEUS_METRICS = env.bool("PROMETHEUS_METRICS", default=False)
+PROMETHEUS_METRICS_ALLOWED_IPS = env.list("PROMETHEUS_METRICS_ALLOWED_IPS", default=["127.0.0.1", "::1"])
+PROMETHEUS_METRICS_TOKEN = env("PROMETHEUS_METRICS_TOKEN", default="")
+if PROMETHEUS_METRICS:
+    INSTALLED_APPS.append("django_prometheus")
+    MIDDLEWARE.insert(0, "django_prometheus.middleware.PrometheusBeforeMiddleware")
+    MIDDLEWARE.append("django_prometheus.middleware.PrometheusAfterMiddleware")
 
 # The twice-daily sync (T6) and the daily checks. Hours are configurable, e.g. VPP_SYNC_HOURS=6,18.
 VPP_SYNC_HOURS = env("VPP_SYNC_HOURS", default="5,17")
@@ -267,6 +292,11 @@ CELERY_BEAT_SCHEDULE = {
     "check-token-states": {
         "task": "tokens.tasks.check_all_tokens",
         "schedule": crontab(minute=30, hour=4),
+    },
+    # /healthz reads the age of the last heartbeat to tell a stopped beat.
+    "heartbeat": {
+        "task": "console.tasks.heartbeat",
+        "schedule": float(HEARTBEAT_SECONDS),
     },
     # Runs whose worker died: ended as lost, syncs started again (console.runs.sweep_lost).
     "sweep-lost-runs": {

@@ -42,3 +42,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
 # Each test process has its own queue: with a shared Redis, an in-thread worker of one xdist worker must never
 # take tasks enqueued by another (they would run against the other process's test database).
 CELERY_TASK_DEFAULT_QUEUE = f"vpp-tests-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}-{os.getpid()}"
+# ...and every task goes there: the in-thread worker consumes that one queue (config/queues.py's routing is
+# tested by calling the router).
+CELERY_TASK_ROUTES = ()
+VPP_QUEUES = [CELERY_TASK_DEFAULT_QUEUE]

@@ -53,6 +53,9 @@ def test_readme_names_the_two_commands():
 @pytest.mark.redis
 def test_healthz_with_redis_broker(redis_url, client, db):
     from config.celery_app import app
+    from console.tasks import heartbeat
+
+    heartbeat()
 
     original = app.conf.broker_url
     app.conf.broker_url = redis_url

@@ -59,6 +59,9 @@ def test_superuser_counts_as_administrator(client, django_user_model):
 
 
 def test_healthz_reports_database_and_broker(anon_web):
+    from console.tasks import heartbeat
+
+    heartbeat()
     response = anon_web.get("/healthz")
     assert response.status_code == 200
     body = response.json()

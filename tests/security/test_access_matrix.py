@@ -27,6 +27,8 @@ PUBLIC = {
     "healthz",  # load balancers; says "ok" and the version, nothing about the data
     "set_language",  # the language switch (a cookie)
     "tokens:notify",  # Apple's notifications: authenticated by the token's bearer secret, not a session
+    "nanomdm-webhook",  # NanoMDM's events: authenticated by their HMAC signature (tests/deployment/test_webhook.py)
+    "metrics",  # Prometheus: 404 unless enabled, then an address allow-list or a bearer token (its own tests)
 }
 # Help desk create and revoke their own API keys (a key has exactly its owner's rights).
 HELP_DESK_SELF_SERVICE = {"api-keys", "api-key-revoke"}

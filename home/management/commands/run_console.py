@@ -1,7 +1,8 @@
 """`make run`: migrate, start the Apple simulator, the NanoMDM stand-in, the web server, a Celery worker and
 beat, load the demo, and enrol the demo devices through the stand-in (so installs go pending → installed).
 
-Everything runs in the foreground as child processes of this command; Ctrl-C stops them all.
+Everything runs in the foreground as child processes of this command; Ctrl-C stops them all. Their output goes
+to var/log/<name>.log, so the last thing on the terminal is the box with the address and the sign-in details.
 """
 
 from __future__ import annotations
@@ -45,6 +46,12 @@ def _port_free(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) != 0
 
 
+def _boxed(lines: list[str]) -> str:
+    width = max(len(line) for line in lines)
+    rule = "+" + "-" * (width + 4) + "+"
+    return "\n".join([rule, *(f"|  {line:<{width}}  |" for line in lines), rule])
+
+
 class Command(BaseCommand):
     help = "Run the whole console for development: web, Celery worker and beat, Apple simulator, demo data."
 
@@ -54,6 +61,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, port: int, no_demo: bool, **options):
         self.children: list[subprocess.Popen] = []
+        self.names: list[str] = []
         signal.signal(signal.SIGTERM, lambda *_: self._stop(0))
         # Ctrl-C stops everything, even when started from a shell that ignores SIGINT in background jobs.
         signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -118,6 +126,7 @@ class Command(BaseCommand):
                 self.stderr.write(f"Port {port} is in use; pass --port or set PORT.")
                 self._stop(1)
             self._start("web", [python, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"], env)
+            # One worker serves every named queue (config/queues.py); production splits them (Procfile).
             self._start(
                 "worker",
                 [
@@ -127,6 +136,8 @@ class Command(BaseCommand):
                     "-A",
                     "config",
                     "worker",
+                    "--queues",
+                    ",".join(settings.VPP_QUEUES),
                     "--loglevel",
                     "INFO",
                     "--concurrency",
@@ -150,7 +161,7 @@ class Command(BaseCommand):
                 ],
                 env,
             )
-            if not _wait_for(f"http://127.0.0.1:{port}/healthz"):
+            if not _wait_for(f"http://127.0.0.1:{port}/healthz?scope=web"):
                 raise RuntimeError("the web server did not start")
             credentials = None
             if not no_demo:
@@ -159,12 +170,10 @@ class Command(BaseCommand):
                     self._enrol_demo_devices()
             self._banner(port, credentials, simulated, mdm_simulated)
             while True:
-                for child in self.children:
+                for name, child in zip(self.names, self.children, strict=True):
                     if child.poll() is not None:
-                        self.stderr.write(
-                            f"{child.args[2] if len(child.args) > 2 else child.args} exited "
-                            f"with {child.returncode}; stopping."
-                        )
+                        self.stderr.write(f"{name} exited with {child.returncode}; stopping. Its last lines:")
+                        self.stderr.write(self._tail(name))
                         self._stop(1)
                 time.sleep(1)
         except KeyboardInterrupt:
@@ -172,9 +181,25 @@ class Command(BaseCommand):
         except Exception:
             self._stop(1, raise_=True)
 
+    def _log(self, name: str):
+        return settings.VAR_DIR / "log" / f"{name}.log"
+
     def _start(self, name: str, argv: list[str], env: dict) -> None:
-        self.stdout.write(f"starting {name}: {' '.join(argv[1:])}")
-        self.children.append(subprocess.Popen(argv, env=env, start_new_session=True))
+        log = self._log(name)
+        log.parent.mkdir(parents=True, exist_ok=True)
+        self.stdout.write(f"starting {name} (output in {log.relative_to(settings.BASE_DIR)})")
+        with open(log, "w") as out:
+            child = subprocess.Popen(
+                argv, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        self.names.append(name)
+        self.children.append(child)
+
+    def _tail(self, name: str, lines: int = 30) -> str:
+        try:
+            return "\n".join(self._log(name).read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
 
     def _enrol_demo_devices(self) -> None:
         """The directory's demo devices enrol in the stand-in, which tells the console through its webhook."""
@@ -184,22 +209,24 @@ class Command(BaseCommand):
             self.stdout.write(f"enrolled {len(serials)} demo devices in the NanoMDM simulator")
 
     def _banner(self, port: int, credentials, simulated: bool, mdm_simulated: bool = False) -> None:
-        lines = [
-            "",
-            "VPP Console is running.",
-            f"  Console:      http://127.0.0.1:{port}/",
-            f"  API docs:     http://127.0.0.1:{port}/api/v1/docs/",
-            f"  Health:       http://127.0.0.1:{port}/healthz",
+        rows: list[tuple[str, str]] = [("Console", f"http://127.0.0.1:{port}/")]
+        for role, (username, password) in (credentials or {}).items():
+            rows.append((role, f"{username} / {password}"))
+        rows += [
+            ("", ""),
+            ("API docs", f"http://127.0.0.1:{port}/api/v1/docs/"),
+            ("Health", f"http://127.0.0.1:{port}/healthz"),
         ]
         if simulated:
-            lines.append(f"  Apple (simulated): http://127.0.0.1:{SIMULATOR_PORT}/mdm/v2/")
+            rows.append(("Apple (simulated)", f"http://127.0.0.1:{SIMULATOR_PORT}/mdm/v2/"))
         if mdm_simulated:
-            lines.append(f"  NanoMDM (simulated): http://127.0.0.1:{MDM_SIMULATOR_PORT}/_simulator")
-        if credentials:
-            for role, (username, password) in credentials.items():
-                lines.append(f"  {role}: {username} / {password}")
-        lines.append("Press Ctrl-C to stop everything.")
-        self.stdout.write(self.style.SUCCESS("\n".join(lines)))
+            rows.append(("NanoMDM (simulated)", f"http://127.0.0.1:{MDM_SIMULATOR_PORT}/_simulator"))
+        rows.append(("Logs", str(self._log("*").relative_to(settings.BASE_DIR))))
+        width = max(len(label) for label, _ in rows) + 1
+        lines = ["VPP Console is running.", ""]
+        lines += [f"  {label + ':' if label else '':<{width}} {value}".rstrip() for label, value in rows]
+        lines += ["", "Ctrl-C stops everything."]
+        self.stdout.write("\n" + self.style.SUCCESS(_boxed(lines)))
 
     def _stop(self, code: int, raise_: bool = False) -> None:
         for child in reversed(self.children):
