@@ -8,6 +8,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from apps.models import App
+from console.filters import AnyBooleanFilter
 from tokens.models import VPPToken
 
 PLATFORMS = [(p, p) for p in ("iOS", "macOS", "tvOS", "watchOS", "visionOS")]
@@ -26,7 +27,7 @@ class AppFilter(django_filters.FilterSet):
     licensing = django_filters.ChoiceFilter(
         choices=LICENSING, method="filter_licensing", label=_("Licensing")
     )
-    custom = django_filters.BooleanFilter(field_name="is_custom_app", label=_("Custom (B2B) app"))
+    custom = AnyBooleanFilter(field_name="is_custom_app", label=_("Custom (B2B) app"))
 
     class Meta:
         model = App

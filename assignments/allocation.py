@@ -59,7 +59,8 @@ from tokens.apple import client_for, state_from_error
 from vpp.errors import AppleError
 from vpp.types import AssetRef, RequestUser
 
-NO_LICENSES = "No licenses available"
+# Stored in English and shown in the reader's language (console pages translate it when they render).
+NO_LICENSES = gettext_noop("No licenses available")
 MAX_DEVICES_PER_USER = 5  # A3: one user license works on up to five of the user's devices
 DEVICE_LIMIT = gettext_noop(
     "This user's license already covers five devices (Apple allows five per user license)."

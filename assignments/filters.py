@@ -1,27 +1,30 @@
 """One FilterSet per model, shared by the console pages and the API (UI/API parity)."""
 
 import django_filters
+from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from assignments.models import Assignment, License, LicenseRun
 from console.ids import IdFilter
+from console.pickers import PickerInput
 
 
 class LicenseFilter(django_filters.FilterSet):
     """Monitor > Licenses and `licenses/`: by app, token, state, user, device."""
 
-    app = IdFilter(field_name="app_id", label=_("App id"))
-    vpp_token = IdFilter(field_name="app__vpp_token_id", label=_("Token id"))
+    app = IdFilter(field_name="app_id", label=_("App"), widget=PickerInput("app"))
+    vpp_token = IdFilter(field_name="app__vpp_token_id", label=_("Token"), widget=PickerInput("token"))
     state = django_filters.ChoiceFilter(choices=License.State.choices, label=_("State"))
     license_type = django_filters.ChoiceFilter(
         choices=Assignment.LicenseType.choices, label=_("License type")
     )
-    user = IdFilter(field_name="user_id", label=_("User id"))
-    device = IdFilter(field_name="device_id", label=_("Device id"))
+    user = IdFilter(field_name="user_id", label=_("User"), widget=PickerInput("user"))
+    device = IdFilter(field_name="device_id", label=_("Device"), widget=PickerInput("device"))
     serial_number = django_filters.CharFilter(
         field_name="device__serial_number", lookup_expr="iexact", label=_("Serial number")
     )
-    assignment = IdFilter(field_name="assignment_id", label=_("Assignment id"))
+    # Reached from an app's Assignments pane ("licenses of this assignment"); not a field a person types.
+    assignment = IdFilter(field_name="assignment_id", label=_("Assignment"), widget=forms.HiddenInput)
 
     class Meta:
         model = License
@@ -40,8 +43,8 @@ class LicenseFilter(django_filters.FilterSet):
 class LicenseRunFilter(django_filters.FilterSet):
     kind = django_filters.ChoiceFilter(choices=LicenseRun.Kind.choices, label=_("Kind"))
     status = django_filters.ChoiceFilter(choices=LicenseRun.Status.choices, label=_("Status"))
-    vpp_token = IdFilter(field_name="vpp_token_id", label=_("Token id"))
-    app = IdFilter(field_name="app_id", label=_("App id"))
+    vpp_token = IdFilter(field_name="vpp_token_id", label=_("Token"), widget=PickerInput("token"))
+    app = IdFilter(field_name="app_id", label=_("App"), widget=PickerInput("app"))
 
     class Meta:
         model = LicenseRun
@@ -53,7 +56,7 @@ class AssignmentFilter(django_filters.FilterSet):
     license_type = django_filters.ChoiceFilter(
         choices=Assignment.LicenseType.choices, label=_("License type")
     )
-    group = IdFilter(field_name="group_id", label=_("Group id"))
+    group = IdFilter(field_name="group_id", label=_("Group"), widget=PickerInput("group"))
 
     class Meta:
         model = Assignment

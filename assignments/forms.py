@@ -4,11 +4,14 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from assignments.models import Assignment
+from console.pickers import PickerInput
 from directory.models import Group
 
 
 class AssignmentForm(forms.Form):
-    group = forms.ModelChoiceField(queryset=Group.objects.order_by("name"), label=_("Group"))
+    group = forms.ModelChoiceField(
+        queryset=Group.objects.order_by("name"), label=_("Group"), widget=PickerInput("group")
+    )
     intent = forms.ChoiceField(choices=Assignment.Intent.choices, label=_("Assignment type"))
     license_type = forms.ChoiceField(choices=Assignment.LicenseType.choices, label=_("License type"))
     uninstall_on_device_removal = forms.BooleanField(

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.db.models import Q
+from django.utils import timezone
 
 from assignments.models import Assignment, License, LicenseRun
 from tokens.models import VPPToken
@@ -57,3 +60,12 @@ def latest_reconciliations():
     for run in LicenseRun.objects.filter(kind=LicenseRun.Kind.RECONCILE).select_related("vpp_token"):
         runs.setdefault(run.vpp_token_id, run)
     return [(token, runs.get(token.pk)) for token in VPPToken.objects.all()]
+
+
+JUST_FINISHED = timedelta(minutes=1)
+
+
+def app_runs_to_show(app) -> list[LicenseRun]:
+    """The app's license runs a person waits on: the active ones and those finished in the last minute."""
+    recent = Q(status__in=LicenseRun.ACTIVE) | Q(finished_at__gte=timezone.now() - JUST_FINISHED)
+    return list(license_run_list().filter(recent, app=app).order_by("-pk")[:3])

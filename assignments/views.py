@@ -31,6 +31,19 @@ def _holder(license):
     return license.device.serial_number if license.device else (license.user or license.apple_target)
 
 
+def _holder_link(license) -> str | None:
+    if license.device_id:
+        return reverse("directory:device-detail", args=[license.device_id])
+    if license.user_id:
+        return reverse("directory:user-detail", args=[license.user_id])
+    return None
+
+
+def _error_text(license) -> str:
+    """Stored errors are English message ids, shown in the reader's language (old rows read as before)."""
+    return gettext(license.error) if license.error else ""
+
+
 def _serial_number(license):
     """The device's serial number, or the one Apple reports for an untracked license (T9)."""
     return license.device.serial_number if license.device else license.apple_serial_number
@@ -45,16 +58,25 @@ class LicenseListView(FilteredListView):
     csv_filename = "licenses.csv"
     default_ordering = ("-updated_at", "-id")
     columns = [
-        Column(_("App"), "app.name", order_by="app__name"),
-        Column(_("Token"), "app.vpp_token.name"),
+        Column(
+            _("App"),
+            "app.name",
+            link=lambda lic: reverse("assignments:app-assignments", args=[lic.app_id]),
+            order_by="app__name",
+        ),
+        Column(
+            _("Token"),
+            "app.vpp_token.name",
+            link=lambda lic: reverse("tokens:detail", args=[lic.app.vpp_token_id]),
+        ),
         Column(_("License type"), "get_license_type_display"),
-        Column(_("Device or user"), _holder),
+        Column(_("Device or user"), _holder, link=_holder_link),
         Column(_("User"), "user.display_name", csv_only=True),
         Column(_("Serial number"), _serial_number, csv_only=True),
         Column(_("Client user id at Apple"), "apple_client_user_id", csv_only=True),
         Column(_("State"), "state", order_by="state", template="assignments/cells/state.html"),
         Column(_("Error number"), "error_number"),
-        Column(_("Error"), "error"),
+        Column(_("Error"), _error_text),
         Column(_("Updated"), "updated_at", order_by="updated_at"),
     ]
 
@@ -133,8 +155,12 @@ class AppAssignmentsView(ConsoleAccessMixin, TemplateView):
     def get_context_data(self, form=None, **kwargs):
         context = super().get_context_data(**kwargs)
         licenses = selectors.license_list().filter(app=self.app)
+        shown_runs = selectors.app_runs_to_show(self.app)
         context.update(
             app=self.app,
+            shown_runs=shown_runs,
+            # While a license run of this app is active, the figures, runs and licenses refresh together.
+            live=any(run.is_active for run in shown_runs),
             assignments=selectors.assignment_list(self.app),
             form=form or AssignmentForm(),
             licenses=licenses[:50],
@@ -183,6 +209,7 @@ class PreflightView(ConsoleAccessMixin, TemplateView):
         context["figures"] = (
             allocation.preflight(app=app, group=group, license_type=license_type) if group else None
         )
+        context["available_intent"] = self.request.GET.get("intent") == Assignment.Intent.AVAILABLE
         return context
 
 

@@ -1,9 +1,27 @@
 import django_filters
+from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from console import run_kinds
 from console.ids import IdFilter
 from console.models import AuditEntry, Run
+from console.pickers import PickerInput
+
+
+class AnyYesNoSelect(forms.NullBooleanSelect):
+    """A yes/no filter whose empty choice reads "Any" (Django's own says "Unknown")."""
+
+    def __init__(self, attrs=None):
+        super().__init__(attrs)
+        self.choices = [("unknown", _("Any")), ("true", _("Yes")), ("false", _("No"))]
+
+
+class AnyBooleanFilter(django_filters.BooleanFilter):
+    """A boolean filter that, left alone, means "any"; the API reads true/false as before."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("widget", AnyYesNoSelect)
+        super().__init__(*args, **kwargs)
 
 
 class AuditEntryFilter(django_filters.FilterSet):
@@ -27,7 +45,7 @@ class RunFilter(django_filters.FilterSet):
     kind = django_filters.ChoiceFilter(choices=run_kinds.choices, label=_("Kind"))
     status = django_filters.ChoiceFilter(choices=Run.Status.choices, label=_("Status"))
     trigger = django_filters.ChoiceFilter(choices=Run.Trigger.choices, label=_("Trigger"))
-    vpp_token = IdFilter(field_name="vpp_token_id", label=_("Token id"))
+    vpp_token = IdFilter(field_name="vpp_token_id", label=_("Token"), widget=PickerInput("token"))
 
     class Meta:
         model = Run

@@ -4,6 +4,7 @@ page is `home`)."""
 from __future__ import annotations
 
 from django import forms
+from django.apps import apps as django_apps
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
@@ -11,6 +12,7 @@ from django.http import Http404, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.urls import reverse, reverse_lazy
 from django.utils.cache import add_never_cache_headers
+from django.utils.text import capfirst
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views import View, defaults
@@ -41,6 +43,43 @@ def healthz(request):
     )
 
 
+def _object_type_name(entry: AuditEntry) -> str:
+    """ "tokens.vpptoken" read as the model's name in the reader's language ("VPP token", "VPP 令牌")."""
+    try:
+        model = django_apps.get_model(entry.object_type)
+    except (LookupError, ValueError):
+        return entry.object_type
+    return capfirst(str(model._meta.verbose_name)) if model else entry.object_type
+
+
+def _audit_value(value) -> str:
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, bool):
+        return str(_("Yes") if value else _("No"))
+    if isinstance(value, list):
+        return ", ".join(_audit_value(item) for item in value) or "—"
+    if isinstance(value, dict):
+        return "; ".join(f"{key}: {_audit_value(item)}" for key, item in value.items()) or "—"
+    return str(value)
+
+
+def audit_changes(entry: AuditEntry) -> list[tuple[str, str | None, str]]:
+    """The fields an audit entry changed, as (field, before, after) text; before is None for a creation.
+
+    Only the fields whose values differ, so an edit of one field reads as one line, not two object dumps.
+    """
+    before = entry.before if isinstance(entry.before, dict) else {}
+    after = entry.after if isinstance(entry.after, dict) else {}
+    changes: list[tuple[str, str | None, str]] = []
+    for field in [*before, *(key for key in after if key not in before)]:
+        old, new = before.get(field), after.get(field)
+        if field in before and field in after and old == new:
+            continue
+        changes.append((field.replace("_", " "), _audit_value(old) if before else None, _audit_value(new)))
+    return changes
+
+
 class AuditLogView(FilteredListView):
     model = AuditEntry
     filterset_class = AuditEntryFilter
@@ -51,10 +90,11 @@ class AuditLogView(FilteredListView):
         Column(_("Time"), "created_at", order_by="created_at"),
         Column(_("Actor"), "actor_name", order_by="actor_name"),
         Column(_("Action"), "action", order_by="action"),
-        Column(_("Object type"), "object_type"),
+        Column(_("Object type"), _object_type_name),
         Column(_("Object"), "object_repr"),
-        Column(_("Before"), "before", template="console/cells/json.html"),
-        Column(_("After"), "after", template="console/cells/json.html"),
+        Column(_("Changes"), audit_changes, template="console/cells/changes.html"),
+        Column(_("Before"), "before", csv_only=True),
+        Column(_("After"), "after", csv_only=True),
     ]
 
 

@@ -7,6 +7,7 @@ pagination, answers htmx requests with just the table, and `?export=csv` with ev
 from __future__ import annotations
 
 import csv
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import update_wrapper
@@ -20,6 +21,7 @@ from django.utils.translation import gettext as _
 from django.views.generic import ListView
 
 from console.access import check_access
+from console.models import Run
 from console.roles import can_change
 
 
@@ -195,7 +197,7 @@ class FilteredListView(ConsoleAccessMixin, ListView):
         query.pop("page", None)
         query.pop("ordering", None)
         rows = [
-            [(c.read(obj), c.link(obj) if c.link else None, c.template) for c in columns]
+            [(c.read(obj), c.link(obj) if c.link else None, c.template, c.label) for c in columns]
             for obj in context["object_list"]
         ]
         context.update(
@@ -209,8 +211,13 @@ class FilteredListView(ConsoleAccessMixin, ListView):
             actions_template=self.actions_template,
             table_template=self.table_template,
             filter_template=self.filter_template,
+            live=self.is_live(context["object_list"]),
         )
         return context
+
+    def is_live(self, objects) -> bool:
+        """Whether the table refreshes itself: by default while a run on the page is queued or running."""
+        return any(isinstance(obj, Run) and obj.is_active for obj in objects)
 
 
 def _csv_cell(value) -> str:
@@ -220,6 +227,9 @@ def _csv_cell(value) -> str:
         return "yes" if value else "no"
     if isinstance(value, list | tuple):
         return ", ".join(str(v) for v in value)
+    if isinstance(value, dict):
+        # JSON, not Python's repr: readable by people and by the next program.
+        return json.dumps(value, ensure_ascii=False, default=str)
     text = str(value)
     # Neutralise spreadsheet formulas (CSV injection: OWASP's leading characters); numbers stay numbers.
     if text[:1] in ("=", "+", "-", "@", "\t", "\r") and not text.lstrip("-").replace(".", "", 1).isdigit():

@@ -7,7 +7,9 @@ from django import forms
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from console.filters import AnyBooleanFilter
 from console.ids import IdFilter, IdFormField
+from console.pickers import PickerInput
 from directory.models import Device, DirectoryUser, Group
 
 
@@ -24,6 +26,10 @@ class GroupIdField(IdFormField):
 class GroupIdFilter(IdFilter):
     field_class = GroupIdField
 
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("widget", PickerInput("group"))
+        super().__init__(*args, **kwargs)
+
     def filter(self, qs, value):
         if value in (None, ""):
             return qs
@@ -32,9 +38,9 @@ class GroupIdFilter(IdFilter):
 
 class DirectoryUserFilter(django_filters.FilterSet):
     search = django_filters.CharFilter(method="filter_search", label=_("Search"))
-    is_active = django_filters.BooleanFilter(label=_("Active"))
-    has_apple_id = django_filters.BooleanFilter(method="filter_has_apple_id", label=_("Has Apple ID"))
-    group = GroupIdFilter(label=_("Group id"))
+    is_active = AnyBooleanFilter(label=_("Active"))
+    has_apple_id = AnyBooleanFilter(method="filter_has_apple_id", label=_("Has Apple ID"))
+    group = GroupIdFilter(label=_("Group"))
 
     class Meta:
         model = DirectoryUser
@@ -60,17 +66,17 @@ class DeviceFilter(django_filters.FilterSet):
     search = django_filters.CharFilter(method="filter_search", label=_("Search"))
     platform = django_filters.ChoiceFilter(choices=Device.Platform.choices, label=_("Platform"))
     ownership = django_filters.ChoiceFilter(choices=Device.Ownership.choices, label=_("Ownership"))
-    supervised = django_filters.BooleanFilter(label=_("Supervised"))
-    kiosk_mode = django_filters.BooleanFilter(label=_("Kiosk mode"))
-    dep_enrolled = django_filters.BooleanFilter(label=_("DEP enrolled"))
-    app_store_allowed = django_filters.BooleanFilter(label=_("App Store allowed"))
-    is_active = django_filters.BooleanFilter(label=_("Active"))
-    mdm_enrolled = django_filters.BooleanFilter(label=_("Enrolled in MDM"))
-    primary_user = IdFilter(field_name="primary_user_id", label=_("Primary user id"))
-    has_primary_user = django_filters.BooleanFilter(
+    supervised = AnyBooleanFilter(label=_("Supervised"))
+    kiosk_mode = AnyBooleanFilter(label=_("Kiosk mode"))
+    dep_enrolled = AnyBooleanFilter(label=_("DEP enrolled"))
+    app_store_allowed = AnyBooleanFilter(label=_("App Store allowed"))
+    is_active = AnyBooleanFilter(label=_("Active"))
+    mdm_enrolled = AnyBooleanFilter(label=_("Enrolled in MDM"))
+    primary_user = IdFilter(field_name="primary_user_id", label=_("Primary user"), widget=PickerInput("user"))
+    has_primary_user = AnyBooleanFilter(
         field_name="primary_user", lookup_expr="isnull", exclude=True, label=_("Has primary user")
     )
-    group = GroupIdFilter(label=_("Group id"))
+    group = GroupIdFilter(label=_("Group"))
 
     class Meta:
         model = Device

@@ -6,6 +6,7 @@ from django import forms
 from django.db.models.functions import Lower
 from django.utils.translation import gettext_lazy as _
 
+from console.pickers import PickerInput
 from directory import csv_import
 from directory.models import Device, DirectoryUser, Group
 
@@ -37,6 +38,7 @@ class DeviceForm(_ServiceValidatedModelForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["primary_user"].queryset = DirectoryUser.objects.filter(is_active=True)
+        self.fields["primary_user"].widget = PickerInput("user")
 
 
 class GroupForm(_ServiceValidatedModelForm):

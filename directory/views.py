@@ -483,6 +483,43 @@ class GroupRemoveMembersView(ConsoleAccessMixin, TemplateView):
 
 
 # --- CSV import ----------------------------------------------------------------------------------------
+PREVIEW_ROWS = 500
+# Preview values that hold a directory object's id: shown by name, never as the id.
+_REFERENCES = {"primary_user": "user", "user": "user", "device": "device", "group": "group"}
+
+
+def _preview_rows(rows) -> list[tuple[Any, list[tuple[str, str]]]]:
+    """Each preview row with the values a person reads: names for references, yes/no, empty cells left out."""
+    wanted: dict[str, set[int]] = {"user": set(), "device": set(), "group": set()}
+    for row in rows:
+        for key, value in row.values.items():
+            if key in _REFERENCES and isinstance(value, int):
+                wanted[_REFERENCES[key]].add(value)
+    names: dict[str, dict[int, str]] = {
+        "user": dict(
+            DirectoryUser.objects.filter(pk__in=wanted["user"]).values_list("pk", "user_principal_name")
+        ),
+        "device": dict(Device.objects.filter(pk__in=wanted["device"]).values_list("pk", "serial_number")),
+        "group": dict(Group.objects.filter(pk__in=wanted["group"]).values_list("pk", "name")),
+    }
+    shown_rows = []
+    for row in rows:
+        shown = []
+        for key, value in row.values.items():
+            if value is None or value == "":
+                continue
+            if key in _REFERENCES and isinstance(value, int):
+                text = names[_REFERENCES[key]].get(value, "")
+            elif isinstance(value, bool):
+                text = _("Yes") if value else _("No")
+            else:
+                text = str(value)
+            if text:
+                shown.append((key, text))
+        shown_rows.append((row, shown))
+    return shown_rows
+
+
 class ImportView(ConsoleAccessMixin, FormView):
     """Upload → preview → confirm. The pending file waits in the session; confirming validates it again."""
 
@@ -513,7 +550,11 @@ class ImportView(ConsoleAccessMixin, FormView):
         raw = form.cleaned_data["file"].read()
         result = csv_import.preview(kind, raw)
         context = self.get_context_data(
-            form=form, preview=result, counts=result.counts(), kind_label=csv_import.KINDS[kind]
+            form=form,
+            preview=result,
+            preview_rows=_preview_rows(result.rows[:PREVIEW_ROWS]),
+            counts=result.counts(),
+            kind_label=csv_import.KINDS[kind],
         )
         if result.is_valid:
             self.request.session[IMPORT_SESSION_KEY] = {"kind": kind, "content": raw.decode("utf-8-sig")}

@@ -8,6 +8,7 @@ from django.views.generic import TemplateView
 
 from apps.models import App
 from assignments.models import License
+from console.models import Run
 from console.views_base import ConsoleAccessMixin
 from tokens.models import SyncRun, VPPToken
 
@@ -38,5 +39,7 @@ class HomeView(ConsoleAccessMixin, TemplateView):
             apps=apps,
             failed_licenses=License.objects.filter(state=License.State.FAILED).count(),
             recent_runs=SyncRun.objects.select_related("vpp_token")[:5],
+            # One refresh of the whole summary while any run is active: tiles and runs never disagree.
+            live=Run.objects.filter(status__in=Run.ACTIVE).exists(),
         )
         return context

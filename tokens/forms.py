@@ -5,10 +5,13 @@ from __future__ import annotations
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from tokens.countries import country_choices
 from tokens.models import VPPToken
-from tokens.services import COUNTRY_CODES
 
-COUNTRY_CHOICES = [("", _("Select a country/region")), *((code, code) for code in COUNTRY_CODES)]
+
+def _country_choices() -> list[tuple[str, str]]:
+    # Evaluated per form: the names follow the reader's language.
+    return [("", str(_("Select a country/region"))), *country_choices()]
 
 
 class _TokenFieldsForm(forms.Form):
@@ -20,7 +23,7 @@ class _TokenFieldsForm(forms.Form):
     )
     country_or_region = forms.ChoiceField(
         label=_("Country/region"),
-        choices=COUNTRY_CHOICES,
+        choices=_country_choices,
         help_text=_("App metadata and store links come from this store."),
     )
     automatic_app_updates = forms.TypedChoiceField(

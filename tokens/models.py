@@ -51,6 +51,8 @@ class VPPToken(models.Model):
     location_name = models.CharField(_("location"), max_length=200, blank=True)
     location_uid = models.CharField(_("Apple location id"), max_length=64, unique=True)
     default_platform = models.CharField(max_length=32, blank=True)
+    # What Apple's client config reports for the location; the console warns when it differs from the choice.
+    apple_country_or_region = models.CharField(_("country/region at Apple"), max_length=2, blank=True)
     website_url = models.URLField(blank=True)
     # Our id in Apple's mdmInfo; a different id in client/config means another MDM took the token (T4, T8).
     mdm_info_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
@@ -82,6 +84,22 @@ class VPPToken(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def country_differs_from_apple(self) -> bool:
+        """The chosen country/region is not the one Apple reports for the location."""
+        return bool(self.apple_country_or_region) and self.apple_country_or_region != self.country_or_region
+
+    @property
+    def apple_account_type(self) -> str:
+        """The account type Apple's client config implies (its default platform); "" before the first read."""
+        return {"volumestore": self.AccountType.EDUCATION, "enterprisestore": self.AccountType.BUSINESS}.get(
+            self.default_platform, ""
+        )
+
+    @property
+    def account_type_differs_from_apple(self) -> bool:
+        return bool(self.apple_account_type) and self.apple_account_type != self.account_type
 
     @property
     def days_left(self) -> int:

@@ -409,6 +409,7 @@ def _apply_config(token: VPPToken, config: ClientConfig) -> None:
     token.location_name = config.location_name[:200]
     token.default_platform = config.default_platform[:32]
     token.website_url = config.website_url[:200]
+    token.apple_country_or_region = config.country_code.upper()[:2]
     if config.token_expiration:
         token.expires_at = config.token_expiration
 
@@ -641,7 +642,14 @@ def token_set_state(*, token: VPPToken, state: str, detail: str, config=None, au
         token.location_name = (config.location_name or token.location_name)[:200]
         token.default_platform = (config.default_platform or token.default_platform)[:32]
         token.website_url = config.website_url or token.website_url
-        fields += ["expires_at", "location_name", "default_platform", "website_url"]
+        token.apple_country_or_region = (config.country_code or token.apple_country_or_region).upper()[:2]
+        fields += [
+            "expires_at",
+            "location_name",
+            "default_platform",
+            "website_url",
+            "apple_country_or_region",
+        ]
     token.save(update_fields=fields)
     after = audit.snapshot(token, ["state", "state_detail", "expires_at", "location_name"])
     if audited and before != after:

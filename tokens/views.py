@@ -7,6 +7,7 @@ from django.core.exceptions import ValidationError
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import reverse, reverse_lazy
+from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views import View
@@ -16,6 +17,7 @@ from console import views as console_views
 from console.durations import duration_text
 from console.views_base import Column, ConsoleAccessMixin, FilteredListView, add_service_errors
 from tokens import selectors, services
+from tokens.countries import country_name
 from tokens.filters import SyncRunFilter, VPPTokenFilter
 from tokens.forms import TokenCreateForm, TokenEditForm
 from tokens.models import SyncRun, VPPToken
@@ -60,7 +62,11 @@ class TokenListView(FilteredListView):
         Column(_("Location"), "location_name", order_by="location_name"),
         Column(_("Apple ID"), "apple_id", order_by="apple_id"),
         Column(_("Account type"), "get_account_type_display", order_by="account_type"),
-        Column(_("Country/region"), "country_or_region", order_by="country_or_region"),
+        Column(
+            _("Country/region"),
+            lambda token: country_name(token.country_or_region),
+            order_by="country_or_region",
+        ),
         Column(_("State"), "state", template="tokens/cells/state.html", order_by="state"),
         Column(_("Expires"), _expiry, order_by="expires_at"),
         Column(_("Last updated"), "token_uploaded_at", order_by="token_uploaded_at"),
@@ -71,6 +77,19 @@ class TokenListView(FilteredListView):
 
     def get_base_queryset(self):
         return selectors.token_list()
+
+    def is_live(self, objects) -> bool:
+        return any(token.last_sync_status == VPPToken.SyncStatus.IN_PROGRESS for token in objects)
+
+
+def _just_finished(runs: list[SyncRun]) -> SyncRun | None:
+    latest = runs[0] if runs else None
+    if latest is None or latest.finished_at is None:
+        return None
+    return latest if timezone.now() - latest.finished_at < JUST_FINISHED else None
+
+
+JUST_FINISHED = timezone.timedelta(minutes=1)
 
 
 class TokenDetailView(ConsoleAccessMixin, DetailView):
@@ -87,14 +106,55 @@ class TokenDetailView(ConsoleAccessMixin, DetailView):
         context = super().get_context_data(**kwargs)
         token = self.object
         runs = list(selectors.sync_run_list().filter(vpp_token=token)[:10])
+        active_run = next((r for r in runs if r.status in SyncRun.ACTIVE), None)
         context.update(
             title=token.name,
+            country_name=country_name(token.country_or_region),
+            apple_mismatches=apple_mismatch_texts(token),
             runs=runs,
-            active_run=next((r for r in runs if r.status in SyncRun.ACTIVE), None),
+            active_run=active_run,
+            # While a sync runs the whole summary refreshes (progress, properties, history together);
+            # the last refresh shows the finished run beside the figures it produced.
+            shown_run=active_run or _just_finished(runs),
+            live=active_run is not None,
             days_left=token.days_left,
             expiring=token.days_left < 30,
         )
         return context
+
+
+def warn_if_country_differs(request, token: VPPToken) -> None:
+    for text in apple_mismatch_texts(token):
+        messages.warning(request, text)
+
+
+def apple_mismatch_texts(token: VPPToken) -> list[str]:
+    """Warnings for what was chosen for the token but differs from what Apple reports for its location."""
+    texts = []
+    if token.country_differs_from_apple:
+        texts.append(
+            gettext(
+                "Apple reports %(apple)s as this location's country/region, but %(chosen)s was chosen: "
+                "app details and store links come from the %(chosen)s store. Edit the token if that is not "
+                "intended."
+            )
+            % {
+                "apple": country_name(token.apple_country_or_region),
+                "chosen": country_name(token.country_or_region),
+            }
+        )
+    if token.account_type_differs_from_apple:
+        texts.append(
+            gettext(
+                "Apple reports this location's account type as %(apple)s, but %(chosen)s was chosen. Delete "
+                "the token and add it again with the right account type if that is not intended."
+            )
+            % {
+                "apple": VPPToken.AccountType(token.apple_account_type).label,
+                "chosen": token.get_account_type_display(),
+            }
+        )
+    return texts
 
 
 class _TokenFormView(ConsoleAccessMixin, FormView):
@@ -104,6 +164,19 @@ class _TokenFormView(ConsoleAccessMixin, FormView):
     def form_invalid_with(self, form, error: ValidationError):
         add_service_errors(form, error)
         return self.form_invalid(form)
+
+    def form_invalid(self, form):
+        # A browser cannot be handed a file back, and the token is a secret the console does not park in a
+        # session: say plainly that the chosen file must be chosen again, next to the file field.
+        if self.request.FILES.get("token_file") and "token_file" not in form.errors:
+            form.add_error(
+                "token_file",
+                ValidationError(
+                    _("Your token file was not kept because of the errors below: choose it again."),
+                    code="file_not_kept",
+                ),
+            )
+        return super().form_invalid(form)
 
 
 class TokenCreateView(_TokenFormView):
@@ -134,6 +207,7 @@ class TokenCreateView(_TokenFormView):
             gettext("The VPP token “%(name)s” was created; its first sync has started.")
             % {"name": token.name},
         )
+        warn_if_country_differs(self.request, token)
         return HttpResponseRedirect(token_link(token))
 
 
@@ -182,6 +256,8 @@ class TokenEditView(_TokenObjectMixin, _TokenFormView):
         except ValidationError as error:
             return self.form_invalid_with(form, error)
         messages.success(self.request, gettext("The VPP token was saved."))
+        token.refresh_from_db()
+        warn_if_country_differs(self.request, token)
         return HttpResponseRedirect(token_link(token))
 
 

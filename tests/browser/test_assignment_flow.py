@@ -108,7 +108,11 @@ def test_assign_group_with_too_few_licenses(
     form = page.locator("[data-testid=assignment-form]")
     form.locator("select[name=intent]").select_option("required")
     form.locator("select[name=license_type]").select_option("device")
-    form.locator("select[name=group]").select_option(label="Art lab iPads")
+    # The group is a type-ahead picker over the API's search.
+    group_box = form.locator("input[data-picker-text=group]")
+    group_box.fill("Art lab")
+    form.locator("datalist option[value='Art lab iPads']").wait_for(state="attached")
+    group_box.fill("Art lab iPads")
     preflight = page.locator("[data-testid=preflight]")
     expect(preflight).to_contain_text("This assignment needs 4 licenses; 2 are available.")
     expect(preflight).to_contain_text("Oversubscribed")

@@ -471,8 +471,19 @@ def test_b8_migration_carries_existing_sync_and_license_runs_over():
     latest = executor.loader.graph.leaf_nodes()
     executor.migrate(before)
     old = MigrationExecutor(connection).loader.project_state(before).apps
-    token = factories.VPPTokenFactory()
-    app = factories.AppFactory(vpp_token=token)
+
+    def create_old(label: str, built, **overrides):
+        """Save a factory-built row through the model as it was before (later columns do not exist yet)."""
+        model = old.get_model(*label.split("."))
+        values = {
+            f.attname: getattr(built, f.attname)
+            for f in model._meta.concrete_fields
+            if f.attname != "id" and hasattr(built, f.attname)
+        }
+        return model.objects.create(**{**values, **overrides})
+
+    token = create_old("tokens.VPPToken", factories.VPPTokenFactory.build())
+    app = create_old("apps.App", factories.AppFactory.build(vpp_token=None), vpp_token_id=token.pk)
     t0 = timezone.now() - timedelta(days=2)
     old_sync = old.get_model("tokens", "SyncRun").objects.create(
         vpp_token_id=token.pk,

@@ -241,3 +241,33 @@ def test_sync_run_list_filters_by_token_status_and_trigger(admin_web):
         admin_web.get(f"{url}?status=completed&trigger=schedule&export=csv").streaming_content
     ).decode()
     assert "Beta" in body and "Alpha" not in body
+
+
+def test_t1_create_warns_when_the_chosen_country_differs_from_apples(apple, admin_web):
+    content = apple.mint_token(org_name="Acme", location_name="London", country="GB")
+    response = admin_web.post(reverse("tokens:create"), _create_post(content), follow=True)
+    page = response.content.decode()
+    assert "Apple reports United Kingdom as this location" in page
+    assert "but United States was chosen" in page
+    token = VPPToken.objects.get()
+    assert token.apple_country_or_region == "GB"
+    detail = admin_web.get(reverse("tokens:detail", kwargs={"pk": token.pk})).content.decode()
+    assert 'data-testid="apple-mismatch"' in detail
+    # Choosing Apple's country silences the warning.
+    edit = admin_web.post(
+        reverse("tokens:edit", kwargs={"pk": token.pk}),
+        {
+            "name": "Acme London",
+            "apple_id": "vpp@acme.example",
+            "country_or_region": "GB",
+            "automatic_app_updates": "true",
+        },
+        follow=True,
+    ).content.decode()
+    assert "Apple reports" not in edit and 'data-testid="apple-mismatch"' not in edit
+
+
+def test_t1_create_warns_when_the_chosen_account_type_differs_from_apples(apple, admin_web):
+    content = apple.mint_token(org_name="Fabrikam School", location_name="Campus", account_type="education")
+    page = admin_web.post(reverse("tokens:create"), _create_post(content), follow=True).content.decode()
+    assert "account type as Education, but Business was chosen" in page

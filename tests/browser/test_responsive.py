@@ -1,0 +1,205 @@
+"""The console at a phone, a laptop and a wide screen: every main page fits and passes axe-core.
+
+One browser for the session; each page group runs once per viewport (parametrized). Each visit saves a
+screenshot to test-artifacts/, asserts the page body never scrolls sideways, and runs axe-core (served by the
+console itself from static/vendor/axe-core) expecting no serious or critical violation.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests import factories
+from tests.browser.conftest import sign_in
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+VIEWPORTS = {
+    "phone": {"width": 390, "height": 844},
+    "laptop": {"width": 1280, "height": 800},
+    "wide": {"width": 1920, "height": 1080},
+}
+
+AXE_RUN = """async () => {
+  const result = await axe.run(document, {resultTypes: ["violations"]});
+  return result.violations
+    .filter(v => v.impact === "serious" || v.impact === "critical")
+    .map(v => ({id: v.id, impact: v.impact, help: v.help,
+                nodes: v.nodes.slice(0, 3).map(n => n.target.join(" "))}));
+}"""
+
+
+def _console_data():
+    from assignments.models import Assignment, License
+
+    token = factories.VPPTokenFactory(
+        name="Contoso Headquarters, Redmond — primary location token",
+        organization_name="Contoso Ltd",
+    )
+    app = factories.AppFactory(
+        vpp_token=token,
+        name="Microsoft Intune Company Portal for iPad and iPhone (long name)",
+        bundle_id="com.microsoft.CompanyPortal.with.a.rather.long.bundle.identifier",
+        total_licenses=120,
+        used_licenses=7,
+        available_licenses=113,
+    )
+    group = factories.GroupFactory(name="All iPads in the Redmond campus, building 92")
+    assignment = Assignment.objects.create(app=app, group=group, intent="required", license_type="device")
+    device = factories.DeviceFactory()
+    person = factories.DirectoryUserFactory(display_name="Adele Vance")
+    License.objects.create(
+        app=app,
+        assignment=assignment,
+        license_type="device",
+        device=device,
+        state="assigned",
+        apple_serial_number=device.serial_number,
+    )
+    License.objects.create(
+        app=app,
+        assignment=assignment,
+        license_type="user",
+        user=person,
+        state="failed",
+        error="No licenses available",
+    )
+    from deployment.models import DeviceAppState, InstallState
+
+    DeviceAppState.objects.create(device=device, app=app, state=InstallState.INSTALLED)
+    DeviceAppState.objects.create(
+        device=factories.DeviceFactory(name="Reception iPad with a long name"),
+        app=app,
+        state=InstallState.FAILED,
+    )
+    return app
+
+
+def _check(page, artifacts, name: str, viewport: str) -> None:
+    page.wait_for_load_state("networkidle")
+    page.screenshot(path=str(artifacts / f"{name}-{viewport}.png"), full_page=True)
+    widths = page.evaluate(
+        "() => ({body: document.body.scrollWidth, doc: document.documentElement.scrollWidth,"
+        " viewport: document.documentElement.clientWidth})"
+    )
+    assert widths["body"] <= widths["viewport"] and widths["doc"] <= widths["viewport"], (
+        f"{name} at {viewport} scrolls sideways: {widths}"
+    )
+    page.add_script_tag(url="/static/vendor/axe-core/axe.min.js")
+    violations = page.evaluate(AXE_RUN)
+    assert violations == [], f"{name} at {viewport}: " + json.dumps(violations, indent=1)
+
+
+@pytest.fixture
+def sized_page(browser, live_server, request):
+    context = browser.new_context(base_url=live_server.url, locale="en-US", viewport=VIEWPORTS[request.param])
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    yield request.param, page
+    context.close()
+
+
+@pytest.mark.parametrize("sized_page", list(VIEWPORTS), indirect=True)
+def test_main_pages_fit_the_screen_and_pass_axe(sized_page, administrator, artifacts):
+    viewport, page = sized_page
+    app = _console_data()
+    sign_in(page, administrator.username)
+    _check(page, artifacts, "home", viewport)
+
+    page.goto("/apps/")
+    assert page.locator("h1").inner_text()
+    _check(page, artifacts, "apps", viewport)
+
+    page.goto(f"/assignments/apps/{app.pk}/")
+    page.wait_for_selector("[data-testid=assignments-table]")
+    _check(page, artifacts, "app-assignments", viewport)
+
+    page.goto(f"/deployment/apps/{app.pk}/devices/")
+    page.wait_for_selector("[data-testid=list-table]")
+    _check(page, artifacts, "app-install-status", viewport)
+
+    page.goto("/assignments/licenses/")
+    page.wait_for_selector("[data-testid=list-table]")
+    _check(page, artifacts, "monitor-licenses", viewport)
+
+    page.goto("/tokens/create/")
+    page.wait_for_selector("form")
+    _check(page, artifacts, "token-form", viewport)
+
+
+def test_phone_navigation_is_a_menu_reachable_by_keyboard(browser, live_server, administrator):
+    context = browser.new_context(base_url=live_server.url, locale="en-US", viewport=VIEWPORTS["phone"])
+    page = context.new_page()
+    try:
+        sign_in(page, administrator.username)
+        nav = page.locator("nav.sidenav")
+        toggle = page.locator("[data-testid=menu-toggle]")
+        assert not nav.is_visible()
+        assert toggle.get_attribute("aria-expanded") == "false"
+        toggle.focus()
+        page.keyboard.press("Enter")
+        assert nav.is_visible()
+        assert toggle.get_attribute("aria-expanded") == "true"
+        # Focus moves into the menu; Escape closes it and returns focus to the button.
+        assert page.evaluate("() => document.activeElement.closest('nav.sidenav') !== null")
+        page.keyboard.press("Escape")
+        assert not nav.is_visible()
+        assert page.evaluate("() => document.activeElement.dataset.testid") == "menu-toggle"
+        toggle.click()
+        page.locator("nav.sidenav >> text=Audit log").click()
+        page.wait_for_url("**/audit-log/")
+        assert page.locator("h1").inner_text() == "Audit log"
+    finally:
+        context.close()
+
+
+def test_wide_screen_shows_navigation_without_menu_button(browser, live_server, administrator):
+    context = browser.new_context(base_url=live_server.url, locale="en-US", viewport=VIEWPORTS["laptop"])
+    page = context.new_page()
+    try:
+        sign_in(page, administrator.username)
+        assert page.locator("nav.sidenav").is_visible()
+        assert not page.locator("[data-testid=menu-toggle]").is_visible()
+        # The first Tab reaches the skip link, which moves focus to the page content.
+        page.keyboard.press("Tab")
+        assert page.evaluate("() => document.activeElement.className") == "skip-link"
+        page.keyboard.press("Enter")
+        assert page.evaluate("() => document.activeElement.id") == "main"
+    finally:
+        context.close()
+
+
+def test_license_filters_pick_people_and_apps_by_name_through_the_api(page, administrator):
+    """Monitor › Licenses: typing a name finds the user through the API's search; the table follows."""
+    app = _console_data()
+    sign_in(page, administrator.username)
+    page.goto("/assignments/licenses/")
+    rows = page.locator("[data-testid=list-table] tbody tr")
+    assert rows.count() == 2
+    # The labels name things, not ids.
+    labels = page.locator("form.filters label").all_inner_texts()
+    assert not any(label.strip().lower().endswith(" id") for label in labels), labels
+
+    user_box = page.locator("input[data-picker-text=user]")
+    user_box.fill("Adele")
+    option = page.locator("datalist option[value^='Adele Vance']")
+    option.wait_for(state="attached")
+    user_box.fill(option.get_attribute("value"))
+    page.wait_for_url("**user=*")
+    page.wait_for_function("document.querySelectorAll('[data-testid=list-table] tbody tr').length === 1")
+    assert "No licenses available" in rows.first.inner_text()
+
+    # The chosen user survives a reload: the box shows the name again, read back from the API.
+    page.reload()
+    page.wait_for_function("document.querySelector('input[data-picker-text=user]').value !== ''")
+    assert page.locator("input[data-picker-text=user]").input_value().startswith("Adele Vance")
+
+    app_box = page.locator("input[data-picker-text=app]")
+    app_box.fill("Company Portal")
+    option = page.locator(f"datalist option[value$='{app.adam_id}']")
+    option.wait_for(state="attached")
+    app_box.fill(option.get_attribute("value"))
+    page.wait_for_url(f"**app={app.pk}*")
+    assert rows.count() == 1

@@ -1,0 +1,163 @@
+"""Words on the console pages: names not ids, "Any" not "Unknown", stored messages in the reader's language,
+country names from CLDR, and a token form that says when its file must be chosen again."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+
+from tests import factories
+
+pytestmark = pytest.mark.django_db
+
+
+def _failed_license():
+    from assignments.allocation import NO_LICENSES
+    from assignments.models import Assignment, License
+
+    app = factories.AppFactory(name="Keynote")
+    group = factories.GroupFactory(name="iPads")
+    assignment = Assignment.objects.create(app=app, group=group, intent="required", license_type="device")
+    device = factories.DeviceFactory()
+    return License.objects.create(
+        app=app,
+        assignment=assignment,
+        license_type="device",
+        device=device,
+        state="failed",
+        error=NO_LICENSES,
+    )
+
+
+def test_s5_stored_license_error_is_rendered_in_the_readers_language(admin_web):
+    license = _failed_license()
+    url = reverse("assignments:licenses")
+    english = admin_web.get(url, HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "No licenses available" in english
+    chinese = admin_web.get(url, HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    assert "没有可用的许可证" in chinese and "No licenses available" not in chinese
+    # The same stored row on the app's Assignments pane.
+    pane = admin_web.get(
+        reverse("assignments:app-assignments", args=[license.app_id]), HTTP_ACCEPT_LANGUAGE="zh-hans"
+    ).content.decode()
+    assert "没有可用的许可证" in pane
+
+
+def test_license_rows_link_to_their_app_token_and_device(admin_web):
+    license = _failed_license()
+    page = admin_web.get(reverse("assignments:licenses")).content.decode()
+    assert f'href="{reverse("assignments:app-assignments", args=[license.app_id])}"' in page
+    assert f'href="{reverse("tokens:detail", args=[license.app.vpp_token_id])}"' in page
+    assert f'href="{reverse("directory:device-detail", args=[license.device_id])}"' in page
+
+
+def test_license_filters_name_things_and_search_the_api(admin_web):
+    page = admin_web.get(reverse("assignments:licenses")).content.decode()
+    for label in ("App id", "Token id", "User id", "Device id", "Assignment id"):
+        assert f"{label} <" not in page
+    assert f'data-picker-url="{reverse("app-list")}"' in page
+    assert f'data-picker-url="{reverse("directory-user-list")}"' in page
+    assert f'data-picker-url="{reverse("directory-device-list")}"' in page
+    # The pickers' source is the API's search, answering for the signed-in console session.
+    person = factories.DirectoryUserFactory(display_name="Adele Vance")
+    factories.DirectoryUserFactory(display_name="Megan Bowen")
+    found = admin_web.get(reverse("directory-user-list"), {"search": "adele"}).json()["results"]
+    assert [row["id"] for row in found] == [person.pk] and found[0]["display_name"] == "Adele Vance"
+
+
+def test_yes_no_filters_default_to_any(admin_web):
+    page = admin_web.get(reverse("directory:devices")).content.decode()
+    assert '<option value="unknown" selected>Any</option>' in page
+    assert ">Unknown<" not in page
+
+
+def test_b3_preflight_explains_that_available_assignments_use_licenses_on_request(admin_web):
+    app = factories.AppFactory()
+    group = factories.GroupFactory()
+    group.memberships.create(device=factories.DeviceFactory())
+    url = reverse("assignments:preflight", args=[app.pk])
+    available = admin_web.get(url, {"group": group.pk, "license_type": "device", "intent": "available"})
+    assert "a license is assigned when a member asks to install it" in available.content.decode()
+    required = admin_web.get(url, {"group": group.pk, "license_type": "device", "intent": "required"})
+    assert "a license is assigned when a member asks" not in required.content.decode()
+
+
+def test_token_form_names_countries_in_the_readers_language(admin_web):
+    english = admin_web.get(reverse("tokens:create"), HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert '<option value="US">United States (US)</option>' in english
+    chinese = admin_web.get(reverse("tokens:create"), HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    assert '<option value="US">美国 (US)</option>' in chinese
+
+
+def test_t2_token_form_says_the_file_must_be_chosen_again_after_an_error(admin_web):
+    response = admin_web.post(
+        reverse("tokens:create"),
+        {
+            "token_file": SimpleUploadedFile("acme.vpptoken", b"not shown back"),
+            "name": "",
+            "apple_id": "vpp@acme.example",
+            "country_or_region": "US",
+            "account_type": "business",
+            "automatic_app_updates": "true",
+        },
+    )
+    page = response.content.decode()
+    assert "Your token file was not kept because of the errors below: choose it again." in page
+    assert "not shown back" not in page
+
+
+def test_csv_import_preview_shows_names_not_internal_ids_or_none(admin_web):
+    person = factories.DirectoryUserFactory(user_principal_name="adele@contoso.example")
+    group = factories.GroupFactory(name="Sales iPads", group_type="device")
+    factories.DeviceFactory(serial_number="SNEXISTING")
+    devices = (
+        "serial_number,name,supervised,primary_user\n"
+        "SNNEW0001,Front desk iPad,yes,adele@contoso.example\n"
+        "SNNEW0002,,,\n"
+    )
+    page = admin_web.post(
+        reverse("directory:import"),
+        {"kind": "devices", "file": SimpleUploadedFile("devices.csv", devices.encode())},
+    ).content.decode()
+    assert "primary_user: adele@contoso.example" in page and "supervised: Yes" in page
+    assert f"primary_user={person.pk}" not in page and f"primary_user: {person.pk}<" not in page
+    assert "None" not in page
+    members = "group,user_principal_name,serial_number\nSales iPads,,SNEXISTING\n"
+    page = admin_web.post(
+        reverse("directory:import"),
+        {"kind": "memberships", "file": SimpleUploadedFile("members.csv", members.encode())},
+    ).content.decode()
+    assert "group: Sales iPads" in page and "device: SNEXISTING" in page
+    assert f"group: {group.pk}" not in page and "None" not in page
+
+
+def test_audit_log_shows_the_fields_that_changed_before_and_after(admin_web, administrator):
+    from console import audit
+
+    token = factories.VPPTokenFactory(name="Contoso HQ")
+    audit.record(
+        actor=administrator,
+        action="token.update",
+        obj=token,
+        before={"name": "Contoso", "automatic_app_updates": False, "country_or_region": "US"},
+        after={"name": "Contoso HQ", "automatic_app_updates": True, "country_or_region": "US"},
+    )
+    page = admin_web.get(reverse("audit-log")).content.decode()
+    assert "name:</span> Contoso → Contoso HQ" in page
+    assert "automatic app updates:</span> No → Yes" in page
+    assert "country or region:" not in page  # unchanged fields are left out
+    assert "{&#x27;" not in page and "{'" not in page  # no Python dicts
+    body = b"".join(admin_web.get(reverse("audit-log"), {"export": "csv"}).streaming_content).decode()
+    assert '""name"": ""Contoso""' in body and "{'name'" not in body
+
+
+def test_audit_log_names_object_types_in_the_readers_language(admin_web, administrator):
+    from console import audit
+
+    audit.record(actor=administrator, action="token.update", obj=factories.VPPTokenFactory(name="Contoso HQ"))
+    english = admin_web.get(reverse("audit-log"), HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert '<td data-label="Object type">VPP token</td>' in english
+    assert "tokens.vpptoken" not in english.split("<tbody>")[1]
+    chinese = admin_web.get(reverse("audit-log"), HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    assert "VPP 令牌" in chinese.split("<tbody>")[1]
