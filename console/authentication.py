@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from knox.auth import TokenAuthentication
+from rest_framework import exceptions
 
 from console.api_keys import api_key_mark_used
 
@@ -12,6 +14,13 @@ from console.api_keys import api_key_mark_used
 class ApiKeyAuthentication(TokenAuthentication):
     """knox's check of the key's digest, plus: keys never expire unless given an expiry, and each use is
     noted on the key (its owner sees "last used")."""
+
+    def authenticate_credentials(self, token: bytes):
+        # A key is printable ASCII. Anything else is a wrong key, and must not reach the query: PostgreSQL
+        # refuses text with a NUL byte, which would answer 500 instead of 401.
+        if not token.isascii() or not token.decode("ascii").isprintable():
+            raise exceptions.AuthenticationFailed(_("Invalid token."))
+        return super().authenticate_credentials(token)
 
     def _cleanup_token(self, auth_token) -> bool:
         # knox also sweeps the user's other expired keys on every request; keys here have no expiry, so

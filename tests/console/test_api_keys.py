@@ -87,6 +87,15 @@ def test_revoked_api_key_answers_401(admin_web, administrator):
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("key", ["ab\x00cdef0123456789", "caf\u00e9" * 8], ids=["nul", "non-ascii"])
+def test_a_key_with_characters_no_key_has_answers_401_not_500(key):
+    """PostgreSQL refuses a NUL byte in a query; such a key is refused before any query is made."""
+    response = _api(key).get("/api/v1/apps/")
+    assert response.status_code == 401
+    assert response.json()["detail"] == "Invalid token."
+
+
+@pytest.mark.django_db
 def test_b6_api_key_actions_are_audited_without_the_key(admin_web, administrator):
     key = _create_on_page(admin_web, name="Backup job")
     row = ApiKey.objects.get()
