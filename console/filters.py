@@ -1,3 +1,5 @@
+from datetime import UTC
+
 import django_filters
 from django import forms
 from django.utils.translation import gettext_lazy as _
@@ -24,6 +26,14 @@ class AnyBooleanFilter(django_filters.BooleanFilter):
         super().__init__(*args, **kwargs)
 
 
+class UtcDateTimeFilter(django_filters.IsoDateTimeFilter):
+    """An ISO 8601 date-time filter that queries in UTC: Python accepts offsets up to ±23:59, PostgreSQL
+    only up to ±15:59 (a larger one answered 500)."""
+
+    def filter(self, qs, value):
+        return super().filter(qs, value.astimezone(UTC) if value else value)
+
+
 class AuditEntryFilter(django_filters.FilterSet):
     """One FilterSet for the audit log page and the audit API."""
 
@@ -31,8 +41,8 @@ class AuditEntryFilter(django_filters.FilterSet):
     action = django_filters.CharFilter(lookup_expr="icontains", label=_("Action"))
     object_type = django_filters.CharFilter(lookup_expr="icontains", label=_("Object type"))
     object_id = django_filters.CharFilter(label=_("Object id"))
-    since = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte", label=_("Since"))
-    until = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lte", label=_("Until"))
+    since = UtcDateTimeFilter(field_name="created_at", lookup_expr="gte", label=_("Since"))
+    until = UtcDateTimeFilter(field_name="created_at", lookup_expr="lte", label=_("Until"))
 
     class Meta:
         model = AuditEntry

@@ -4,6 +4,7 @@ import django_filters
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from console.filters import UtcDateTimeFilter
 from tokens.models import SyncRun, VPPToken
 
 
@@ -15,9 +16,7 @@ class VPPTokenFilter(django_filters.FilterSet):
     last_sync_status = django_filters.ChoiceFilter(
         choices=VPPToken.SyncStatus.choices, label=_("Last sync status")
     )
-    expires_before = django_filters.IsoDateTimeFilter(
-        field_name="expires_at", lookup_expr="lte", label=_("Expires before")
-    )
+    expires_before = UtcDateTimeFilter(field_name="expires_at", lookup_expr="lte", label=_("Expires before"))
 
     class Meta:
         model = VPPToken
