@@ -310,8 +310,36 @@ def apply_asset_management(token, notification: Notification) -> int:
     if notification.succeeded is False:
         number, text = _failure_text(notification)
         failures = {keys[lic.pk]: (number, text) for lic in matched if lic.pk in keys}
-        return _settle(matched, failures, keys)
-    return _settle(matched, {}, keys)
+        moved = _settle(matched, failures, keys)
+    else:
+        moved = _settle(matched, {}, keys)
+    if moved:
+        finish_settled_runs(({event_id} | {lic.event_id for lic in matched}) - {""})
+    return moved
+
+
+def finish_settled_runs(event_ids: set[str]) -> list[int]:
+    """End the waiting license runs whose Apple events no longer hold an open license once a notification
+    settled `event_ids`: the run is done when its licenses are, not at its next status poll (POLL_SECONDS
+    later). Runs still waiting for a user registration (`user_events`) keep polling: the licenses that
+    waited for those users are requested, and join the run, from the poll. Returns the runs ended."""
+    if not event_ids:
+        return []
+    ended: list[int] = []
+    waiting = LicenseRun.objects.filter(status=LicenseRun.Status.RUNNING).only("pk", "summary")
+    for candidate in waiting:
+        summary = candidate.summary or {}
+        events = set(summary.get("events", []))
+        if summary.get("user_events") or not events & event_ids:
+            continue
+        if License.objects.filter(
+            event_id__in=events, state__in=[License.State.PENDING, License.State.REVOKING]
+        ).exists():
+            continue
+        run = LicenseRun.objects.get(pk=candidate.pk)
+        _finish_run(run, dict(run.summary or {}), pending=[])
+        ended.append(run.pk)
+    return ended
 
 
 def _failure_text(notification: Notification) -> tuple[int | None, str]:
@@ -494,6 +522,14 @@ def poll_run(run: LicenseRun) -> bool:
     pending: list[str] = []
     for event_token, ids in _events_by_token(token, all_events).items():
         pending += poll_events(token=event_token, event_ids=ids)
+    return _finish_run(run, summary, pending=pending)
+
+
+def _finish_run(run: LicenseRun, summary: dict, *, pending: list[str]) -> bool:
+    """Move the run's settled events to `done_events`; when none is `pending`, finish it with its counts."""
+    events = list(summary.get("events", []))
+    user_events = list(summary.get("user_events", []))
+    all_events = events + user_events
     # Events started by poll_events (licenses that waited for a user registration) join the run.
     new = [e for e in pending if e not in all_events]
     summary["events"] = [e for e in pending if e in events] + new
