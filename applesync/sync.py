@@ -35,14 +35,22 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from apps import services as app_services
 from assignments import events as assignment_events
 from assignments.reconciliation import untracked_refresh_from_mirror
 from console import audit, runs
+from console.messages import Message, apple_exception, define, term
 from tokens import selectors as token_selectors
 from tokens import services as token_services
-from tokens.apple import claim_if_unclaimed, client_for, state_from_client_config, state_from_error
+from tokens.apple import (
+    claim_if_unclaimed,
+    client_for,
+    external_mdm,
+    state_from_client_config,
+    state_from_error,
+)
 from tokens.models import SyncRun, VPPToken
 from vpp.errors import AppleError, BadRequest
 from vpp.types import AppleUser, AppMetadata, Asset, parse_notification
@@ -51,13 +59,21 @@ logger = logging.getLogger(__name__)
 
 # Apple's "unknown versionId" (sinceVersionId too old or from another data set): read everything instead.
 UNKNOWN_VERSION_ID = 9721
+METADATA_UNREADABLE = define(
+    "sync.metadata_unreadable",
+    gettext_noop("Store metadata could not be read (%(error)s); names and icons were kept."),
+)
+TOKEN_UNUSABLE = define(
+    "sync.token_unusable", gettext_noop("The token cannot be used (%(state)s); no call was made to Apple.")
+)
+TOKEN_STATE = define("sync.token_state", gettext_noop("The token is %(state)s."))
 PROGRESS_EVERY_SECONDS = 0.5
 
 
 class SyncFailed(Exception):
     """The run cannot go on; `number`/`message` are Apple's when Apple said why."""
 
-    def __init__(self, message: str, number: int | None = None) -> None:
+    def __init__(self, message: Message | str, number: int | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.number = number
@@ -108,17 +124,14 @@ def _lookup_metadata(client, run: SyncRun, adam_ids: list[str], country: str, pl
         return client.lookup_metadata(adam_ids, country=country, platform=platform)
     except AppleError as exc:
         logger.warning("metadata lookup failed for sync run %s: %s", run.pk, exc)
-        runs.warn(
-            run,
-            _("Store metadata could not be read (%(error)s); names and icons were kept.") % {"error": exc},
-        )
+        runs.warn(run, METADATA_UNREADABLE(error=apple_exception(exc)))
         return {}
 
 
 def _check_mdm(token: VPPToken, mdm_info) -> None:
     """Apple returns mdmInfo on every token-scoped answer: stop as soon as it is not ours (T8)."""
     if mdm_info is not None and mdm_info.id != str(token.mdm_info_id):
-        raise _ExternalMdm(f"{mdm_info.name} ({mdm_info.metadata})")
+        raise _ExternalMdm(mdm_info.name, mdm_info.metadata)
 
 
 class _ExternalMdm(Exception):
@@ -175,7 +188,7 @@ def _read_into(client, snap: _Snapshot, token, run, progress: _Progress, spool: 
     state, detail = state_from_client_config(token, config)
     _save_token_state(token, state, detail, config=config)
     if state != VPPToken.State.VALID:
-        raise SyncFailed(detail or _("The token is %(state)s.") % {"state": token.get_state_display()})
+        raise SyncFailed(detail or TOKEN_STATE(state=term(VPPToken.State(token.state).label)))
     claim_if_unclaimed(client, token, config)
 
     progress.set(10, _("Reading assets"))
@@ -344,7 +357,7 @@ def _apply_rest(token: VPPToken, run: SyncRun, snap: _Snapshot) -> int:
     return len(users)
 
 
-def _save_token_state(token: VPPToken, state: str, detail: str, *, config=None) -> None:
+def _save_token_state(token: VPPToken, state: str, detail: Message | str, *, config=None) -> None:
     token_services.token_set_state(token=token, state=state, detail=detail, config=config)
 
 
@@ -371,7 +384,13 @@ def sync_work(run: SyncRun) -> None:
         token_services.token_sync_status(token=token, status=VPPToken.SyncStatus.FAILED, at=timezone.now())
         number = getattr(exc, "number", None)
         audit.record(
-            actor=None, action="sync.fail", obj=run, after={"error_number": number, "error": str(exc)}
+            actor=None,
+            action="sync.fail",
+            obj=run,
+            after={
+                "error_number": number,
+                "error": apple_exception(exc) if isinstance(exc, AppleError) else str(exc),
+            },
         )
         raise
     run.counts = counts
@@ -384,10 +403,7 @@ def _sync(run: SyncRun, token: VPPToken) -> dict[str, int]:
         # T5: an expired (or otherwise unusable) token makes no call at all.
         if token.state == VPPToken.State.VALID:
             _save_token_state(token, VPPToken.State.EXPIRED, "")
-        raise runs.RunFailed(
-            _("The token cannot be used (%(state)s); no call was made to Apple.")
-            % {"state": token.get_state_display()}
-        )
+        raise runs.RunFailed(TOKEN_UNUSABLE(state=term(VPPToken.State(token.state).label)))
 
     spool = tempfile.TemporaryFile(mode="w+", encoding="utf-8", prefix="vpp-sync-")  # noqa: SIM115
     try:
@@ -407,7 +423,7 @@ def _sync(run: SyncRun, token: VPPToken) -> dict[str, int]:
             "mirror_deleted": stage.deleted,
         }
     except _ExternalMdm as exc:
-        detail = f"Managed by another MDM: {exc}"
+        detail = external_mdm(*exc.args)
         _save_token_state(token, VPPToken.State.ASSIGNED_TO_EXTERNAL_MDM, detail)
         raise runs.RunFailed(detail) from exc
     except SyncFailed as exc:

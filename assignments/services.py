@@ -15,6 +15,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from apps.models import App
 from assignments import allocation, signals
@@ -24,8 +25,10 @@ from assignments.revocation import create_run, disassociate, run_revocation
 from assignments.runs import enqueue_event_poll, enqueue_run_poll
 from console import runs
 from console.audit import record, snapshot
+from console.messages import define
 from directory.models import Device, DirectoryUser, Group
 
+ASSIGNMENT_REMOVED = define("license.assignment_removed", gettext_noop("Assignment removed"))
 SETTINGS = ("uninstall_on_device_removal", "removable_by_user", "prevent_backup", "prevent_automatic_updates")
 
 
@@ -211,7 +214,7 @@ def assignment_delete(*, assignment: Assignment, actor) -> LicenseRun | None:
         )
         failed = License.objects.filter(assignment=assignment, state=License.State.FAILED)
         LicenseDevice.objects.filter(license__in=failed).delete()
-        failed.update(state=License.State.REVOKED, error=_("Assignment removed"))
+        failed.update(state=License.State.REVOKED, error=ASSIGNMENT_REMOVED)
         assignment.delete()
     return run
 

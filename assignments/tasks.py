@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 from celery import shared_task
+from django.utils.translation import gettext_noop
 
 from assignments import events, services
 from assignments.models import LicenseRun
 from assignments.runs import POLL_SECONDS
 from console import runs
+from console.messages import define
 from console.tasking import DB_RETRY
 from directory.models import Device, DirectoryUser
 from tokens.models import VPPToken
 
+APPLE_TOO_SLOW = define(
+    "run.apple_too_slow",
+    gettext_noop("Apple did not finish the requests in time; reconciliation will settle them."),
+)
 MAX_POLLS = 240  # two hours of polling, then the run ends failed and reconciliation settles the rest
 
 
@@ -28,7 +34,7 @@ def poll_license_run(run_id: int, attempt: int = 1) -> None:
     if events.poll_run(run):
         return
     if attempt >= MAX_POLLS:
-        runs.finish(run, error="Apple did not finish the requests in time; reconciliation will settle them.")
+        runs.finish(run, error=APPLE_TOO_SLOW)
         return
     poll_license_run.apply_async((run_id, attempt + 1), countdown=POLL_SECONDS)
 

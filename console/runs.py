@@ -48,8 +48,10 @@ from django.core.exceptions import ValidationError
 from django.db import DatabaseError, IntegrityError, connections, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from console import run_kinds
+from console.messages import Message, apple_text, define
 from console.models import Run
 from console.run_kinds import RunKind, register
 from vpp.errors import AppleError
@@ -78,10 +80,18 @@ __all__ = [
 ]
 
 
+CANNOT_RUN = define("run.cannot_run", gettext_noop("This kind of run cannot be run by a worker."))
+LOST = define("run.lost", gettext_noop("The worker running this stopped before it finished."))
+LOST_RESTARTED = define(
+    "run.lost_restarted",
+    gettext_noop("The worker running this stopped before it finished; it was started again as run #%(id)s."),
+)
+
+
 class RunFailed(Exception):
     """Raised by a work function to end its run failed with `message` (and Apple's error `number`)."""
 
-    def __init__(self, message: str, number: int | None = None) -> None:
+    def __init__(self, message: Message | str, number: int | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.number = number
@@ -167,14 +177,14 @@ def execute[R: Run](run: R | int) -> R:
         return run
     run.status, run.started_at, run.heartbeat_at = Run.Status.RUNNING, now, now
     if kind.work is None:
-        return finish(run, error=_("This kind of run cannot be run by a worker."))
+        return finish(run, error=CANNOT_RUN)
     with _Heartbeat(run.pk):
         try:
             outcome = kind.work(run)
         except RunFailed as exc:
             return finish(run, error=exc.message, error_number=exc.number)
         except AppleError as exc:
-            return finish(run, error=exc.message or str(exc), error_number=exc.number)
+            return finish(run, error=apple_text(exc), error_number=exc.number)
         except Exception as exc:  # any fault ends the run visibly
             logger.exception("run %s (%s) failed", run.pk, run.kind)
             return finish(run, error=f"{type(exc).__name__}: {exc}")
@@ -193,7 +203,7 @@ def _save_working(run: Run, **extra: Any) -> int:
     return Run.objects.filter(pk=run.pk, status__in=Run.ACTIVE).update(**values, **extra)
 
 
-def finish[R: Run](run: R, *, error: str = "", error_number: int | None = None) -> R:
+def finish[R: Run](run: R, *, error: Message | str = "", error_number: int | None = None) -> R:
     """End `run`: completed, or failed with `error` (and Apple's error number). Saves its counts and summary.
 
     A run already ended elsewhere (e.g. as lost) keeps that ending; `run` is then reloaded.
@@ -236,9 +246,9 @@ def beat(run: Run, *, waiting: bool = False) -> None:
     Run.objects.filter(pk=run.pk, status__in=Run.ACTIVE).update(heartbeat_at=run.heartbeat_at)
 
 
-def warn(run: Run, message: str) -> None:
+def warn(run: Run, message: Message | str) -> None:
     """Note something that went wrong without failing the run."""
-    run.warning = str(message)[:500]
+    run.warning = message
     Run.objects.filter(pk=run.pk).update(warning=run.warning)
 
 
@@ -327,7 +337,7 @@ def _end_if_lost(run: Run) -> bool:
     now = timezone.now()
     ended = Run.objects.filter(pk=run.pk, status=Run.Status.RUNNING, heartbeat_at=run.heartbeat_at).update(
         status=Run.Status.FAILED,
-        error=_("The worker running this stopped before it finished."),
+        error=LOST,
         stage=_("Failed"),
         finished_at=now,
     )
@@ -365,13 +375,7 @@ def sweep_lost() -> dict[str, int]:
             )
             if created:
                 done["requeued"] += 1
-                Run.objects.filter(pk=run.pk).update(
-                    error=_(
-                        "The worker running this stopped before it finished; it was started again as run "
-                        "#%(id)s."
-                    )
-                    % {"id": again.pk}
-                )
+                Run.objects.filter(pk=run.pk).update(error=LOST_RESTARTED(id=again.pk))
     waiting = Run.objects.filter(status=Run.Status.QUEUED, heartbeat_at__lt=cutoff)
     for run_id in list(waiting.values_list("pk", flat=True)):
         if Run.objects.filter(pk=run_id, status=Run.Status.QUEUED).update(heartbeat_at=timezone.now()):

@@ -22,6 +22,7 @@ from django.views.generic import DetailView, TemplateView
 from console import api_keys, lockouts, roles
 from console.durations import duration_text
 from console.filters import AuditEntryFilter, RunFilter
+from console.messages import from_json
 from console.models import AuditEntry, Run
 from console.views_base import Column, ConsoleAccessMixin, FilteredListView, add_service_errors
 
@@ -59,6 +60,8 @@ def _audit_value(value) -> str:
         return str(_("Yes") if value else _("No"))
     if isinstance(value, list):
         return ", ".join(_audit_value(item) for item in value) or "—"
+    if isinstance(value, dict) and (message := from_json(value)) is not None:
+        return str(message)
     if isinstance(value, dict):
         return "; ".join(f"{key}: {_audit_value(item)}" for key, item in value.items()) or "—"
     return str(value)

@@ -21,8 +21,10 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from console import audit
+from console.messages import Message, apple_exception, define
 from console.roles import ADMINISTRATORS
 from tokens.apple import (
     claim_if_unclaimed,
@@ -42,6 +44,10 @@ from vpp.types import ClientConfig
 
 logger = logging.getLogger(__name__)
 
+NOTIFICATIONS_NOT_SET_UP = define(
+    "token.notifications_not_set_up",
+    gettext_noop("Apple notifications could not be set up (%(error)s); scheduled syncs still run."),
+)
 NOTIFICATION_TYPES = ("ASSET_MANAGEMENT", "ASSET_COUNT", "USER_MANAGEMENT", "USER_ASSOCIATED")
 # Days before expiry at which administrators are emailed (B5); 0 is "on expiry".
 EXPIRY_ALERT_DAYS = (30, 14, 7, 1, 0)
@@ -260,10 +266,7 @@ def _register_notifications(token_id: int) -> None:
     except AppleError as exc:
         logger.warning("Apple notifications not configured for token %s: %s", token_id, exc)
         VPPToken.objects.filter(pk=token_id).update(
-            state_detail=(
-                _("Apple notifications could not be set up (%(error)s); scheduled syncs still run.")
-                % {"error": exc}
-            )[:500]
+            state_detail=NOTIFICATIONS_NOT_SET_UP(error=apple_exception(exc))
         )
 
 
@@ -566,7 +569,7 @@ def token_check_state(*, token: VPPToken) -> VPPToken:
             if config.location_name and config.location_name != token.location_name:
                 fields["location_name"] = config.location_name[:200]
     if new_state != token.state or detail != token.state_detail:
-        fields.update(state=new_state, state_detail=detail[:500])
+        fields.update(state=new_state, state_detail=detail)
     if not fields:
         return token
     with transaction.atomic():
@@ -629,12 +632,14 @@ def send_expiry_alerts() -> int:
     return sent
 
 
-def token_set_state(*, token: VPPToken, state: str, detail: str, config=None, audited: bool = True) -> None:
+def token_set_state(
+    *, token: VPPToken, state: str, detail: Message | str, config=None, audited: bool = True
+) -> None:
     """The token's state (and, with Apple's client `config`, its expiry, location and website) as Apple's
     answers imply it (T4, T5, T8); a change is audited unless `audited` is False."""
     before = audit.snapshot(token, ["state", "state_detail", "expires_at", "location_name"])
     token.state = state
-    token.state_detail = (detail or "")[:500]
+    token.state_detail = detail or ""
     fields = ["state", "state_detail", "updated_at"]
     if config is not None:
         if config.token_expiration:

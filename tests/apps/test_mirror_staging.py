@@ -106,7 +106,7 @@ def test_copy_path_sync_failing_between_switch_and_commit_leaves_previous_data(p
 
     monkeypatch.setattr("assignments.events.vpp_users_apply", fail)
     run = sync(token, full=True)
-    assert run.status == SyncRun.Status.FAILED and "injected" in run.error
+    assert run.status == SyncRun.Status.FAILED and "injected" in str(run.error)
     after = (mirror(token), _counts(token))
     assert after == before
     monkeypatch.undo()

@@ -138,7 +138,7 @@ def test_b8_sync_killed_with_its_worker_is_ended_and_started_again(apple, settin
     assert swept == 1
     assert time.monotonic() - killed_at < LOST_AFTER + HEARTBEAT + 5
     lost.refresh_from_db()
-    assert lost.status == "failed" and "worker running this stopped" in lost.error
+    assert lost.status == "failed" and "worker running this stopped" in str(lost.error)
     again = SyncRun.objects.get(status__in=Run.ACTIVE)
     assert again.pk != lost.pk and again.full and again.trigger == "manual"
 
