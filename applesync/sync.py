@@ -34,8 +34,8 @@ from typing import IO
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
-from django.utils.translation import gettext as _
-from django.utils.translation import gettext_noop
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy, gettext_noop
 
 from apps import services as app_services
 from assignments import events as assignment_events
@@ -87,7 +87,7 @@ class _Progress:
         self.run = run
         self._last = 0.0
 
-    def set(self, progress: float, stage: str | None = None, *, force: bool = True) -> None:
+    def set(self, progress: float, stage: Promise | None = None, *, force: bool = True) -> None:
         now = time.monotonic()
         if not force and now - self._last < PROGRESS_EVERY_SECONDS:
             return
@@ -183,7 +183,7 @@ def _read_apple(
 
 
 def _read_into(client, snap: _Snapshot, token, run, progress: _Progress, spool: IO[str], stage) -> None:
-    progress.set(5, _("Checking the token with Apple"))
+    progress.set(5, gettext_lazy("Checking the token with Apple"))
     config = client.client_config()
     state, detail = state_from_client_config(token, config)
     _save_token_state(token, state, detail, config=config)
@@ -191,7 +191,7 @@ def _read_into(client, snap: _Snapshot, token, run, progress: _Progress, spool: 
         raise SyncFailed(detail or TOKEN_STATE(state=term(VPPToken.State(token.state).label)))
     claim_if_unclaimed(client, token, config)
 
-    progress.set(10, _("Reading assets"))
+    progress.set(10, gettext_lazy("Reading assets"))
     filters = {"adam_id": run.adam_id} if run.adam_id else {}
     paged_assets = client.iter_assets(**filters)
     assets: dict[tuple[str, str], Asset] = {}
@@ -201,14 +201,14 @@ def _read_into(client, snap: _Snapshot, token, run, progress: _Progress, spool: 
     _check_mdm(token, paged_assets.mdm_info)
     snap.assets = assets
 
-    progress.set(30, _("Reading store metadata"))
+    progress.set(30, gettext_lazy("Reading store metadata"))
     adam_ids = sorted({adam_id for adam_id, _pricing in assets})
     platform = token.default_platform or (
         "volumestore" if token.account_type == VPPToken.AccountType.EDUCATION else "enterprisestore"
     )
     snap.metadata = _lookup_metadata(client, run, adam_ids, token.country_or_region, platform)
 
-    progress.set(40, _("Reading assignments"))
+    progress.set(40, gettext_lazy("Reading assignments"))
     expected = sum(a.assigned_count for a in assets.values())
     if run.adam_id:
         snap.assignments_full = True
@@ -236,13 +236,13 @@ def _read_into(client, snap: _Snapshot, token, run, progress: _Progress, spool: 
             stage.sweep(None)
         snap.assignments_version_id = paged.version_id
         _check_mdm(token, paged.mdm_info)
-    progress.set(80, _("Staging assignments"))
+    progress.set(80, gettext_lazy("Staging assignments"))
     stage.load(spool)
     if not snap.assignments_full:
         _reread_removals(client, snap, stage, spool)
 
     if not run.adam_id:
-        progress.set(85, _("Reading users"))
+        progress.set(85, gettext_lazy("Reading users"))
         snap.users, snap.users_version_id = _read_users(
             client, token, since=None if snap.assignments_full else token.users_version_id
         )
@@ -410,7 +410,7 @@ def _sync(run: SyncRun, token: VPPToken) -> dict[str, int]:
         with app_services.MirrorStage(token) as stage:
             snap = _read_apple(token, run, progress, spool, stage)
             _reread_notified_counts(token, run, snap)
-            progress.set(90, _("Saving"))
+            progress.set(90, gettext_lazy("Saving"))
             run.full = (snap.assignments_full and not run.adam_id) or run.full
             counts = _apply(token, run, snap, stage)
         # What the run cost: Apple requests, time waiting on Apple's rate limit, and what the write changed.

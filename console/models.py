@@ -71,7 +71,7 @@ class Run(models.Model):
     status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.QUEUED)
     trigger = models.CharField(_("trigger"), max_length=16, choices=Trigger.choices, default=Trigger.MANUAL)
     progress = models.PositiveSmallIntegerField(_("progress"), default=0)
-    stage = models.CharField(_("stage"), max_length=100, blank=True)
+    stage = MessageField(_("stage"), max_length=100, blank=True)
     # At most one queued or running run per non-empty key (e.g. one sync per token).
     exclusive_key = models.CharField(max_length=100, blank=True)
 

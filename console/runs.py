@@ -47,11 +47,11 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError, IntegrityError, connections, transaction
 from django.utils import timezone
-from django.utils.translation import gettext as _
-from django.utils.translation import gettext_noop
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy, gettext_noop
 
 from console import run_kinds
-from console.messages import Message, apple_text, define
+from console.messages import Message, apple_text, define, term
 from console.models import Run
 from console.run_kinds import RunKind, register
 from vpp.errors import AppleError
@@ -214,7 +214,7 @@ def finish[R: Run](run: R, *, error: Message | str = "", error_number: int | Non
     run.error_number = error_number
     run.finished_at = now
     run.heartbeat_at = now
-    run.stage = str(_("Failed") if error else _("Completed"))
+    run.stage = term(gettext_lazy("Failed") if error else gettext_lazy("Completed"))
     if not error:
         run.progress = 100
     ended = _save_working(
@@ -230,12 +230,13 @@ def finish[R: Run](run: R, *, error: Message | str = "", error_number: int | Non
     return run
 
 
-def progress(run: Run, percent: float, stage: str | None = None) -> None:
-    """Show how far `run` is (0-100) and what it does now; committed at once, and beats the heartbeat."""
+def progress(run: Run, percent: float, stage: Message | Promise | str | None = None) -> None:
+    """Show how far `run` is (0-100) and what it does now; committed at once, and beats the heartbeat. A
+    lazily translated `stage` (gettext_lazy) is stored as its words and said in the reader's language."""
     run.progress = max(0, min(100, int(percent)))
     fields: dict[str, Any] = {"progress": run.progress, "heartbeat_at": timezone.now()}
     if stage is not None:
-        run.stage = fields["stage"] = str(stage)[:100]
+        run.stage = fields["stage"] = term(stage) if isinstance(stage, Promise) else stage
     Run.objects.filter(pk=run.pk).update(**fields)
 
 
@@ -338,7 +339,7 @@ def _end_if_lost(run: Run) -> bool:
     ended = Run.objects.filter(pk=run.pk, status=Run.Status.RUNNING, heartbeat_at=run.heartbeat_at).update(
         status=Run.Status.FAILED,
         error=LOST,
-        stage=_("Failed"),
+        stage=term(gettext_lazy("Failed")),
         finished_at=now,
     )
     if ended:

@@ -59,6 +59,12 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
+        # What an active run is doing; only shown while it runs, so no row needs converting.
+        migrations.AlterField(
+            model_name="run",
+            name="stage",
+            field=console.messages.MessageField(blank=True, max_length=100, verbose_name="stage"),
+        ),
         migrations.AlterField(
             model_name="auditentry",
             name="object_repr",

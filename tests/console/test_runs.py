@@ -86,7 +86,7 @@ def test_b8_failing_sync_ends_the_run_failed_with_apples_error_number(
     row = Run.objects.get(pk=run.pk)
     assert (row.kind, row.status, row.error_number) == ("sync", Run.Status.FAILED, 9603)
     assert row.error and row.started_at and row.finished_at >= row.started_at
-    assert row.stage == "Failed" and not row.is_active
+    assert str(row.stage) == "Failed" and not row.is_active
     token.refresh_from_db()
     assert token.last_sync_status == VPPToken.SyncStatus.FAILED
     body = admin_api.get(f"/api/v1/sync-runs/{run.pk}/").json()

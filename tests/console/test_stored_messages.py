@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from django.db import connection
 from django.urls import reverse
+from django.utils import translation
 
 from assignments.allocation import NO_LICENSES
 from assignments.models import Assignment, License
@@ -63,7 +64,8 @@ def test_an_apple_error_is_stored_as_its_number_and_said_in_chinese_on_the_page_
 
 def test_an_apple_error_number_without_a_translation_keeps_apples_words():
     message = apple_error(9999, "Something new at Apple.")
-    assert str(message) == "Apple error 9999: Something new at Apple."
+    with translation.override("zh-hans"):
+        assert str(message) == "Apple 错误 9999：Something new at Apple."
     assert parse(message.serialize()) == message
 
 
@@ -73,6 +75,15 @@ def test_a_run_error_with_parameters_is_said_in_the_readers_language(admin_web, 
     assert "#41" in page and "The worker running this stopped" not in page
     english = admin_web.get(reverse("run", args=[run.pk])).content.decode()
     assert "The worker running this stopped before it finished; it was started again as run #41." in english
+
+
+def test_an_active_runs_stage_is_said_in_the_readers_language(admin_web):
+    from django.utils.translation import gettext_lazy
+
+    run = Run.objects.create(kind="allocate", status="running")
+    runs.progress(run, 10, gettext_lazy("Reading assets"))
+    page = admin_web.get(reverse("run-progress", args=[run.pk]), **ZH).content.decode()
+    assert "正在读取资产" in page and "Reading assets" not in page
 
 
 def test_the_audit_log_names_a_run_and_an_assignment_in_the_readers_language(admin_web, administrator):
@@ -90,13 +101,21 @@ def test_the_audit_log_names_a_run_and_an_assignment_in_the_readers_language(adm
     english = admin_web.get(reverse("audit-log"), HTTP_ACCEPT_LANGUAGE="en").content.decode()
     assert "Keynote → iPads (Required)" in english and f"Allocate licenses #{run.pk}" in english
 
+    # A message in an entry's before/after: words in the CSV too, not codes.
+    audit.record(
+        actor=administrator, action="sync.fail", obj=run, after={"error": apple_error(9709, APPLE_9709)}
+    )
+    csv = b"".join(admin_web.get(reverse("audit-log"), {"export": "csv"}, **ZH).streaming_content).decode()
+    assert "Apple 错误 9709：可用的许可证不足。" in csv and "apple.error" not in csv and "run.name" not in csv
+
 
 def test_a_message_too_long_for_its_column_is_shortened_not_refused():
     lic = _failed_license(apple_error(9999, "x" * 2000))
     lic.refresh_from_db()
     assert isinstance(lic.error, Message) and lic.error.code == APPLE_ERROR.code
     assert len(_stored(License, lic.pk, "error")) <= 500
-    assert str(lic.error).startswith("Apple error 9999: xxx") and str(lic.error).endswith("x…")
+    with translation.override("en"):
+        assert str(lic.error).startswith("Apple error 9999: xxx") and str(lic.error).endswith("x…")
 
 
 def test_the_data_migration_turns_known_english_sentences_into_codes_and_keeps_the_rest():

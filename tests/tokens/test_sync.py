@@ -334,7 +334,8 @@ def test_b8_progress_and_stage_are_visible_while_the_run_goes(apple, monkeypatch
     original = VPPClient.lookup_metadata
 
     def spy(self, *args, **kwargs):
-        seen.append(SyncRun.objects.filter(vpp_token=token).values("status", "progress", "stage").get())
+        row = SyncRun.objects.filter(vpp_token=token).values("status", "progress", "stage").get()
+        seen.append({**row, "stage": str(row["stage"])})
         return original(self, *args, **kwargs)
 
     monkeypatch.setattr(VPPClient, "lookup_metadata", spy)
