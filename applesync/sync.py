@@ -35,13 +35,14 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from django.utils.functional import Promise
-from django.utils.translation import gettext_lazy, gettext_noop
+from django.utils.translation import gettext_lazy
 
+from applesync.messages import METADATA_UNREADABLE, TOKEN_STATE, TOKEN_UNUSABLE
 from apps import services as app_services
 from assignments import events as assignment_events
 from assignments.reconciliation import untracked_refresh_from_mirror
 from console import audit, runs
-from console.messages import Message, apple_exception, define, term
+from console.messages import Message, apple_exception, term
 from tokens import selectors as token_selectors
 from tokens import services as token_services
 from tokens.apple import (
@@ -59,14 +60,6 @@ logger = logging.getLogger(__name__)
 
 # Apple's "unknown versionId" (sinceVersionId too old or from another data set): read everything instead.
 UNKNOWN_VERSION_ID = 9721
-METADATA_UNREADABLE = define(
-    "sync.metadata_unreadable",
-    gettext_noop("Store metadata could not be read (%(error)s); names and icons were kept."),
-)
-TOKEN_UNUSABLE = define(
-    "sync.token_unusable", gettext_noop("The token cannot be used (%(state)s); no call was made to Apple.")
-)
-TOKEN_STATE = define("sync.token_state", gettext_noop("The token is %(state)s."))
 PROGRESS_EVERY_SECONDS = 0.5
 
 

@@ -51,9 +51,22 @@ from django.utils.translation import gettext_noop
 
 from apps.models import App
 from assignments import signals
+from assignments.messages import (
+    APP_STORE_BLOCKED,
+    BOOK_NEEDS_USER,
+    DEP_WITHOUT_USER,
+    DEVICE_LIMIT,
+    NO_APPLE_ID,
+    NO_DEVICE_LICENSING,
+    NO_LICENSES,
+    NO_PRIMARY_USER,
+    NO_USER,
+    TOKEN_UNUSABLE,
+    USER_DEACTIVATED,
+)
 from assignments.models import Assignment, License, LicenseDevice, LicenseRun, VPPUser
 from console import runs
-from console.messages import Message, apple_exception, define, term
+from console.messages import Message, apple_exception, term
 from directory.models import Device, DirectoryUser, Group, GroupMembership
 from tokens import services as token_services
 from tokens.apple import client_for, state_from_error
@@ -61,44 +74,7 @@ from tokens.models import VPPToken
 from vpp.errors import AppleError
 from vpp.types import AssetRef, RequestUser
 
-# Stored as message codes (console.messages) and shown in the reader's language.
-NO_LICENSES = define("license.no_licenses", gettext_noop("No licenses available"))
 MAX_DEVICES_PER_USER = 5  # A3: one user license works on up to five of the user's devices
-DEVICE_LIMIT = define(
-    "license.device_limit",
-    gettext_noop("This user's license already covers five devices (Apple allows five per user license)."),
-)
-# S12: on the failed row of a device that cannot use its user's license.
-APP_STORE_BLOCKED = define(
-    "license.app_store_blocked",
-    gettext_noop(
-        "The App Store is blocked on this device, so user licensing cannot work. "
-        "Allow the App Store or use device licensing."
-    ),
-)
-BOOK_NEEDS_USER = define(
-    "license.book_needs_user", gettext_noop("Books can only be assigned to users (user licensing).")
-)
-NO_DEVICE_LICENSING = define(
-    "license.no_device_licensing", gettext_noop("This app does not support device licensing.")
-)
-DEP_WITHOUT_USER = define(
-    "license.dep_without_user",
-    gettext_noop(
-        "This device was enrolled through Automated Device Enrollment (DEP) without user affinity: "
-        "set a primary user to give it user-licensed apps."
-    ),
-)
-NO_PRIMARY_USER = define(
-    "license.no_primary_user", gettext_noop("This device has no primary user to hold a user license.")
-)
-NO_USER = define("license.no_user", gettext_noop("No user to hold the license."))
-USER_DEACTIVATED = define("license.user_deactivated", gettext_noop("The user is deactivated."))
-NO_APPLE_ID = define(
-    "license.no_apple_id",
-    gettext_noop("The user has no Apple ID or managed Apple ID; user licensing needs one."),
-)
-TOKEN_UNUSABLE = define("license.token_unusable", gettext_noop("The VPP token cannot be used: %(state)s."))
 KIOSK_WARNING = gettext_noop("User licensing is not recommended on kiosk devices; use device licensing.")
 
 

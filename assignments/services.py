@@ -15,20 +15,18 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_noop
 
 from apps.models import App
 from assignments import allocation, signals
+from assignments.messages import ASSIGNMENT_REMOVED
 from assignments.models import Assignment, License, LicenseDevice, LicenseRun
 from assignments.reconciliation import run_reconcile
 from assignments.revocation import create_run, disassociate, run_revocation
 from assignments.runs import enqueue_event_poll, enqueue_run_poll
 from console import runs
 from console.audit import record, snapshot
-from console.messages import define
 from directory.models import Device, DirectoryUser, Group
 
-ASSIGNMENT_REMOVED = define("license.assignment_removed", gettext_noop("Assignment removed"))
 SETTINGS = ("uninstall_on_device_removal", "removable_by_user", "prevent_backup", "prevent_automatic_updates")
 
 

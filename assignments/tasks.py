@@ -3,21 +3,16 @@
 from __future__ import annotations
 
 from celery import shared_task
-from django.utils.translation import gettext_noop
 
 from assignments import events, services
+from assignments.messages import APPLE_TOO_SLOW
 from assignments.models import LicenseRun
 from assignments.runs import POLL_SECONDS
 from console import runs
-from console.messages import define
 from console.tasking import DB_RETRY
 from directory.models import Device, DirectoryUser
 from tokens.models import VPPToken
 
-APPLE_TOO_SLOW = define(
-    "run.apple_too_slow",
-    gettext_noop("Apple did not finish the requests in time; reconciliation will settle them."),
-)
 MAX_POLLS = 240  # two hours of polling, then the run ends failed and reconciliation settles the rest
 
 

@@ -14,6 +14,7 @@ Apple's errors are `apple_error(number, message)`: the sentence is translated fo
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from django.db import models
@@ -52,7 +53,14 @@ class Message:
         if self.code == TERM_CODE:
             return gettext(str(rendered.get("text", "")))
         text = gettext(CATALOGUE[self.code])
-        return text % rendered if rendered else text
+        try:
+            return text % rendered if rendered else text
+        except (
+            KeyError,
+            TypeError,
+            ValueError,
+        ):  # parameters lost to a column's limit: the sentence as it is
+            return text
 
     def __repr__(self) -> str:
         return f"Message({self.code!r}, {self.params!r})"
@@ -71,19 +79,36 @@ class Message:
         return {"code": self.code, "params": params} if params else {"code": self.code}
 
     def serialize(self, limit: int | None = None) -> str:
-        """The stored form; with `limit`, long text parameters are shortened until it fits."""
-        text = dumps(self.as_json())
-        if limit is None or len(text) <= limit:
-            return text
-        strings = {k: v for k, v in self.params.items() if isinstance(v, str)}
-        excess = len(text) - limit
-        for key in sorted(strings, key=lambda k: -len(strings[k])):
-            cut = min(excess + 1, len(strings[key]))
-            strings[key] = strings[key][: len(strings[key]) - cut] + "…"
-            excess -= cut - 1
-            if excess <= 0:
-                break
-        return Message(self.code, {**self.params, **strings}).serialize(None)[:limit]
+        """The stored form; with `limit`, the longest text parameters are shortened (ending in "…") until it
+        fits, so the column never refuses a message and what is stored still parses."""
+        data = self.as_json()
+        text = dumps(data)
+        while limit is not None and len(text) > limit:
+            leaf = _longest_text(data)
+            if leaf is None:
+                return dumps({"code": self.code})[:limit]
+            params, key = leaf
+            value = params[key]
+            # Cut in characters what is too long in JSON (quotes and backslashes take two), plus the "…".
+            encoded = len(json.dumps(value, ensure_ascii=False)) - 2
+            keep = len(value) - math.ceil((len(text) - limit) * len(value) / encoded) - 1
+            params[key] = value[:keep] + "…" if keep > 0 else ""
+            text = dumps(data)
+        return text
+
+
+def _longest_text(data: dict[str, Any]) -> tuple[dict[str, Any], str] | None:
+    """(the params dict, the key) of the longest non-empty text parameter, nested messages included."""
+    best: tuple[dict[str, Any], str] | None = None
+    params = data.get("params") or {}
+    for key, value in params.items():
+        if isinstance(value, dict):
+            found = _longest_text(value)
+        else:
+            found = (params, key) if isinstance(value, str) and value else None
+        if found is not None and (best is None or len(found[0][found[1]]) > len(best[0][best[1]])):
+            best = found
+    return best
 
 
 def dumps(data: dict[str, Any]) -> str:
@@ -204,6 +229,16 @@ def _apple_text(params: dict[str, Any]) -> str:
 def _apple_sentence(params: dict[str, Any]) -> str:
     message = _apple_text(params)
     return gettext(CATALOGUE[APPLE_ERROR_CODE]) % {"number": params.get("number"), "message": message}
+
+
+# --- the console's own (runs) ---------------------------------------------------------------------------
+
+CANNOT_RUN = define("run.cannot_run", gettext_noop("This kind of run cannot be run by a worker."))
+LOST = define("run.lost", gettext_noop("The worker running this stopped before it finished."))
+LOST_RESTARTED = define(
+    "run.lost_restarted",
+    gettext_noop("The worker running this stopped before it finished; it was started again as run #%(id)s."),
+)
 
 
 # --- the model field --------------------------------------------------------------------------------------

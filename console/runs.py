@@ -48,10 +48,10 @@ from django.core.exceptions import ValidationError
 from django.db import DatabaseError, IntegrityError, connections, transaction
 from django.utils import timezone
 from django.utils.functional import Promise
-from django.utils.translation import gettext_lazy, gettext_noop
+from django.utils.translation import gettext_lazy
 
 from console import run_kinds
-from console.messages import Message, apple_text, define, term
+from console.messages import CANNOT_RUN, LOST, LOST_RESTARTED, Message, apple_text, term
 from console.models import Run
 from console.run_kinds import RunKind, register
 from vpp.errors import AppleError
@@ -78,14 +78,6 @@ __all__ = [
     "track",
     "warn",
 ]
-
-
-CANNOT_RUN = define("run.cannot_run", gettext_noop("This kind of run cannot be run by a worker."))
-LOST = define("run.lost", gettext_noop("The worker running this stopped before it finished."))
-LOST_RESTARTED = define(
-    "run.lost_restarted",
-    gettext_noop("The worker running this stopped before it finished; it was started again as run #%(id)s."),
-)
 
 
 class RunFailed(Exception):

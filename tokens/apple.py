@@ -12,9 +12,9 @@ import uuid
 
 from django.conf import settings
 from django.utils import timezone
-from django.utils.translation import gettext_noop
 
-from console.messages import Message, apple_exception, define
+from console.messages import Message, apple_exception
+from tokens.messages import EXTERNAL_MDM
 from tokens.models import VPPToken
 from vpp.client import VPPClient
 from vpp.errors import AppleError, TokenExpired, TokenInvalid, TokenRevoked
@@ -68,9 +68,6 @@ def our_mdm_info(token) -> MdmInfo:
     """The mdmInfo this console writes when it claims a token; the id is per token and ours alone."""
     metadata = settings.PUBLIC_BASE_URL or "vpp-console"
     return MdmInfo(id=str(token.mdm_info_id), name=settings.VPP_MDM_NAME[:100], metadata=metadata[:255])
-
-
-EXTERNAL_MDM = define("token.external_mdm", gettext_noop("Managed by another MDM: %(name)s"))
 
 
 def external_mdm(name: str, metadata: str) -> Message:

@@ -21,10 +21,9 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_noop
 
 from console import audit
-from console.messages import Message, apple_exception, define
+from console.messages import Message, apple_exception
 from console.roles import ADMINISTRATORS
 from tokens.apple import (
     claim_if_unclaimed,
@@ -36,6 +35,7 @@ from tokens.apple import (
     state_from_error,
 )
 from tokens.emails import expiry_alert_message
+from tokens.messages import NOTIFICATIONS_NOT_SET_UP
 from tokens.models import NotificationReceipt, SyncRun, VPPToken
 from tokens.sync import request_sync
 from vpp.errors import AppleError, ServiceUnavailable, TokenExpired, TokenInvalid, TokenRevoked
@@ -44,10 +44,6 @@ from vpp.types import ClientConfig
 
 logger = logging.getLogger(__name__)
 
-NOTIFICATIONS_NOT_SET_UP = define(
-    "token.notifications_not_set_up",
-    gettext_noop("Apple notifications could not be set up (%(error)s); scheduled syncs still run."),
-)
 NOTIFICATION_TYPES = ("ASSET_MANAGEMENT", "ASSET_COUNT", "USER_MANAGEMENT", "USER_ASSOCIATED")
 # Days before expiry at which administrators are emailed (B5); 0 is "on expiry".
 EXPIRY_ALERT_DAYS = (30, 14, 7, 1, 0)

@@ -3,11 +3,16 @@ API; texts written before (English sentences) are converted by the data migratio
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
+from django.conf import settings
 from django.db import connection
 from django.urls import reverse
 from django.utils import translation
 
+from applesync.messages import METADATA_UNREADABLE
 from assignments.allocation import NO_LICENSES
 from assignments.models import Assignment, License
 from console import runs
@@ -116,6 +121,35 @@ def test_a_message_too_long_for_its_column_is_shortened_not_refused():
     assert len(_stored(License, lic.pk, "error")) <= 500
     with translation.override("en"):
         assert str(lic.error).startswith("Apple error 9999: xxx") and str(lic.error).endswith("x…")
+
+
+def test_a_long_nested_apple_error_is_shortened_inside_and_still_parses():
+    message = METADATA_UNREADABLE(error=apple_error(9999, 'Apple said "no" ' * 100))
+    stored = message.serialize(200)
+    assert len(stored) <= 200
+    back = parse(stored)
+    assert isinstance(back, Message) and back.code == "sync.metadata_unreadable"
+    with translation.override("en"):
+        assert str(back).startswith('Store metadata could not be read (Apple error 9999: Apple said "no"')
+
+
+def test_every_app_defines_its_message_codes_at_start_up():
+    """A process that never imported the code writing a message (a web server showing a worker's rows) still
+    knows every code: console loads each app's `messages` module when Django starts."""
+    script = (
+        "import django; django.setup(); from console.messages import CATALOGUE; "
+        "print(' '.join(sorted(CATALOGUE)))"
+    )
+    codes = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=settings.BASE_DIR
+    ).stdout.split()
+    for code in (
+        "license.no_licenses",
+        "run.apple_too_slow",
+        "sync.metadata_unreadable",
+        "token.external_mdm",
+    ):
+        assert code in codes
 
 
 def test_the_data_migration_turns_known_english_sentences_into_codes_and_keeps_the_rest():
