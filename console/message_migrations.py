@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from django.conf import settings
 from django.utils import translation
 
-from console.messages import dumps
+from console.messages import dumps, parse
 
 APPLE_ERROR_TEXT = re.compile(r"Apple error (?P<number>\d+): (?P<message>.*)", re.S)
 BATCH = 1000
@@ -86,6 +86,21 @@ def convert_column(
             new = dumps({"code": "apple.text", "params": {"number": number, "message": text}})
         if new is not None:
             setattr(row, field, new)
+            changed.append(row)
+    model.objects.bulk_update(changed, [field], batch_size=BATCH)
+    return len(changed)
+
+
+def render_column(model, field: str, *, only: dict | None = None) -> int:
+    """Undo `convert_column`: stored messages become their English sentence again (the text an earlier version
+    reads). Returns the rows changed."""
+    rows = model.objects.filter(**(only or {})).filter(**{f"{field}__startswith": '{"code":'})
+    changed = []
+    with translation.override("en"):
+        for row in rows.only("pk", field).iterator(chunk_size=BATCH):
+            value = getattr(row, field)
+            text = str(parse(value) if isinstance(value, str) else value)
+            setattr(row, field, text)
             changed.append(row)
     model.objects.bulk_update(changed, [field], batch_size=BATCH)
     return len(changed)

@@ -5,7 +5,7 @@ import re
 
 from django.db import migrations
 
-from console.message_migrations import convert_column
+from console.message_migrations import convert_column, render_column
 
 # The English sentences licenses stored before they held message codes (and their codes).
 LICENSE_SENTENCES = {
@@ -33,6 +33,11 @@ def forwards(apps, schema_editor):
         convert_column(apps.get_model("assignments", name), "error", LICENSE_SENTENCES, LICENSE_PATTERNS)
 
 
+def backwards(apps, schema_editor):
+    for name in ("License", "VPPUser"):
+        render_column(apps.get_model("assignments", name), "error")
+
+
 class Migration(migrations.Migration):
     dependencies = [
         ("assignments", "0005_license_apple_target_index"),
@@ -49,5 +54,5 @@ class Migration(migrations.Migration):
             name="error",
             field=console.messages.MessageField(blank=True, max_length=500),
         ),
-        migrations.RunPython(forwards, migrations.RunPython.noop, elidable=True),
+        migrations.RunPython(forwards, backwards, elidable=True),
     ]

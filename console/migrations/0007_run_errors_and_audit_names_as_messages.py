@@ -5,7 +5,7 @@ import re
 
 from django.db import migrations
 
-from console.message_migrations import convert_column
+from console.message_migrations import convert_column, render_column
 
 RUN_SENTENCES = {
     "Apple did not finish the requests in time; reconciliation will settle them.": "run.apple_too_slow",
@@ -53,6 +53,13 @@ def forwards(apps, schema_editor):
     convert_column(entry, "object_repr", {}, ASSIGNMENT_NAME, only={"object_type": "assignments.assignment"})
 
 
+def backwards(apps, schema_editor):
+    run = apps.get_model("console", "Run")
+    for field in ("error", "warning", "stage"):
+        render_column(run, field)
+    render_column(apps.get_model("console", "AuditEntry"), "object_repr")
+
+
 class Migration(migrations.Migration):
     dependencies = [
         ("console", "0006_heartbeat"),
@@ -80,5 +87,5 @@ class Migration(migrations.Migration):
             name="warning",
             field=console.messages.MessageField(blank=True, max_length=500, verbose_name="warning"),
         ),
-        migrations.RunPython(forwards, migrations.RunPython.noop, elidable=True),
+        migrations.RunPython(forwards, backwards, elidable=True),
     ]

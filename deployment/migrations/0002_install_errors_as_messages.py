@@ -5,7 +5,7 @@ import re
 
 from django.db import migrations
 
-from console.message_migrations import convert_column
+from console.message_migrations import convert_column, render_column
 
 # A failed license's error copied into the install state (error domain "license"): the license's sentences.
 LICENSE_SENTENCES = {
@@ -23,6 +23,10 @@ def forwards(apps, schema_editor):
     convert_column(model, "error", LICENSE_SENTENCES, only={"error_domain": "license"})
 
 
+def backwards(apps, schema_editor):
+    render_column(apps.get_model("deployment", "DeviceAppState"), "error", only={"error_domain": "license"})
+
+
 class Migration(migrations.Migration):
     dependencies = [
         ("deployment", "0001_deployment_states_commands"),
@@ -34,5 +38,5 @@ class Migration(migrations.Migration):
             name="error",
             field=console.messages.MessageTextField(blank=True, verbose_name="error"),
         ),
-        migrations.RunPython(forwards, migrations.RunPython.noop, elidable=True),
+        migrations.RunPython(forwards, backwards, elidable=True),
     ]

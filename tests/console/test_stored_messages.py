@@ -16,7 +16,7 @@ from applesync.messages import METADATA_UNREADABLE
 from assignments.allocation import NO_LICENSES
 from assignments.models import Assignment, License
 from console import runs
-from console.message_migrations import convert, convert_column
+from console.message_migrations import convert, convert_column, render_column
 from console.messages import APPLE_ERROR, Message, apple_error, parse
 from console.models import AuditEntry, Run
 from tests import factories
@@ -170,3 +170,12 @@ def test_the_data_migration_turns_known_english_sentences_into_codes_and_keeps_t
         lic.refresh_from_db()
         assert lic.error == rows[text]
     assert convert_column(License, "error", sentences) == 0  # converted rows are left alone
+
+
+def test_the_data_migration_back_writes_the_english_sentences_again():
+    stored = _failed_license(apple_error(9709, APPLE_9709))
+    with translation.override("zh-hans"):  # whoever migrates back, the earlier version reads English
+        assert render_column(License, "error") == 1
+    assert (
+        _stored(License, stored.pk, "error") == "Apple error 9709: There are not enough licenses available."
+    )

@@ -5,7 +5,7 @@ import re
 
 from django.db import migrations
 
-from console.message_migrations import convert_column
+from console.message_migrations import convert_column, render_column
 
 STATE_PATTERNS = [
     (re.compile(r"Managed by another MDM: (?P<name>.*)", re.S), "token.external_mdm"),
@@ -22,6 +22,10 @@ def forwards(apps, schema_editor):
     convert_column(apps.get_model("tokens", "VPPToken"), "state_detail", {}, STATE_PATTERNS)
 
 
+def backwards(apps, schema_editor):
+    render_column(apps.get_model("tokens", "VPPToken"), "state_detail")
+
+
 class Migration(migrations.Migration):
     dependencies = [
         ("tokens", "0004_vpptoken_apple_country"),
@@ -33,5 +37,5 @@ class Migration(migrations.Migration):
             name="state_detail",
             field=console.messages.MessageField(blank=True, max_length=500, verbose_name="state detail"),
         ),
-        migrations.RunPython(forwards, migrations.RunPython.noop, elidable=True),
+        migrations.RunPython(forwards, backwards, elidable=True),
     ]
