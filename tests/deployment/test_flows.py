@@ -124,11 +124,6 @@ def test_d3_s10_removing_an_assignment_removes_the_app_then_reclaims(
     # B8: each bulk send is a recorded run with what went out.
     from console.models import Run
 
-    # The commands reach NanoMDM before the sending run records its counts and ends.
-    wait_for(
-        lambda: not Run.objects.filter(kind="deploy", app=app, status__in=Run.ACTIVE).exists(),
-        message="sending runs ended",
-    )
     sends = {r.summary["purpose"]: r for r in Run.objects.filter(kind="deploy", app=app)}
     assert (sends["install"].status, sends["install"].total, sends["install"].succeeded) == (
         "completed",
