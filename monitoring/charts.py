@@ -13,7 +13,7 @@ from pygal.style import Style
 from deployment.models import InstallState
 from monitoring import selectors
 
-_SCRIPT = re.compile(rb"<script\b.*?</script>", re.S)
+_SCRIPT = re.compile(r"<script\b.*?</script>", re.S)
 STYLE = Style(
     background="transparent",
     plot_background="transparent",
@@ -39,7 +39,7 @@ COMMON = {
 
 
 def _svg(chart) -> bytes:
-    return _SCRIPT.sub(b"", chart.render())
+    return _SCRIPT.sub("", chart.render(is_unicode=True)).encode()
 
 
 def token_usage() -> bytes:

@@ -57,7 +57,7 @@ class AlertListView(FilteredListView):
         Column(_("Kind"), "get_kind_display"),
         Column(_("Object"), "object_name", link=_object_link),
         Column(_("Message"), message_of),
-        Column(_("State"), "state", template="assignments/cells/state.html"),
+        Column(_("State"), "get_state_display", template="monitoring/cells/state.html"),
         Column(_("Resolved"), "resolved_at", order_by="resolved_at"),
         Column(_("Acknowledged"), _acknowledged, template="monitoring/cells/acknowledge.html"),
     ]
