@@ -17,7 +17,7 @@ from monitoring.serializers import AlertSerializer
 
 
 class AlertViewSet(viewsets.ReadOnlyModelViewSet):
-    """Open and past alerts (B5)."""
+    """Open and past alerts."""  # B5
 
     serializer_class = AlertSerializer
     filterset_class = AlertFilter

@@ -1,5 +1,6 @@
 """The dashboard's charts, drawn on the server as SVG by pygal and served as images (no script runs: pygal's
-inline configuration script is removed). Every chart has a data table beside it for screen readers."""
+inline configuration script is removed). The page titles each chart and puts its figures in a table beside it
+for screen readers."""
 
 from __future__ import annotations
 
@@ -43,7 +44,7 @@ def _svg(chart) -> bytes:
 
 
 def token_usage() -> bytes:
-    chart = pygal.HorizontalBar(title=_("License usage per token"), **COMMON)
+    chart = pygal.HorizontalBar(**COMMON)
     rows = selectors.usage_by_token()
     chart.x_labels = [r["name"] for r in rows]
     chart.add(_("Used"), [r["used"] for r in rows])
@@ -53,7 +54,7 @@ def token_usage() -> bytes:
 
 
 def top_apps() -> bytes:
-    chart = pygal.HorizontalBar(title=_("License usage of the top apps"), **COMMON)
+    chart = pygal.HorizontalBar(**COMMON)
     apps = selectors.top_apps_by_usage()
     chart.x_labels = [a.name for a in apps]
     chart.add(_("Used"), [a.used_licenses for a in apps])
@@ -63,7 +64,7 @@ def top_apps() -> bytes:
 
 
 def install_states() -> bytes:
-    chart = pygal.StackedBar(title=_("Install states per app"), **COMMON)
+    chart = pygal.StackedBar(**COMMON)
     rows, states = selectors.install_states_by_app()
     chart.x_labels = [r["name"] for r in rows]
     chart.x_label_rotation = 20
@@ -74,7 +75,7 @@ def install_states() -> bytes:
 
 
 def usage_history() -> bytes:
-    chart = pygal.Line(title=_("Licenses used over time"), **{**COMMON, "show_minor_x_labels": False})
+    chart = pygal.Line(**{**COMMON, "show_minor_x_labels": False})
     rows = selectors.usage_history()
     chart.x_labels = [date_format(r["day"], "SHORT_DATE_FORMAT") for r in rows]
     chart.x_labels_major_every = max(1, len(rows) // 8)

@@ -28,7 +28,10 @@ UNUSABLE_STATES = (
 )
 # An alert of the first kind clears without a "resolved" notice while one of the second holds for the same
 # object: the condition got worse, it did not go away.
-SUPERSEDED_BY = {Kind.TOKEN_EXPIRING: Kind.TOKEN_UNUSABLE, Kind.LICENSES_LOW: Kind.LICENSES_EXHAUSTED}
+SUPERSEDED_BY: dict[str, str] = {
+    Kind.TOKEN_EXPIRING: Kind.TOKEN_UNUSABLE,
+    Kind.LICENSES_LOW: Kind.LICENSES_EXHAUSTED,
+}
 NANOMDM = "nanomdm"
 
 
@@ -66,19 +69,22 @@ def _token_conditions(now: datetime) -> list[Condition]:
     ).only("id", "name", "state", "expires_at", "last_sync_status")
     found = []
     for token in tokens:
-        base = {"object_type": ObjectType.VPP_TOKEN, "object_id": token.pk, "object_name": token.name}
         if token.state in UNUSABLE_STATES or token.expires_at <= now:
             state = VPPToken.State.EXPIRED if token.expires_at <= now else token.state
-            found.append(Condition(kind=Kind.TOKEN_UNUSABLE, params={"state": state}, **base))
+            found.append(_on_token(token, Kind.TOKEN_UNUSABLE, params={"state": state}))
             continue
         threshold = expiry_threshold(token.expires_at, now)
         if threshold is not None:
             params = {"days": threshold, "expires_on": token.expires_at.date().isoformat()}
-            found.append(Condition(kind=Kind.TOKEN_EXPIRING, level=threshold, params=params, **base))
+            found.append(_on_token(token, Kind.TOKEN_EXPIRING, level=threshold, params=params))
         if token.last_sync_status == VPPToken.SyncStatus.FAILED:
             params = {"error_number": token.last_error_number} if token.last_error_number else {}
-            found.append(Condition(kind=Kind.SYNC_FAILED, params=params, **base))
+            found.append(_on_token(token, Kind.SYNC_FAILED, params=params))
     return found
+
+
+def _on_token(token: VPPToken, kind: str, *, level: int | None = None, params: dict[str, Any]) -> Condition:
+    return Condition(kind, ObjectType.VPP_TOKEN, token.pk, token.name, level=level, params=params)
 
 
 def _app_name(app: App) -> str:

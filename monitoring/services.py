@@ -16,6 +16,7 @@ import logging
 import smtplib
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import partial
 
 import requests
 from celery import current_app
@@ -221,7 +222,12 @@ def _notify(alert: Alert, event: str) -> None:
         )
     created = AlertDelivery.objects.bulk_create(rows)
     for delivery in created:
-        transaction.on_commit(lambda pk=delivery.pk: current_app.send_task(DELIVER_TASK, args=(pk,)))
+        transaction.on_commit(partial(_send_delivery, delivery.pk))
+
+
+def _send_delivery(delivery_id: int) -> None:
+    # By name: the task module imports this one.
+    current_app.send_task(DELIVER_TASK, args=(delivery_id,))
 
 
 def max_attempts() -> int:

@@ -208,8 +208,10 @@ def test_b5_email_is_written_in_the_language_the_administrator_signed_in_with(cl
     services.alerts_evaluate()
     deliver_pending()
     by_address = {m.to[0]: m for m in mailoutbox}
-    assert by_address["zh@example.com"].subject == "[VPP Console] VPP 令牌“总部”将在 7 天内过期（%s）。" % (
-        (timezone.now() + timedelta(days=6.5)).date().isoformat()
+    expires_on = (timezone.now() + timedelta(days=6.5)).date().isoformat()
+    assert (
+        by_address["zh@example.com"].subject
+        == f"[VPP Console] VPP 令牌“总部”将在 7 天内过期（{expires_on}）。"
     )
     assert (
         "种类: 令牌即将过期" in by_address["zh@example.com"].body
