@@ -258,3 +258,31 @@ def test_b5_a_forged_signature_does_not_verify(webhook_receiver):
     assert verify_signature(body, services.sign(body, WEBHOOK_SECRET), WEBHOOK_SECRET)
     assert not verify_signature(body, services.sign(body, "another secret"), WEBHOOK_SECRET)
     assert not verify_signature(body + b" ", services.sign(body, WEBHOOK_SECRET), WEBHOOK_SECRET)
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_b5_the_worker_sends_the_webhook_and_retries_it_after_a_failure(
+    administrator, webhook_receiver, settings, celery_worker
+):
+    """The notice leaves after commit through the real task, which retries it with the configured backoff."""
+    from tests.deployment.conftest import wait_for
+
+    settings.ALERT_DELIVERY_BACKOFF = [0, 0]
+    webhook_receiver.statuses = [502]
+    factories.VPPTokenFactory(name="Worker HQ", state=VPPToken.State.REVOKED)
+    services.alerts_evaluate()
+    hook = wait_for(
+        lambda: AlertDelivery.objects.filter(channel="webhook", status="sent").first(),
+        timeout=30,
+        message="the webhook delivered",
+    )
+    assert hook.attempts == 2
+    assert [r["answered"] for r in webhook_receiver.received] == [502, 204]
+    assert all(r["verified"] for r in webhook_receiver.received)
+    email = wait_for(
+        lambda: AlertDelivery.objects.filter(channel="email", status="sent").first(),
+        timeout=30,
+        message="email",
+    )
+    assert email.recipient == administrator.email
