@@ -286,3 +286,30 @@ def test_b5_the_worker_sends_the_webhook_and_retries_it_after_a_failure(
         message="email",
     )
     assert email.recipient == administrator.email
+
+
+def test_b5_sync_failed_after_its_retries_alerts_once_and_the_next_good_sync_resolves_it(
+    apple, administrator, settings, monkeypatch, django_capture_on_commit_callbacks
+):
+    monkeypatch.setattr("vpp.client.BACKOFF_BASE", 0.001)  # the real retry loop, scaled down
+    settings.VPP_REQUEST_TIMEOUT = 0.3
+    token = connect(apple)
+    with django_capture_on_commit_callbacks(execute=True):
+        sync(token)
+    apple.add_fault("internal_error", count=1000, path="assignments")
+    for _ in range(2):
+        with django_capture_on_commit_callbacks(execute=True):
+            assert sync(token, full=True).status == "failed"
+    [alert] = open_alerts(Kind.SYNC_FAILED)
+    assert alert.object_id == token.pk and alert.params == {"error_number": 9603}
+    assert (
+        message_of(alert)
+        == f"Syncing the VPP token “{token.name}” failed after its retries. Apple error 9603."
+    )
+    assert [d.event for d in notices(alert)] == ["opened"]
+    apple.clear_faults()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert sync(token).status == "completed"
+    alert.refresh_from_db()
+    assert alert.state == Alert.State.RESOLVED
+    assert sorted(d.event for d in notices(alert)) == ["opened", "resolved"]
