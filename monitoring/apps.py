@@ -9,4 +9,6 @@ class MonitoringConfig(AppConfig):
     verbose_name = _("Monitoring")
 
     def ready(self) -> None:
-        from monitoring import receivers  # noqa: F401  (connects the signal receivers)
+        # Not a cycle: Django's app loading. The receivers and checks import models, which exist only once
+        # the apps are ready.
+        from monitoring import checks, receivers  # noqa: F401

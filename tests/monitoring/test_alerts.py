@@ -313,3 +313,17 @@ def test_b5_sync_failed_after_its_retries_alerts_once_and_the_next_good_sync_res
     alert.refresh_from_db()
     assert alert.state == Alert.State.RESOLVED
     assert sorted(d.event for d in notices(alert)) == ["opened", "resolved"]
+
+
+def test_deploy_check_refuses_an_unsigned_or_plain_http_alert_webhook(settings):
+    from django.core.checks import run_checks
+
+    settings.ALERT_WEBHOOK_URL = "https://hooks.example.com/vpp"
+    settings.ALERT_WEBHOOK_SECRET = ""
+    assert "monitoring.E001" in {e.id for e in run_checks(include_deployment_checks=True)}
+    settings.ALERT_WEBHOOK_URL = "http://hooks.example.com/vpp"
+    settings.ALERT_WEBHOOK_SECRET = "s" * 40
+    assert "monitoring.E002" in {e.id for e in run_checks(include_deployment_checks=True)}
+    settings.ALERT_WEBHOOK_URL = "https://hooks.example.com/vpp"
+    ids = {e.id for e in run_checks(include_deployment_checks=True)}
+    assert not {"monitoring.E001", "monitoring.E002"} & ids
