@@ -66,14 +66,15 @@ def alerts_evaluate(*, now: datetime | None = None) -> Evaluation:
     """
     now = now or timezone.now()
     outcome = Evaluation()
+    recipients = _Recipients()
     current = {c.key: c for c in cond.current_conditions(now=now)}
     open_alerts = {a.key: a for a in Alert.objects.filter(state=Alert.State.OPEN)}
     for key, condition in current.items():
         alert = open_alerts.get(key)
         if alert is None:
-            outcome.opened += _open(condition)
+            outcome.opened += _open(condition, recipients)
         else:
-            outcome.escalated += _update(alert, condition)
+            outcome.escalated += _update(alert, condition, recipients)
     for key, alert in open_alerts.items():
         if key in current:
             continue
@@ -89,11 +90,11 @@ def alerts_evaluate(*, now: datetime | None = None) -> Evaluation:
                 outcome.resolved += 1
                 alert.state, alert.resolved_at = Alert.State.RESOLVED, now
                 if not superseded:
-                    _notify(alert, AlertDelivery.Event.RESOLVED)
+                    _notify(alert, AlertDelivery.Event.RESOLVED, recipients)
     return outcome
 
 
-def _open(condition: cond.Condition) -> int:
+def _open(condition: cond.Condition, recipients: _Recipients) -> int:
     try:
         with transaction.atomic():
             alert = Alert.objects.create(
@@ -105,13 +106,13 @@ def _open(condition: cond.Condition) -> int:
                 level=condition.level,
                 params=condition.params,
             )
-            _notify(alert, AlertDelivery.Event.OPENED)
+            _notify(alert, AlertDelivery.Event.OPENED, recipients)
     except IntegrityError:  # another evaluation opened it a moment ago
         return 0
     return 1
 
 
-def _update(alert: Alert, condition: cond.Condition) -> int:
+def _update(alert: Alert, condition: cond.Condition, recipients: _Recipients) -> int:
     """Keep an open alert's figures current; a more severe level (a nearer expiry threshold) is a new
     notice, anything else changes the row quietly."""
     worse = condition.level is not None and alert.level is not None and condition.level < alert.level
@@ -135,7 +136,7 @@ def _update(alert: Alert, condition: cond.Condition) -> int:
         for name, value in changes.items():
             setattr(alert, name, value)
         if worse:
-            _notify(alert, AlertDelivery.Event.ESCALATED)
+            _notify(alert, AlertDelivery.Event.ESCALATED, recipients)
     return int(worse)
 
 
@@ -194,7 +195,19 @@ def sign(body: bytes, secret: str) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-def _notify(alert: Alert, event: str) -> None:
+class _Recipients:
+    """The administrators' addresses, read once per evaluation and only if a notice is created."""
+
+    def __init__(self) -> None:
+        self._found: list[tuple[str, str]] | None = None
+
+    def __iter__(self):
+        if self._found is None:
+            self._found = administrator_recipients()
+        return iter(self._found)
+
+
+def _notify(alert: Alert, event: str, recipients: _Recipients) -> None:
     """Create the deliveries of one notice (call inside the transaction that changed the alert); they are
     sent after commit."""
     rows = [
@@ -206,7 +219,7 @@ def _notify(alert: Alert, event: str) -> None:
             language=language,
             params=alert.params,
         )
-        for email, language in administrator_recipients()
+        for email, language in recipients
     ]
     if settings.ALERT_WEBHOOK_URL:
         rows.append(
