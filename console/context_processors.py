@@ -21,6 +21,9 @@ NAVIGATION = [
         "assignments:licenses",
         [
             (_("Licenses"), "assignments:licenses"),
+            (_("App licenses"), "reports:app-licenses"),
+            (_("Install status"), "reports:install-status"),
+            (_("Assignments"), "reports:assignments"),
             (_("Runs"), "runs"),
             (_("Sync runs"), "tokens:sync-runs"),
             (_("License runs"), "assignments:runs"),
