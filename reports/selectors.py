@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from django.db.models import (
     Case,
+    Count,
     F,
     FloatField,
     Func,
@@ -84,7 +85,7 @@ def install_states() -> QuerySet[DeviceAppState]:
 
 def install_state_counts(queryset: QuerySet[DeviceAppState]) -> dict[str, int]:
     """How many rows of `queryset` are in each install state (every state, zero included)."""
-    found = dict(queryset.order_by().values_list("state").annotate(n=Func(F("pk"), function="COUNT")))
+    found = dict(queryset.order_by().values_list("state").annotate(n=Count("pk")))
     return {state.value: found.get(state.value, 0) for state in InstallState}
 
 

@@ -170,9 +170,7 @@ class InstallStatusView(FilteredListView):
         for key in ("state", "page", "export"):
             query.pop(key, None)
         counts: dict[str, int] = {}
-        filterset = InstallStatusFilter(
-            query or None, queryset=selectors.install_states(), request=self.request
-        )
+        filterset = InstallStatusFilter(query, queryset=selectors.install_states(), request=self.request)
         if filterset.is_valid():
             counts = selectors.install_state_counts(filterset.qs)
         current = self.request.GET.get("state", "")
