@@ -7,6 +7,7 @@ import io
 from dataclasses import dataclass
 
 import pytest
+from django.utils import translation
 
 from assignments.models import Assignment, License
 from deployment.models import DeviceAppState
@@ -107,3 +108,10 @@ def csv_rows(response) -> list[list[str]]:
 def table_rows(rows: list[list[str]]) -> list[dict[str, str]]:
     """CSV rows as dicts keyed by the header."""
     return [dict(zip(rows[0], row, strict=True)) for row in rows[1:]]
+
+
+@pytest.fixture(autouse=True)
+def _english_after_each_test():
+    """A request in Chinese leaves its language active on the thread; the next test starts in English."""
+    yield
+    translation.activate("en")
