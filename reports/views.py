@@ -17,6 +17,7 @@ from assignments import selectors as assignment_selectors
 from assignments.models import License
 from console.views_base import Column, ConsoleAccessMixin, FilteredListView, csv_response
 from deployment import selectors as deployment_selectors
+from deployment.models import InstallState
 from directory import selectors as directory_selectors
 from directory.models import Device, DirectoryUser, Group
 from reports import selectors
@@ -111,6 +112,14 @@ def _user_link(state) -> str | None:
     return reverse("directory:user-detail", args=[user_id]) if user_id else None
 
 
+def _why(state) -> str:
+    """Why a row is in its state, in words: the last error, or for a failure without one, that none came."""
+    text = deployment_selectors.error_text(state)
+    if not text and state.state in (InstallState.FAILED, InstallState.UNINSTALL_FAILED):
+        return gettext("The device reported the failure without a reason.")
+    return text
+
+
 def _user_name(state) -> str:
     user = state.device.primary_user
     return user.user_principal_name if user else ""
@@ -150,7 +159,7 @@ class InstallStatusView(FilteredListView):
         Column(
             _("Install state"), "get_state_display", order_by="state", template="deployment/cells/state.html"
         ),
-        Column(_("Why"), deployment_selectors.error_text),
+        Column(_("Why"), _why),
         Column(_("Error code"), "error_code", csv_only=True),
         Column(_("Error domain"), "error_domain", csv_only=True),
         Column(_("Last reported"), "last_reported_at", order_by="last_reported_at"),
@@ -175,7 +184,7 @@ class InstallStatusView(FilteredListView):
             counts = selectors.install_state_counts(filterset.qs)
         current = self.request.GET.get("state", "")
         rows = []
-        for state, label in deployment_selectors.InstallState.choices:
+        for state, label in InstallState.choices:
             query["state"] = state
             rows.append(
                 {
