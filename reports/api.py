@@ -1,7 +1,7 @@
 """REST API of the reports (read-only; the same FilterSets as the pages):
 
 - `reports/app-licenses/` (filters `vpp_token`, `product_type`, `platform`, `usage_at_least`, `assigned`)
-- `reports/install-status/` (filters `app`, `vpp_token`, `group`, `platform`, `state`, `device`, `user`)
+- `reports/install-status/` (filters `app`, `vpp_token`, `group`, `platform`, `install_state`, `device`, `user`)
 - `assignments/` every assignment (filters `app`, `vpp_token`, `group`, `intent`, `license_type`)
 """
 
@@ -55,14 +55,14 @@ class InstallStatusRowSerializer(serializers.ModelSerializer):
     user_principal_name = serializers.CharField(
         source="device.primary_user.user_principal_name", read_only=True, default=None, allow_null=True
     )
-    state = serializers.ChoiceField(choices=InstallState.choices, read_only=True)
+    install_state = serializers.ChoiceField(source="state", choices=InstallState.choices, read_only=True)
     error = serializers.SerializerMethodField()
 
     class Meta:
         model = DeviceAppState
         fields = [
             "app", "app_name", "vpp_token", "vpp_token_name", "device", "device_name", "serial_number",
-            "platform", "user", "user_principal_name", "state", "error_code", "error_domain", "error",
+            "platform", "user", "user_principal_name", "install_state", "error_code", "error_domain", "error",
             "last_reported_at",
         ]  # fmt: skip
         read_only_fields = fields

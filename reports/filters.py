@@ -56,13 +56,15 @@ class InstallStatusFilter(django_filters.FilterSet):
     platform = django_filters.ChoiceFilter(
         field_name="device__platform", choices=Device.Platform.choices, label=_("Platform")
     )
-    state = django_filters.ChoiceFilter(choices=InstallState.choices, label=_("Install state"))
+    install_state = django_filters.ChoiceFilter(
+        field_name="state", choices=InstallState.choices, label=_("Install state")
+    )
     device = IdFilter(field_name="device_id", label=_("Device"), widget=PickerInput("device"))
     user = IdFilter(field_name="device__primary_user_id", label=_("User"), widget=PickerInput("user"))
 
     class Meta:
         model = DeviceAppState
-        fields = ["app", "vpp_token", "group", "platform", "state", "device", "user"]
+        fields = ["app", "vpp_token", "group", "platform", "install_state", "device", "user"]
 
     def filter_group(self, queryset, name, value):
         return queryset.filter(selectors.in_group(value)) if value else queryset

@@ -41,7 +41,7 @@ def _token_link(obj) -> str:
 
 
 def _states_link(state: str):
-    return lambda app: _url("reports:install-status", app=app.pk, state=state)
+    return lambda app: _url("reports:install-status", app=app.pk, install_state=state)
 
 
 # --- App licenses (M1) --------------------------------------------------------------------------------------
@@ -176,16 +176,16 @@ class InstallStatusView(FilteredListView):
     def state_counts(self) -> list[dict]:
         """Rows per install state under every filter but the state, each with the link to those rows."""
         query = self.request.GET.copy()
-        for key in ("state", "page", "export"):
+        for key in ("install_state", "page", "export"):
             query.pop(key, None)
         counts: dict[str, int] = {}
         filterset = InstallStatusFilter(query, queryset=selectors.install_states(), request=self.request)
         if filterset.is_valid():
             counts = selectors.install_state_counts(filterset.qs)
-        current = self.request.GET.get("state", "")
+        current = self.request.GET.get("install_state", "")
         rows = []
         for state, label in InstallState.choices:
-            query["state"] = state
+            query["install_state"] = state
             rows.append(
                 {
                     "state": state,
@@ -206,7 +206,7 @@ def _group_link(assignment) -> str:
 
 
 def _assignment_states(state: str):
-    return lambda a: _url("reports:install-status", app=a.app_id, group=a.group_id, state=state)
+    return lambda a: _url("reports:install-status", app=a.app_id, group=a.group_id, install_state=state)
 
 
 class AssignmentListView(FilteredListView):

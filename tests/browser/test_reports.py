@@ -37,7 +37,7 @@ def test_reports_fit_the_screen_pass_axe_and_lead_to_the_failed_device(sized_pag
 
     # The app's failed count opens the failed rows of Install status.
     rows.first.locator("td[data-label=Failed] a").click()
-    page.wait_for_url(re.compile(rf"/reports/install-status/\?app={app.pk}&state=failed$"))
+    page.wait_for_url(re.compile(rf"/reports/install-status/\?app={app.pk}&install_state=failed$"))
     status_rows = page.locator("[data-testid=list-table] tbody tr")
     expect(status_rows).to_have_count(1)
     expect(status_rows.first).to_contain_text("The device reported the failure without a reason.")

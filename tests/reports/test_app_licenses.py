@@ -26,9 +26,9 @@ def test_m1_rows_show_token_counts_usage_assignments_and_installs(helpdesk_web, 
     assert f'href="/tokens/{estate.alpha.pk}/">Alpha</a>' in page
     assert 'value="90"' in page and "90 % (9 of 10 used)" in page  # the bar and its words
     assert f'href="/reports/assignments/?app={keynote.pk}">Yes (2 assignments)</a>' in page
-    assert f'href="/reports/install-status/?app={keynote.pk}&amp;state=installed">1</a>' in page
-    assert f'href="/reports/install-status/?app={keynote.pk}&amp;state=failed">1</a>' in page
-    assert f'href="/reports/install-status/?app={keynote.pk}&amp;state=pending_install">1</a>' in page
+    assert f'href="/reports/install-status/?app={keynote.pk}&amp;install_state=installed">1</a>' in page
+    assert f'href="/reports/install-status/?app={keynote.pk}&amp;install_state=failed">1</a>' in page
+    assert f'href="/reports/install-status/?app={keynote.pk}&amp;install_state=pending_install">1</a>' in page
     assert f'href="/assignments/licenses/?app={keynote.pk}&amp;state=assigned">9</a>' in page
     assert f'href="/reports/assignments/?app={estate.guide.pk}">No</a>' in page
 

@@ -26,10 +26,12 @@ def test_rows_count_targets_licenses_installs_and_link_to_them(helpdesk_web, est
     assert f'href="/directory/groups/{estate.sales.pk}/">2</a>' in page  # targets
     assert f'href="/assignments/licenses/?assignment={a.pk}&amp;state=assigned">1</a>' in page
     k, g = estate.keynote.pk, estate.sales.pk
-    assert f'href="/reports/install-status/?app={k}&amp;group={g}&amp;state=installed">1</a>' in page
-    assert f'href="/reports/install-status/?app={k}&amp;group={g}&amp;state=failed">1</a>' in page
+    assert f'href="/reports/install-status/?app={k}&amp;group={g}&amp;install_state=installed">1</a>' in page
+    assert f'href="/reports/install-status/?app={k}&amp;group={g}&amp;install_state=failed">1</a>' in page
     # the link's rows are the count's rows
-    failed = helpdesk_web.get(f"/reports/install-status/?app={k}&group={g}&state=failed").content.decode()
+    failed = helpdesk_web.get(
+        f"/reports/install-status/?app={k}&group={g}&install_state=failed"
+    ).content.decode()
     assert "iPad 2" in failed and "iPad 1" not in failed
 
 

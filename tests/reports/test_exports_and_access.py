@@ -4,11 +4,13 @@ names, state labels and ISO 8601 dates."""
 from __future__ import annotations
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from assignments.models import LicenseRun
 from tests import factories
 from tests.conftest import _api_client
-from tests.reports.conftest import csv_rows, table_rows
+from tests.reports.conftest import build_estate, csv_rows, table_rows
 
 pytestmark = pytest.mark.django_db
 PAGES = ["/reports/app-licenses/", "/reports/install-status/", "/reports/assignments/"]
@@ -150,3 +152,31 @@ def test_b6_exports_refuse_anonymous_and_outsiders(anon_web, client, estate):
     ]:
         assert anon_web.get(url).status_code == 302
         assert client.get(url).status_code in (403, 404)
+
+
+def test_b6_exports_query_count_does_not_grow_with_rows(admin_web, db):
+    def count(url: str) -> int:
+        with CaptureQueriesContext(connection) as ctx:
+            csv_rows(admin_web.get(url))
+        return len(ctx.captured_queries)
+
+    def urls(estate) -> list[str]:
+        LicenseRun.objects.create(
+            kind=LicenseRun.Kind.RECONCILE,
+            vpp_token=estate.alpha,
+            status="completed",
+            summary={"untracked": [[estate.keynote.adam_id, "STDQ", "s", "X", False]] * 3, "missing": []},
+        )
+        return [
+            f"/reports/exports/groups/{estate.sales.pk}/members.csv",
+            f"/reports/exports/devices/{estate.ipad1.pk}/licenses.csv",
+            f"/reports/exports/users/{estate.ann.pk}/licenses.csv",
+            "/reports/exports/reconciliation-drift.csv",
+        ]
+
+    small = [count(url) for url in urls(build_estate())]
+    big_estate = build_estate(prefix="big-", extra_devices=30)
+    for i in range(5):
+        build_estate(prefix=f"more{i}-")
+    big = [count(url) for url in urls(big_estate)]
+    assert big == small and max(big) <= 10

@@ -45,24 +45,24 @@ def test_m2_rows_across_apps_with_counts_per_state(helpdesk_web, estate):
         "uninstall_failed": "0",
         "not_applicable": "0",
     }
-    assert '<a href="?state=failed" class="status status-failed"' in page
+    assert '<a href="?install_state=failed" class="status status-failed"' in page
 
 
 def test_m2_counts_keep_the_other_filters_and_link_to_their_rows(helpdesk_web, estate):
     page = helpdesk_web.get(f"{PAGE}?app={estate.keynote.pk}").content.decode()
-    assert f'href="?app={estate.keynote.pk}&amp;state=installed"' in page
+    assert f'href="?app={estate.keynote.pk}&amp;install_state=installed"' in page
     counts = dict(re.findall(r'data-state="(\w+)">[^:]+: <strong>(\d+)</strong>', page))
     assert counts["installed"] == "1" and counts["failed"] == "1"
-    failed = helpdesk_web.get(f"{PAGE}?app={estate.keynote.pk}&state=failed").content.decode()
+    failed = helpdesk_web.get(f"{PAGE}?app={estate.keynote.pk}&install_state=failed").content.decode()
     assert _rows(failed) == [("Keynote", "iPad 2")]
     assert 'aria-current="true" data-state="failed"' in failed
 
 
 def test_m2_a_failed_row_says_why_and_opens_the_device_and_user(helpdesk_web, estate):
-    page = helpdesk_web.get(f"{PAGE}?state=failed").content.decode()
+    page = helpdesk_web.get(f"{PAGE}?install_state=failed").content.decode()
     assert "No license: No licenses available" in page
     assert f'href="/directory/devices/{estate.ipad2.pk}/"' in page
-    pending = helpdesk_web.get(f"{PAGE}?state=pending_install").content.decode()
+    pending = helpdesk_web.get(f"{PAGE}?install_state=pending_install").content.decode()
     assert f'<a href="/directory/users/{estate.ann.pk}/">ann@example.com</a>' in pending
     assert "license_domain" not in page and "error_domain" not in page
 
@@ -76,7 +76,7 @@ def test_m2_a_failed_row_says_why_and_opens_the_device_and_user(helpdesk_web, es
         ("device={ipad1}", [("Keynote", "iPad 1"), ("Pages", "iPad 1")]),
         ("vpp_token={beta}", [("Pages", "iPad 1")]),
         ("app={keynote}&platform=iOS", [("Keynote", "iPhone 3")]),
-        ("state=installed", [("Keynote", "iPad 1"), ("Pages", "iPad 1")]),
+        ("install_state=installed", [("Keynote", "iPad 1"), ("Pages", "iPad 1")]),
     ],
 )
 def test_m2_filters_on_page_and_api(helpdesk_web, helpdesk_api, estate, query, expected):
@@ -102,10 +102,10 @@ def test_m2_filters_are_type_ahead_pickers_never_id_boxes(helpdesk_web, estate):
 
 
 def test_m2_bad_filter_is_400_with_words(helpdesk_web, helpdesk_api, estate):
-    response = helpdesk_web.get(f"{PAGE}?state=broken")
+    response = helpdesk_web.get(f"{PAGE}?install_state=broken")
     assert response.status_code == 400 and "Install state" in response.content.decode()
     assert helpdesk_api.get(f"{API}?group=abc").status_code == 400
-    assert helpdesk_api.get(f"{API}?state=broken").status_code == 400
+    assert helpdesk_api.get(f"{API}?install_state=broken").status_code == 400
 
 
 def test_m2_csv_has_state_names_reasons_and_iso_dates(helpdesk_web, estate):
@@ -127,14 +127,14 @@ def test_m2_csv_has_state_names_reasons_and_iso_dates(helpdesk_web, estate):
         "Error domain": "",
         "Last reported": "2026-11-30T08:15:00+00:00",
     }
-    failed = table_rows(csv_rows(helpdesk_web.get(f"{PAGE}?export=csv&state=failed")))
+    failed = table_rows(csv_rows(helpdesk_web.get(f"{PAGE}?export=csv&install_state=failed")))
     assert [(r["Device"], r["Install state"], r["Why"]) for r in failed] == [
         ("iPad 2", "Failed", "No license: No licenses available")
     ]
 
 
 def test_m2_api_row(helpdesk_api, estate):
-    body = helpdesk_api.get(f"{API}?state=pending_install").json()
+    body = helpdesk_api.get(f"{API}?install_state=pending_install").json()
     assert body["results"] == [
         {
             "app": estate.keynote.pk,
@@ -147,7 +147,7 @@ def test_m2_api_row(helpdesk_api, estate):
             "platform": "iOS",
             "user": estate.ann.pk,
             "user_principal_name": "ann@example.com",
-            "state": "pending_install",
+            "install_state": "pending_install",
             "error_code": None,
             "error_domain": "",
             "error": "",
