@@ -1,7 +1,8 @@
 """REST API of the reports (read-only; the same FilterSets as the pages):
 
 - `reports/app-licenses/` (filters `vpp_token`, `product_type`, `platform`, `usage_at_least`, `assigned`)
-- `reports/install-status/` (filters `app`, `vpp_token`, `group`, `platform`, `install_state`, `device`, `user`)
+- `reports/install-status/` (filters `app`, `vpp_token`, `group`, `platform`, `install_state`, `device`,
+  `user`)
 - `assignments/` every assignment (filters `app`, `vpp_token`, `group`, `intent`, `license_type`)
 """
 

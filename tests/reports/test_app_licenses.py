@@ -154,3 +154,13 @@ def test_m1_query_count_does_not_grow_with_rows(admin_web, db, url):
     for i in range(6):
         build_estate(prefix=f"more{i}-", extra_devices=2)
     assert count() == small <= 12
+
+
+def test_m1_page_in_chinese(helpdesk_web, estate):
+    helpdesk_web.cookies["django_language"] = "zh-hans"
+    page = helpdesk_web.get(PAGE, HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    assert "<h1>应用许可证</h1>" in page
+    assert "是（2 个分配）" in page and "90 %（已用 9 / 共 10）" in page
+    assert "使用率不低于 (%)" in page
+    status = helpdesk_web.get("/reports/install-status/", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    assert "各安装状态的设备数" in status and "Pending install" not in status
