@@ -60,12 +60,8 @@ class AppLicensesView(FilteredListView):
         Column(_("Type"), "get_product_type_display", order_by="product_type"),
         Column(_("Platforms"), "platforms", csv_only=True),
         Column(_("Token"), "vpp_token.name", link=_token_link, order_by="vpp_token__name"),
-        Column(
-            _("Total"),
-            "total_licenses",
-            link=lambda app: _url("assignments:licenses", app=app.pk),
-            order_by="total_licenses",
-        ),
+        # Total and available are Apple's counts of purchased seats: no rows of this console are behind them.
+        Column(_("Total"), "total_licenses", order_by="total_licenses"),
         Column(
             _("Used"),
             "used_licenses",
