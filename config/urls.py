@@ -20,6 +20,7 @@ import console.api_views
 import deployment.api
 import directory.api
 import monitoring.api
+import reports.api
 import tokens.api
 import tokens.urls
 from applesync.notifications import notify_view
@@ -36,6 +37,7 @@ API_MODULES = (
     assignments.api,
     deployment.api,
     monitoring.api,
+    reports.api,
 )
 
 router = DefaultRouter()
@@ -65,6 +67,7 @@ urlpatterns = [
     path("assignments/", include("assignments.urls")),
     path("deployment/", include("deployment.urls")),
     path("monitor/", include("monitoring.urls")),
+    path("reports/", include("reports.urls")),
     path("webhooks/nanomdm/", nanomdm_webhook, name="nanomdm-webhook"),
     path("api/v1/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/v1/docs/", api_docs, name="api-docs"),

@@ -22,6 +22,9 @@ NAVIGATION = [
         [
             (_("Licenses"), "assignments:licenses"),
             (_("Alerts"), "monitoring:alerts"),
+            (_("App licenses"), "reports:app-licenses"),
+            (_("Install status"), "reports:install-status"),
+            (_("Assignments"), "reports:assignments"),
             (_("Runs"), "runs"),
             (_("Sync runs"), "tokens:sync-runs"),
             (_("License runs"), "assignments:runs"),

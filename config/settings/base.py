@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "applesync",
     "home",
     "deployment",
+    "reports",
     "scim",
     "monitoring",
 ]
