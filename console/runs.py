@@ -54,6 +54,7 @@ from console import run_kinds
 from console.messages import CANNOT_RUN, LOST, LOST_RESTARTED, Message, apple_text, term
 from console.models import Run
 from console.run_kinds import RunKind, register
+from console.signals import send_run_finished
 from vpp.errors import AppleError
 
 logger = logging.getLogger(__name__)
@@ -219,6 +220,8 @@ def finish[R: Run](run: R, *, error: Message | str = "", error_number: int | Non
     )
     if not ended:
         run.refresh_from_db()
+    else:
+        send_run_finished(run_id=run.pk, kind=run.kind, status=run.status)
     return run
 
 

@@ -28,7 +28,7 @@ def backwards(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("tokens", "0004_vpptoken_apple_country"),
+        ("tokens", "0005_remove_expiry_alert_days"),
     ]
 
     operations = [
