@@ -5,6 +5,9 @@ previous data as it was."""
 from __future__ import annotations
 
 import tempfile
+import time
+from functools import partial
+from types import SimpleNamespace
 
 import pytest
 
@@ -13,7 +16,7 @@ from apps.staging import MirrorStage, stage_line
 from tests import factories
 from tests.tokens.test_sync import apple_assignments, connect, mirror, sync
 from tokens.models import SyncRun
-from vpp.types import Assignment
+from vpp.types import AssetRef, Assignment
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 
@@ -126,3 +129,51 @@ def test_copy_path_sync_failing_mid_read_leaves_previous_data(postgres, apple, m
     run = sync(token, full=True)
     assert run.status == SyncRun.Status.FAILED
     assert mirror(token) == damaged != before
+
+
+def test_batched_path_sync_failing_mid_switch_leaves_only_apple_rows_and_the_next_sync_finishes(
+    apple, monkeypatch
+):
+    """The known limitation of the batched (SQLite) switch, bounded: a sync failing between two of its short
+    transactions has applied some of Apple's changes, not all. Every row of the mirror then is one the
+    previous sync or Apple holds (never a row of neither), the token's versions stay where they were, and
+    the next sync completes the mirror."""
+    monkeypatch.setattr("applesync.sync.app_services.MirrorStage", partial(MirrorStage, batched=True))
+    token = connect(apple)
+    sync(token)
+    before = mirror(token)
+    token.refresh_from_db()
+    versions = (token.assignments_version_id, token.users_version_id)
+    assert all(versions)
+    asset = next(a for a in apple.location(token.location_uid)["assets"] if a["availableCount"] >= 4)
+    from tokens.apple import client_for
+
+    with client_for(token) as client:
+        client.associate_assets(
+            [AssetRef(asset["adamId"], asset["pricingParam"])],
+            serial_numbers=[f"SER-MID-SWITCH-{i}" for i in range(4)],
+        )
+    assert apple.wait_idle()
+    at_apple = apple_assignments(apple, token.location_uid)
+    assert len(at_apple - before) == 4
+
+    # One row per batch; the gap after the second batch fails (the process stopped, the database went away).
+    monkeypatch.setattr("apps.staging.SWITCH_BATCH", 1)
+    gaps = iter(range(100))
+
+    def gap(seconds):
+        if next(gaps) == 1:
+            raise RuntimeError("injected between two batches of the switch")
+
+    monkeypatch.setattr("apps.staging.time", SimpleNamespace(sleep=gap))
+    run = sync(token, full=True)
+    assert run.status == SyncRun.Status.FAILED and "injected" in run.error
+    partly = mirror(token)
+    assert before < partly < at_apple | before  # some of Apple's rows applied, not all
+    assert partly <= before | at_apple
+    token.refresh_from_db()
+    assert (token.assignments_version_id, token.users_version_id) == versions
+
+    monkeypatch.setattr("apps.staging.time", time)
+    assert sync(token).status == SyncRun.Status.COMPLETED
+    assert mirror(token) == at_apple
