@@ -873,7 +873,8 @@ def _ask_about_lost_installs(commands: Sequence[Command]) -> None:
 
 
 def _close_answered_installs(device_id: int, app_id: int, at) -> None:
-    """The device's app list settled the install: its install commands still open had their answer lost."""
+    """The device's app list shows the app installed: its install commands still open were answered, and
+    the answer was lost."""
     closed = Command.objects.filter(
         device_id=device_id,
         app_id=app_id,
@@ -1114,7 +1115,7 @@ def _apply_managed_apps(command: Command, managed: dict, at) -> None:
             )
         else:
             _write_states(app.pk, {device.pk: StateChange(final)}, reported_at=at)
-        if final is not None:
+        if final == InstallState.INSTALLED:
             _close_answered_installs(device.pk, app.pk, at)
     for app_id in again:
         _plan_check(app_id, [device.pk])

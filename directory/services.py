@@ -528,6 +528,14 @@ def device_mdm_enrol(
     if not udid:
         raise ValidationError(_("The MDM server sent an enrolment without a UDID."))
     serial = _normalise_serial(serial_number)
+    for field, value in (("udid", udid), ("serial_number", serial)):
+        limit = Device._meta.get_field(field).max_length
+        if limit is not None and len(value) > limit:
+            # Refused whole, never cut: a shortened identifier could match another device.
+            raise ValidationError(
+                _("The MDM server sent a %(field)s longer than %(limit)d characters.")
+                % {"field": Device._meta.get_field(field).verbose_name, "limit": limit}
+            )
     device = None
     if serial:
         device = Device.objects.select_for_update().filter(serial_number__iexact=serial).first()
