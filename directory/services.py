@@ -528,13 +528,12 @@ def device_mdm_enrol(
     if not udid:
         raise ValidationError(_("The MDM server sent an enrolment without a UDID."))
     serial = _normalise_serial(serial_number)
-    for field, value in (("udid", udid), ("serial_number", serial)):
-        limit = Device._meta.get_field(field).max_length
-        if limit is not None and len(value) > limit:
+    for column, value in ((Device.udid.field, udid), (Device.serial_number.field, serial)):
+        if column.max_length is not None and len(value) > column.max_length:
             # Refused whole, never cut: a shortened identifier could match another device.
             raise ValidationError(
                 _("The MDM server sent a %(field)s longer than %(limit)d characters.")
-                % {"field": Device._meta.get_field(field).verbose_name, "limit": limit}
+                % {"field": column.verbose_name, "limit": column.max_length}
             )
     device = None
     if serial:
