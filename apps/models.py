@@ -68,11 +68,25 @@ class AppleAssignment(models.Model):
     One row per asset × serial number or asset × client user id.
     """
 
+    # No database foreign keys on this mirror: a full sync writes a million rows in one transaction and
+    # PostgreSQL would check each one's two deferred constraints at commit (as long as writing the rows).
+    # Integrity is the sync's: `app_id` comes from a join with the token's apps in the same transaction, and
+    # deleting an app or a token still deletes its rows (Django's CASCADE). `vpp_token` needs no index of
+    # its own: the unique constraint starts with it.
     vpp_token = models.ForeignKey(
-        "tokens.VPPToken", related_name="apple_assignments", on_delete=models.CASCADE
+        "tokens.VPPToken",
+        related_name="apple_assignments",
+        on_delete=models.CASCADE,
+        db_constraint=False,
+        db_index=False,
     )
     app = models.ForeignKey(
-        App, related_name="apple_assignments", null=True, blank=True, on_delete=models.CASCADE
+        App,
+        related_name="apple_assignments",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        db_constraint=False,
     )
     adam_id = models.CharField(max_length=32)
     pricing_param = models.CharField(max_length=8, default="STDQ")

@@ -32,3 +32,9 @@ def app_same_asset_elsewhere(app: App) -> QuerySet[App]:
         .select_related("vpp_token")
         .order_by("vpp_token__name", "pricing_param")
     )
+
+
+def assigned_counts(token) -> dict[tuple[str, str], int]:
+    """The assigned (used) count the console holds for each asset of `token`: (adamId, pricingParam) → n."""
+    rows = App.objects.filter(vpp_token=token).values_list("adam_id", "pricing_param", "used_licenses")
+    return {(adam_id, pricing_param): used for adam_id, pricing_param, used in rows}

@@ -209,14 +209,16 @@ def untracked_refresh_from_mirror(*, token, batch: int | None = None) -> dict[st
     params = {"token": token.pk, "now": timezone.now()}
     created = removed = 0
     with connection.cursor() as cursor:
+        # Deleting first: the delete then looks only at the rows that were there, not at those just inserted
+        # (which are wanted by construction).
         if batch is None:
+            cursor.execute(_UNTRACKED_SQL["delete"].format(lrange="", p="", **tables), params)
+            removed = cursor.rowcount
             wanted = _UNTRACKED_SQL["wanted"].format(range="", **tables)
             cursor.execute(_UNTRACKED_SQL["insert"].format(wanted=wanted, **tables), params)
             created = cursor.rowcount
-            cursor.execute(_UNTRACKED_SQL["delete"].format(lrange="", p="", **tables), params)
-            removed = cursor.rowcount
         else:
-            for table, key, sql in (("mirror", "range", "insert"), ("license", "lrange", "delete")):
+            for table, key, sql in (("license", "lrange", "delete"), ("mirror", "range", "insert")):
                 cursor.execute(f"SELECT COALESCE(MAX(id), 0) FROM {tables[table]}")  # noqa: S608
                 last = cursor.fetchone()[0]
                 column = "m.id" if table == "mirror" else "l.id"
@@ -232,6 +234,62 @@ def untracked_refresh_from_mirror(*, token, batch: int | None = None) -> dict[st
                         else:
                             removed += max(cursor.rowcount, 0)
                     time.sleep(WRITER_GAP)  # let a waiting writer in before the next batch
+    return {"created": created, "removed": removed}
+
+
+def untracked_refresh_changes(
+    *, token, new_from_id: int, gone_table: str, batch: int | None = None
+) -> dict[str, int]:
+    """`untracked_refresh_from_mirror` for what one sync changed in the mirror only, so that an incremental
+    sync costs what changed: the token's mirror rows with an id above `new_from_id` (just inserted) may need
+    an untracked license; the rows listed in the temporary table `gone_table` (id, app_id, serial_number,
+    client_user_id; just deleted) may leave one behind. Targets that became known in between are left to the
+    next full sync's refresh. With `batch` (SQLite) the work goes in short transactions, as there."""
+    quote = connection.ops.quote_name
+    tables = {
+        "mirror": quote(AppleAssignment._meta.db_table),
+        "device": quote(Device._meta.db_table),
+        "vppuser": quote(VPPUser._meta.db_table),
+        "license": quote(License._meta.db_table),
+        "app": quote(App._meta.db_table),
+    }
+    params = {"token": token.pk, "now": timezone.now(), "from": new_from_id}
+    gone = quote(gone_table)
+    # Driven by the gone rows (through the license's Apple-target index), not by the token's licenses. A gone
+    # row's (app, target) is not in the mirror any more: the mirror holds one row per (asset, target).
+    delete = (
+        "DELETE FROM {license} WHERE id IN (SELECT l.id FROM {gone} g JOIN {license} l ON l.app_id = g.app_id"
+        " AND l.apple_serial_number = g.serial_number AND l.apple_client_user_id = g.client_user_id"
+        " WHERE l.state = 'untracked' AND l.user_id IS NULL AND l.device_id IS NULL{grange})"
+    )
+    created = removed = 0
+    with connection.cursor() as cursor:
+        if batch is None:
+            cursor.execute(delete.format(gone=gone, grange="", **tables), params)
+            removed = cursor.rowcount
+            wanted = _UNTRACKED_SQL["wanted"].format(range=" AND m.id > %(from)s", **tables)
+            cursor.execute(_UNTRACKED_SQL["insert"].format(wanted=wanted, **tables), params)
+            created = cursor.rowcount
+            return {"created": created, "removed": removed}
+        cursor.execute(f"SELECT COALESCE(MAX(n), 0) FROM {gone}")  # noqa: S608
+        last_gone = cursor.fetchone()[0]
+        text = delete.format(gone=gone, grange=" AND g.n > %(lo)s AND g.n <= %(hi)s", **tables)
+        for lo in range(0, last_gone, batch):
+            with transaction.atomic():
+                cursor.execute(text, {**params, "lo": lo, "hi": lo + batch})
+                removed += max(cursor.rowcount, 0)
+            time.sleep(WRITER_GAP)
+        cursor.execute(f"SELECT COALESCE(MAX(id), 0) FROM {tables['mirror']}")  # noqa: S608
+        last = cursor.fetchone()[0]
+        bounded = " AND m.id > %(lo)s AND m.id <= %(hi)s"
+        text = _UNTRACKED_SQL["insert"].format(
+            wanted=_UNTRACKED_SQL["wanted"].format(range=bounded, **tables), **tables
+        )
+        for lo in range(new_from_id, last, batch):
+            with transaction.atomic():
+                cursor.execute(text, {**params, "lo": lo, "hi": lo + batch})
+                created += max(cursor.rowcount, 0)
+            time.sleep(WRITER_GAP)
     return {"created": created, "removed": removed}
 
 
