@@ -225,7 +225,8 @@ def untracked_refresh_from_mirror(*, token, batch: int | None = None) -> dict[st
                 bounded = f" AND {column} > %(lo)s AND {column} <= %(hi)s"
                 wanted = _UNTRACKED_SQL["wanted"].format(range=bounded, **tables)
                 # "+" keeps SQLite on the id range instead of an index over every row of the token.
-                text = _UNTRACKED_SQL[sql].format(wanted=wanted, p="+", **{key: bounded}, **tables)
+                unary = "+" if connection.vendor == "sqlite" else ""
+                text = _UNTRACKED_SQL[sql].format(wanted=wanted, p=unary, **{key: bounded}, **tables)
                 for lo in range(0, last, batch):
                     with transaction.atomic():
                         cursor.execute(text, {**params, "lo": lo, "hi": lo + batch})
