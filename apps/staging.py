@@ -35,6 +35,7 @@ STAGE_GONE = "vpp_mirror_stage_gone"
 STAGE_SWEPT = "vpp_mirror_stage_swept"
 STAGE_ASSETS = "vpp_mirror_stage_assets"
 LOAD_BATCH = 5000
+ANALYZE_AFTER = 10_000  # rows changed by a switch beyond which the mirror's statistics are refreshed
 SWITCH_BATCH = 1000
 # SQLite's busy handler retries a waiting writer every 100 ms at most: a pause that long between two batches
 # lets it in, instead of the next batch taking the lock again at once.
@@ -227,9 +228,11 @@ class MirrorStage:
         self._analyze()
         token_id, now = self.token.pk, timezone.now()
         mirror, apps = _mirror_table(), _app_table()
+        # DISTINCT only where the rows are numbered into batches: one INSERT … ON CONFLICT DO NOTHING already
+        # takes a row Apple repeated once (and sorting a million rows for it costs seconds).
         new_rows = (
-            f"SELECT DISTINCT s.adam_id, s.pricing_param, s.serial_number, s.client_user_id FROM {STAGE} s"
-            f" WHERE NOT EXISTS (SELECT 1 FROM {mirror} m WHERE {_SAME_ROW})"
+            f"SELECT{' DISTINCT' if self.batched else ''} s.adam_id, s.pricing_param, s.serial_number,"
+            f" s.client_user_id FROM {STAGE} s WHERE NOT EXISTS (SELECT 1 FROM {mirror} m WHERE {_SAME_ROW})"
         )
         insert = (
             f"INSERT INTO {mirror} (vpp_token_id, app_id, adam_id, pricing_param, serial_number,"
@@ -295,6 +298,10 @@ class MirrorStage:
                     [token_id],
                 )
                 self.relinked = max(cursor.rowcount, 0)
+            if connection.vendor == "postgresql" and self.inserted + self.deleted >= ANALYZE_AFTER:
+                # The statements that follow in this transaction (untracked licenses) join the mirror: plan
+                # them with its new size, not with statistics from before a million rows came in.
+                cursor.execute(f"ANALYZE {mirror}")
         return self.inserted, self.deleted
 
     @staticmethod

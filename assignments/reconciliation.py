@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from apps import services as app_services
 from apps.models import App, AppleAssignment
-from apps.staging import WRITER_GAP
+from apps.staging import ANALYZE_AFTER, WRITER_GAP
 from assignments.allocation import NO_LICENSES, available_for, request_pending, reserve, targets_for
 from assignments.events import license_keys, mark_revoking
 from assignments.models import Assignment, License, LicenseRun, VPPUser
@@ -181,11 +181,12 @@ _UNTRACKED_SQL = {
         " AND {p}l.state = 'untracked' AND l.user_id IS NULL"
         " AND l.device_id IS NULL AND (l.apple_serial_number <> '' OR l.apple_client_user_id <> ''){lrange}"
         " AND NOT ((l.apple_serial_number <> '' AND EXISTS (SELECT 1 FROM {mirror} m"
-        " WHERE m.vpp_token_id = %(token)s AND m.serial_number = l.apple_serial_number"
+        " WHERE m.vpp_token_id = %(token)s AND m.serial_number <> ''"
+        " AND m.serial_number = l.apple_serial_number"
         " AND m.app_id = l.app_id)"
         " AND NOT EXISTS (SELECT 1 FROM {device} d WHERE d.serial_number = l.apple_serial_number))"
         " OR (l.apple_serial_number = '' AND EXISTS (SELECT 1 FROM {mirror} m"
-        " WHERE m.vpp_token_id = %(token)s"
+        " WHERE m.vpp_token_id = %(token)s AND m.client_user_id <> ''"
         " AND m.client_user_id = l.apple_client_user_id AND m.app_id = l.app_id)"
         " AND NOT EXISTS (SELECT 1 FROM {vppuser} v WHERE v.vpp_token_id = %(token)s"
         " AND v.client_user_id = l.apple_client_user_id))))"
@@ -217,6 +218,8 @@ def untracked_refresh_from_mirror(*, token, batch: int | None = None) -> dict[st
             wanted = _UNTRACKED_SQL["wanted"].format(range="", **tables)
             cursor.execute(_UNTRACKED_SQL["insert"].format(wanted=wanted, **tables), params)
             created = cursor.rowcount
+            if connection.vendor == "postgresql" and created >= ANALYZE_AFTER:
+                cursor.execute(f"ANALYZE {tables['license']}")  # the next sync plans with the new size
         else:
             for table, key, sql in (("license", "lrange", "delete"), ("mirror", "range", "insert")):
                 cursor.execute(f"SELECT COALESCE(MAX(id), 0) FROM {tables[table]}")  # noqa: S608

@@ -146,6 +146,7 @@ def test_bench_sync_scale_full_vs_floor_and_incremental(benchmark, settings):
         victims = list(
             AppleAssignment.objects.filter(vpp_token=token)
             .exclude(serial_number="")
+            .order_by("serial_number")  # spread over many assets: each one with a removal is read again
             .values_list("adam_id", "serial_number")[: changed // 2]
         )
         with client_for(token) as client:

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('apps', '0002_mirror_without_database_foreign_keys'),
+        ('apps', '0001_initial'),
         ('assignments', '0005_license_apple_target_index'),
         ('directory', '0003_device_mdm_enrolment'),
     ]
