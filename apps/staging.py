@@ -287,6 +287,10 @@ class MirrorStage:
                     " WHERE g.n > %s AND g.n <= %s)",
                     [],
                 )
+            if connection.vendor == "postgresql" and self.inserted + self.deleted >= ANALYZE_AFTER:
+                # What follows in this transaction (relinking, untracked licenses) reads the mirror: plan it
+                # with its new size, not with statistics from before a million rows came in.
+                cursor.execute(f"ANALYZE {mirror}")
             # Rows staged before their app existed (or whose app came back) point at it now.
             with transaction.atomic():
                 cursor.execute(
@@ -298,10 +302,6 @@ class MirrorStage:
                     [token_id],
                 )
                 self.relinked = max(cursor.rowcount, 0)
-            if connection.vendor == "postgresql" and self.inserted + self.deleted >= ANALYZE_AFTER:
-                # The statements that follow in this transaction (untracked licenses) join the mirror: plan
-                # them with its new size, not with statistics from before a million rows came in.
-                cursor.execute(f"ANALYZE {mirror}")
         return self.inserted, self.deleted
 
     @staticmethod
