@@ -7,6 +7,7 @@ from django import forms
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from apps import selectors
 from apps.models import App
 from console.filters import AnyBooleanFilter
 from console.ids import IdFilter
@@ -29,10 +30,24 @@ class AppFilter(django_filters.FilterSet):
         choices=LICENSING, method="filter_licensing", label=_("Licensing")
     )
     custom = AnyBooleanFilter(field_name="is_custom_app", label=_("Custom (B2B) app"))
+    # The dashboard's "apps at or above the usage threshold" and "exhausted apps" tiles link here.
+    usage_at_least = django_filters.NumberFilter(
+        method="filter_usage_at_least", label=_("Licenses used at least (%)"), min_value=0, max_value=100
+    )
+    exhausted = AnyBooleanFilter(method="filter_exhausted", label=_("No licenses left"))
 
     class Meta:
         model = App
-        fields = ["search", "vpp_token", "product_type", "platform", "licensing", "custom"]
+        fields = [
+            "search",
+            "vpp_token",
+            "product_type",
+            "platform",
+            "licensing",
+            "custom",
+            "usage_at_least",
+            "exhausted",
+        ]
 
     def filter_search(self, queryset, name, value):
         value = value.strip()
@@ -50,3 +65,12 @@ class AppFilter(django_filters.FilterSet):
         if value == "user":
             return queryset.filter(supports_user_licensing=True)
         return queryset
+
+    def filter_usage_at_least(self, queryset, name, value):
+        return queryset if value is None else selectors.with_usage_at_least(float(value), queryset)
+
+    def filter_exhausted(self, queryset, name, value):
+        if value is None:
+            return queryset
+        gone = selectors.exhausted(queryset)
+        return gone if value else queryset.exclude(pk__in=gone.values("pk"))

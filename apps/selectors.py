@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet
 from django.db.models.functions import Lower
 
 from apps.models import App
@@ -32,3 +32,25 @@ def app_same_asset_elsewhere(app: App) -> QuerySet[App]:
         .select_related("vpp_token")
         .order_by("vpp_token__name", "pricing_param")
     )
+
+
+def with_usage_at_least(percent: float, queryset: QuerySet[App] | None = None) -> QuerySet[App]:
+    """Apps with a license count (not unlimited, some purchased) of which at least `percent` % are used."""
+    queryset = App.objects.all() if queryset is None else queryset
+    return (
+        queryset.filter(is_unlimited=False, total_licenses__gt=0)
+        .alias(used_hundredfold=F("used_licenses") * 100)
+        .filter(used_hundredfold__gte=F("total_licenses") * percent)
+    )
+
+
+def exhausted(queryset: QuerySet[App] | None = None) -> QuerySet[App]:
+    """Apps with a license count that have none left (every purchased license used)."""
+    queryset = App.objects.all() if queryset is None else queryset
+    return queryset.filter(is_unlimited=False, total_licenses__gt=0, used_licenses__gte=F("total_licenses"))
+
+
+def assigned_counts(token) -> dict[tuple[str, str], int]:
+    """The assigned (used) count the console holds for each asset of `token`: (adamId, pricingParam) → n."""
+    rows = App.objects.filter(vpp_token=token).values_list("adam_id", "pricing_param", "used_licenses")
+    return {(adam_id, pricing_param): used for adam_id, pricing_param, used in rows}

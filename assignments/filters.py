@@ -23,6 +23,10 @@ class LicenseFilter(django_filters.FilterSet):
     serial_number = django_filters.CharFilter(
         field_name="device__serial_number", lookup_expr="iexact", label=_("Serial number")
     )
+    # The dashboard's "failed licenses in the last 7 days" links here (the day, in the console's time zone).
+    changed_since = django_filters.DateFilter(
+        field_name="updated_at", lookup_expr="date__gte", label=_("Changed since")
+    )
     # Reached from an app's Assignments pane ("licenses of this assignment"); not a field a person types.
     assignment = IdFilter(field_name="assignment_id", label=_("Assignment"), widget=forms.HiddenInput)
 
@@ -36,6 +40,7 @@ class LicenseFilter(django_filters.FilterSet):
             "user",
             "device",
             "serial_number",
+            "changed_since",
             "assignment",
         ]
 

@@ -3,7 +3,8 @@
 | queue         | what goes there                                                                     |
 |---------------|-------------------------------------------------------------------------------------|
 | `interactive` | "Sync now" and single-app syncs of tokens whose last sync saw at most                 |
-|               | `VPP_INTERACTIVE_SYNC_MAX_ASSIGNMENTS` assignments; beat's heartbeat                  |
+|               | `VPP_INTERACTIVE_SYNC_MAX_ASSIGNMENTS` assignments; beat's heartbeat and the lost-run |
+|               | sweep (served by every worker, so the sweep survives the loss of any one of them)    |
 | `webhooks`    | Apple notifications and NanoMDM webhook events                                        |
 | `sync`        | scheduled, upload-time and large syncs, the sync-all fan-out, token checks, reconciliation |
 | `licenses`    | license runs (allocate, revoke, reclaim, reconcile), their polling, group and         |
@@ -37,6 +38,8 @@ SENT_AT_HEADER = "vpp_sent_at"
 
 _BY_NAME = {
     "console.tasks.heartbeat": INTERACTIVE,
+    # The sweep recovers runs whose worker died: it must not sit on a queue only that worker served.
+    "console.tasks.sweep_lost_runs": INTERACTIVE,
     "tokens.tasks.process_notification": WEBHOOKS,
     "deployment.tasks.apply_webhook_event": WEBHOOKS,
     "tokens.tasks.sync_all_tokens": SYNC,

@@ -19,6 +19,8 @@ import assignments.api
 import console.api_views
 import deployment.api
 import directory.api
+import monitoring.api
+import reports.api
 import tokens.api
 import tokens.urls
 from applesync.notifications import notify_view
@@ -27,7 +29,16 @@ from console.metrics import metrics_view
 from deployment.webhooks import nanomdm_webhook
 from home.views import HomeView
 
-API_MODULES = (console.api_views, tokens.api, apps.api, directory.api, assignments.api, deployment.api)
+API_MODULES = (
+    console.api_views,
+    tokens.api,
+    apps.api,
+    directory.api,
+    assignments.api,
+    deployment.api,
+    monitoring.api,
+    reports.api,
+)
 
 router = DefaultRouter()
 for module in API_MODULES:
@@ -55,6 +66,8 @@ urlpatterns = [
     path("directory/", include("directory.urls")),
     path("assignments/", include("assignments.urls")),
     path("deployment/", include("deployment.urls")),
+    path("monitor/", include("monitoring.urls")),
+    path("reports/", include("reports.urls")),
     path("webhooks/nanomdm/", nanomdm_webhook, name="nanomdm-webhook"),
     path("api/v1/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/v1/docs/", api_docs, name="api-docs"),

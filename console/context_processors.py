@@ -1,4 +1,4 @@
-"""The console shell: left navigation (Intune-style), role flags and token expiry banners."""
+"""The console shell: left navigation (Intune-style) and role flags (alert banners: monitoring)."""
 
 from __future__ import annotations
 
@@ -21,6 +21,10 @@ NAVIGATION = [
         "assignments:licenses",
         [
             (_("Licenses"), "assignments:licenses"),
+            (_("Alerts"), "monitoring:alerts"),
+            (_("App licenses"), "reports:app-licenses"),
+            (_("Install status"), "reports:install-status"),
+            (_("Assignments"), "reports:assignments"),
             (_("Runs"), "runs"),
             (_("Sync runs"), "tokens:sync-runs"),
             (_("License runs"), "assignments:runs"),

@@ -52,6 +52,7 @@ from django.utils.translation import gettext as _
 from console import run_kinds
 from console.models import Run
 from console.run_kinds import RunKind, register
+from console.signals import send_run_finished
 from vpp.errors import AppleError
 
 logger = logging.getLogger(__name__)
@@ -217,6 +218,8 @@ def finish[R: Run](run: R, *, error: str = "", error_number: int | None = None) 
     )
     if not ended:
         run.refresh_from_db()
+    else:
+        send_run_finished(run_id=run.pk, kind=run.kind, status=run.status)
     return run
 
 

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import date, datetime
 from functools import update_wrapper
 from typing import Any
 
@@ -83,7 +84,11 @@ class ConsoleAccessMixin:
 
 @dataclass(frozen=True)
 class Column:
-    """One table column: a label, and how to read the cell (a dotted attribute path or a callable)."""
+    """One table column: a label, and how to read the cell (a dotted attribute path or a callable).
+
+    The CSV export reads `csv_value` where the page shows something else (a date without "(364 days left)"),
+    and a choice field (`"state"`) by its label in the reader's language, never its code (B6).
+    """
 
     label: Any
     value: str | Callable[[Any], Any]
@@ -91,18 +96,35 @@ class Column:
     order_by: str | None = None
     csv_only: bool = False
     template: str | None = None
+    csv_value: str | Callable[[Any], Any] | None = None
 
     def read(self, obj) -> Any:
-        if callable(self.value):
-            return self.value(obj)
-        current = obj
-        for part in self.value.split("."):
-            current = getattr(current, part, None)
-            if current is None:
-                return ""
-            if callable(current) and not hasattr(current, "all"):
-                current = current()
-        return current
+        return _read(obj, self.value)
+
+    def export(self, obj) -> Any:
+        """The cell as the CSV export writes it."""
+        if self.csv_value is not None:
+            return _read(obj, self.csv_value)
+        if isinstance(self.value, str):
+            *path, last = self.value.split(".")
+            owner = _read(obj, ".".join(path)) if path else obj
+            display = getattr(owner, f"get_{last}_display", None)
+            if callable(display):
+                return display()
+        return self.read(obj)
+
+
+def _read(obj, value: str | Callable[[Any], Any]) -> Any:
+    if callable(value):
+        return value(obj)
+    current = obj
+    for part in value.split("."):
+        current = getattr(current, part, None)
+        if current is None:
+            return ""
+        if callable(current) and not hasattr(current, "all"):
+            current = current()
+    return current
 
 
 class _Echo:
@@ -179,16 +201,8 @@ class FilteredListView(ConsoleAccessMixin, ListView):
             body = "\n".join(errors) + "\n"
             return HttpResponse(body, content_type="text/plain; charset=utf-8", status=400)
         columns = self.columns
-        writer = csv.writer(_Echo())
-
-        def rows():
-            yield writer.writerow([str(c.label) for c in columns])
-            for obj in queryset.iterator(chunk_size=2000):
-                yield writer.writerow([_csv_cell(c.read(obj)) for c in columns])
-
-        response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
-        response["Content-Disposition"] = f'attachment; filename="{self.csv_filename}"'
-        return response
+        rows = ([c.export(obj) for c in columns] for obj in queryset.iterator(chunk_size=2000))
+        return csv_response([c.label for c in columns], rows, self.csv_filename)
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
@@ -220,11 +234,28 @@ class FilteredListView(ConsoleAccessMixin, ListView):
         return any(isinstance(obj, Run) and obj.is_active for obj in objects)
 
 
+def csv_response(header: list, rows: Iterable[list], filename: str) -> StreamingHttpResponse:
+    """A streamed CSV download: the header, then each row, every cell readable (`_csv_cell`)."""
+    writer = csv.writer(_Echo())
+
+    def lines():
+        yield writer.writerow([str(label) for label in header])
+        for row in rows:
+            yield writer.writerow([_csv_cell(value) for value in row])
+
+    response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
 def _csv_cell(value) -> str:
     if value is None:
         return ""
     if isinstance(value, bool):
-        return "yes" if value else "no"
+        return str(_("Yes") if value else _("No"))
+    if isinstance(value, datetime | date):
+        # ISO 8601 (2026-12-02T09:30:00+00:00), what spreadsheets and scripts read without guessing.
+        return value.isoformat(timespec="seconds") if isinstance(value, datetime) else value.isoformat()
     if isinstance(value, list | tuple):
         return ", ".join(str(v) for v in value)
     if isinstance(value, dict):

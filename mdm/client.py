@@ -130,6 +130,14 @@ class NanoMDMClient:
 
     # ------------------------------------------------------------------------------ public API
 
+    def version(self) -> str:
+        """NanoMDM's version (`GET /version`, no key needed): the cheapest proof that the server answers.
+
+        Raises `MDMUnavailable` when it cannot be reached (after the bounded retries), `MDMError` otherwise.
+        """
+        data, _status = self._request("GET", f"{self.base_url}/version", idempotent=True)
+        return str(data.get("version", ""))
+
     def enqueue(
         self, enrollment_ids: Sequence[str], command: Command, *, no_push: bool = False
     ) -> EnqueueResult:

@@ -12,6 +12,7 @@ import shutil
 
 import pytest
 from django.conf import settings as django_settings
+from django.utils import translation
 from rest_framework.test import APIClient
 
 from tests import factories
@@ -156,6 +157,16 @@ def celery_worker(transactional_db):
         app, pool="solo", perform_ping_check=False, shutdown_timeout=10, loglevel="WARNING"
     ) as worker:
         yield worker
+
+
+@pytest.fixture(autouse=True)
+def _default_language():
+    """Each test starts in the default language: a request handled in Chinese leaves Chinese active in
+    the thread (LocaleMiddleware activates, nothing deactivates), which a later test calling a service
+    directly would otherwise inherit."""
+    translation.activate(django_settings.LANGUAGE_CODE)
+    yield
+    translation.activate(django_settings.LANGUAGE_CODE)
 
 
 @pytest.fixture(scope="session", autouse=True)

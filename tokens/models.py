@@ -74,8 +74,6 @@ class VPPToken(models.Model):
     assignments_version_id = models.CharField(max_length=100, blank=True)
     users_version_id = models.CharField(max_length=100, blank=True)
     last_full_sync_at = models.DateTimeField(null=True, blank=True)
-    # The smallest expiry threshold (30/14/7/1 days) already emailed, so each alert goes out once.
-    expiry_alert_days = models.PositiveSmallIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["name", "id"]

@@ -10,20 +10,16 @@ from __future__ import annotations
 import logging
 import secrets
 import uuid
-from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from console import audit
-from console.roles import ADMINISTRATORS
 from tokens.apple import (
     claim_if_unclaimed,
     client_for,
@@ -33,7 +29,6 @@ from tokens.apple import (
     state_from_client_config,
     state_from_error,
 )
-from tokens.emails import expiry_alert_message
 from tokens.models import NotificationReceipt, SyncRun, VPPToken
 from tokens.sync import request_sync
 from vpp.errors import AppleError, ServiceUnavailable, TokenExpired, TokenInvalid, TokenRevoked
@@ -43,8 +38,6 @@ from vpp.types import ClientConfig
 logger = logging.getLogger(__name__)
 
 NOTIFICATION_TYPES = ("ASSET_MANAGEMENT", "ASSET_COUNT", "USER_MANAGEMENT", "USER_ASSOCIATED")
-# Days before expiry at which administrators are emailed (B5); 0 is "on expiry".
-EXPIRY_ALERT_DAYS = (30, 14, 7, 1, 0)
 
 # ISO 3166-1 alpha-2: the store a token's app metadata comes from (T10).
 # fmt: off
@@ -484,7 +477,6 @@ def token_renew(*, token: VPPToken, file: bytes | str, actor) -> VPPToken:
         token.state = VPPToken.State.VALID
         token.state_detail = ""
         token.token_uploaded_at = timezone.now()
-        token.expiry_alert_days = None
         if not token.notification_secret:
             token.notification_secret = secrets.token_urlsafe(32)
         token.save()
@@ -535,7 +527,7 @@ def token_sync_all(*, actor) -> list[SyncRun]:
     return runs
 
 
-# --- state and alerts -------------------------------------------------------------------------------------
+# --- state -------------------------------------------------------------------------------------------
 
 
 def token_check_state(*, token: VPPToken) -> VPPToken:
@@ -583,50 +575,6 @@ def token_check_state(*, token: VPPToken) -> VPPToken:
                 after=audit.snapshot(token, fields),
             )
     return token
-
-
-def _alert_threshold(token: VPPToken, now) -> int | None:
-    """The expiry threshold (30/14/7/1 days, 0 on expiry) the token has reached, or None."""
-    if token.expires_at <= now:
-        return 0
-    days = (token.expires_at - now).days
-    reached = [d for d in EXPIRY_ALERT_DAYS if d and days < d]
-    return min(reached) if reached else None
-
-
-def administrator_emails() -> list[str]:
-    """Email addresses of active administrators (the Administrators group and superusers)."""
-    users = get_user_model().objects.filter(is_active=True).exclude(email="")
-    users = users.filter(Q(is_superuser=True) | Q(groups__name=ADMINISTRATORS)).distinct()
-    return sorted({u.email for u in users})
-
-
-def send_expiry_alerts() -> int:
-    """Email administrators once per token at 30, 14, 7 and 1 days before expiry and on expiry (B5).
-
-    Returns the number of emails sent. Each threshold is recorded in `expiry_alert_days` with a conditional
-    update, so two concurrent runs never send the same alert twice.
-    """
-    recipients = administrator_emails()
-    if not recipients:
-        return 0
-    now = timezone.now()
-    sent = 0
-    horizon = now + timedelta(days=EXPIRY_ALERT_DAYS[0])
-    for token in VPPToken.objects.filter(expires_at__lte=horizon).order_by("expires_at", "pk"):
-        threshold = _alert_threshold(token, now)
-        if threshold is None:
-            continue
-        if token.expiry_alert_days is not None and token.expiry_alert_days <= threshold:
-            continue
-        claimed = VPPToken.objects.filter(pk=token.pk, expiry_alert_days=token.expiry_alert_days).update(
-            expiry_alert_days=threshold
-        )
-        if not claimed:
-            continue
-        message = expiry_alert_message(token=token, days=threshold, recipients=recipients)
-        sent += message.send()
-    return sent
 
 
 def token_set_state(*, token: VPPToken, state: str, detail: str, config=None, audited: bool = True) -> None:

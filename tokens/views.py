@@ -68,7 +68,7 @@ class TokenListView(FilteredListView):
             order_by="country_or_region",
         ),
         Column(_("State"), "state", template="tokens/cells/state.html", order_by="state"),
-        Column(_("Expires"), _expiry, order_by="expires_at"),
+        Column(_("Expires"), _expiry, order_by="expires_at", csv_value="expires_at"),
         Column(_("Last updated"), "token_uploaded_at", order_by="token_uploaded_at"),
         Column(_("Last sync"), "last_sync_at", order_by="last_sync_at"),
         Column(_("Last sync result"), "last_sync_status", template="tokens/cells/sync_status.html"),

@@ -47,7 +47,9 @@ INSTALLED_APPS = [
     "applesync",
     "home",
     "deployment",
+    "reports",
     "scim",
+    "monitoring",
 ]
 
 MIDDLEWARE = [
@@ -98,7 +100,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "console.context_processors.console",
-                "tokens.context_processors.token_banners",
+                "monitoring.context_processors.alert_banners",
             ],
         },
     }
@@ -282,6 +284,20 @@ if PROMETHEUS_METRICS:
     MIDDLEWARE.insert(0, "django_prometheus.middleware.PrometheusBeforeMiddleware")
     MIDDLEWARE.append("django_prometheus.middleware.PrometheusAfterMiddleware")
 
+# Alerts (B5, README "Alerts and the dashboard"): licenses are low at LICENSES_LOW_PERCENT used; an app alerts
+# at ALERT_INSTALL_FAILURES failed installs; the optional webhook gets each notice signed with
+# ALERT_WEBHOOK_SECRET (HMAC-SHA256), retried after each of ALERT_DELIVERY_BACKOFF seconds.
+ALERTS_EVALUATE_MINUTES = env.int("ALERTS_EVALUATE_MINUTES", default=5)
+LICENSES_LOW_PERCENT = env.int("LICENSES_LOW_PERCENT", default=80)
+ALERT_INSTALL_FAILURES = env.int("ALERT_INSTALL_FAILURES", default=5)
+ALERT_WEBHOOK_URL = env("ALERT_WEBHOOK_URL", default="")
+ALERT_WEBHOOK_SECRET = env("ALERT_WEBHOOK_SECRET", default="")
+ALERT_WEBHOOK_TIMEOUT = env.float("ALERT_WEBHOOK_TIMEOUT", default=10.0)
+ALERT_DELIVERY_BACKOFF = [
+    int(s) for s in env.list("ALERT_DELIVERY_BACKOFF", default=["30", "120", "600", "1800", "7200"])
+]
+USAGE_SNAPSHOT_DAYS = 400
+
 # The twice-daily sync (T6) and the daily checks. Hours are configurable, e.g. VPP_SYNC_HOURS=6,18.
 VPP_SYNC_HOURS = env("VPP_SYNC_HOURS", default="5,17")
 CELERY_BEAT_SCHEDULE = {
@@ -314,6 +330,16 @@ CELERY_BEAT_SCHEDULE = {
     "mdm-unanswered-commands": {
         "task": "deployment.tasks.retry_unanswered",
         "schedule": crontab(minute="*/5"),
+    },
+    # Alerts (B5): NanoMDM probed and every condition evaluated (also after each run ends); the day's license
+    # figures recorded for the dashboard's history chart.
+    "evaluate-alerts": {
+        "task": "monitoring.tasks.evaluate_alerts",
+        "schedule": crontab(minute=f"*/{ALERTS_EVALUATE_MINUTES}"),
+    },
+    "snapshot-usage": {
+        "task": "monitoring.tasks.snapshot_usage",
+        "schedule": crontab(minute=55),
     },
     "mdm-daily-inventory": {
         "task": "deployment.tasks.daily_inventory",

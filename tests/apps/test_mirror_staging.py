@@ -11,7 +11,9 @@ from types import SimpleNamespace
 import pytest
 
 from apps.models import App, AppleAssignment
-from apps.staging import MirrorStage, stage_line
+from apps.staging import STAGE_GONE, MirrorStage, stage_line
+from assignments.models import License
+from assignments.reconciliation import untracked_refresh_changes, untracked_refresh_from_mirror
 from tests import factories
 from tests.tokens.test_sync import apple_assignments, connect, mirror, sync
 from tokens.models import SyncRun
@@ -65,6 +67,51 @@ def _switch(token, *, batched: bool, sweep) -> tuple[set, tuple[int, int]]:
         )
     )
     return rows, result
+
+
+def _untracked(token) -> set:
+    return set(
+        License.objects.filter(app__vpp_token=token, state=License.State.UNTRACKED).values_list(
+            "app__adam_id", "app__pricing_param", "apple_serial_number", "apple_client_user_id"
+        )
+    )
+
+
+@pytest.mark.parametrize("batched", [False, True], ids=["copy", "batched"])
+def test_untracked_licenses_from_the_switch_changes_match_a_full_refresh(batched):
+    """An incremental sync refreshes the untracked licenses (T9) only for the mirror rows its switch inserted
+    or deleted; the result is what a refresh over the whole mirror makes."""
+    results = []
+    for changes_only in (True, False):
+        token = _token_with_mirror()
+        untracked_refresh_from_mirror(token=token)
+        assert len(_untracked(token)) == len(BEFORE)
+        spool = tempfile.TemporaryFile("w+", encoding="utf-8")  # noqa: SIM115
+        with spool, MirrorStage(token, batched=batched) as stage:
+            spool.writelines(stage_line(item) for item in APPLE)
+            stage.load(spool)
+            stage.sweep(["100", "200"])
+            stage.switch()
+            if changes_only:
+                batch = 2 if batched else None  # several batches of the gone rows and of the new ones
+                counts = untracked_refresh_changes(
+                    token=token, new_from_id=stage.new_from_id, gone_table=STAGE_GONE, batch=batch
+                )
+                assert counts == {"created": 3, "removed": 2}
+            else:
+                untracked_refresh_from_mirror(token=token, batch=2 if batched else None)
+        results.append(_untracked(token))
+    assert (
+        results[0]
+        == results[1]
+        == {
+            ("100", "STDQ", "SER-KEPT-1", ""),
+            ("100", "STDQ", "", "user\\with\tescapes\n"),
+            ("100", "PLUS", "SER-NEW-2", ""),
+            ("200", "STDQ", "", "client-new"),
+            ("400", "STDQ", "SER-OTHER-ASSET", ""),
+        }
+    )
 
 
 def _counts(token) -> set:

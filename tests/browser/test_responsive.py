@@ -11,8 +11,10 @@ import json
 import re
 
 import pytest
+from django.utils import timezone
 from playwright.sync_api import expect
 
+from monitoring.services import alerts_evaluate
 from tests import factories
 from tests.browser.conftest import sign_in
 
@@ -76,6 +78,10 @@ def _console_data():
         app=app,
         state=InstallState.FAILED,
     )
+    # An expiring token and an app at its limit: banners on every page, rows in Monitor › Alerts.
+    factories.AppFactory(vpp_token=token, name="Keynote", total_licenses=10, used_licenses=10)
+    factories.VPPTokenFactory(name="Fabrikam", expires_at=timezone.now() + timezone.timedelta(days=6))
+    alerts_evaluate()
     return app
 
 
@@ -125,6 +131,10 @@ def test_main_pages_fit_the_screen_and_pass_axe(sized_page, administrator, artif
     page.goto("/assignments/licenses/")
     page.wait_for_selector("[data-testid=list-table]")
     _check(page, artifacts, "monitor-licenses", viewport)
+
+    page.goto("/monitor/alerts/")
+    page.wait_for_selector("[data-testid=list-table]")
+    _check(page, artifacts, "monitor-alerts", viewport)
 
     page.goto("/tokens/create/")
     page.wait_for_selector("form")

@@ -190,7 +190,7 @@ def test_first_and_scheduled_syncs_go_to_the_sync_queue(db):
         ("assignments.tasks.poll_license_events", "licenses"),
         ("assignments.tasks.members_added", "licenses"),
         ("deployment.tasks.deploy_app", "deploy"),
-        ("console.tasks.sweep_lost_runs", "default"),
+        ("console.tasks.sweep_lost_runs", "interactive"),  # every worker serves it: survives any one loss
     ],
 )
 def test_tasks_are_routed_to_their_named_queue(task, queue):

@@ -124,6 +124,11 @@ def test_d3_s10_removing_an_assignment_removes_the_app_then_reclaims(
     # B8: each bulk send is a recorded run with what went out.
     from console.models import Run
 
+    # NanoMDM logs the commands before the run that sent them ends and saves its counts: wait for that end.
+    wait_for(
+        lambda: not Run.objects.filter(kind="deploy", app=app, status__in=Run.ACTIVE).exists(),
+        message="the deploy runs ended",
+    )
     sends = {r.summary["purpose"]: r for r in Run.objects.filter(kind="deploy", app=app)}
     assert (sends["install"].status, sends["install"].total, sends["install"].succeeded) == (
         "completed",

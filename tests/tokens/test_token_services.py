@@ -1,5 +1,5 @@
 """Token services against the Apple simulator over HTTP: upload (T1-T5), renew (T15), delete (T13), state
-checks (T4, T5, T8) and expiry alerts (B5)."""
+checks (T4, T5, T8)."""
 
 from __future__ import annotations
 
@@ -204,14 +204,13 @@ def test_t15_renew_same_location_keeps_apps(apple, administrator):
     SyncRun.objects.filter(vpp_token=token).update(status=SyncRun.Status.COMPLETED)
     app = factories.AppFactory(vpp_token=token)
     uploaded = token.token_uploaded_at
-    VPPToken.objects.filter(pk=token.pk).update(state=VPPToken.State.REVOKED, expiry_alert_days=7)
+    VPPToken.objects.filter(pk=token.pk).update(state=VPPToken.State.REVOKED)
     token.refresh_from_db()
     newer = apple.mint_token(org_name="Acme", location_name="HQ")
     services.token_renew(token=token, file=newer, actor=administrator)
     token.refresh_from_db()
     assert token.token_content == newer
     assert token.state == VPPToken.State.VALID
-    assert token.expiry_alert_days is None
     assert token.token_uploaded_at > uploaded
     assert App.objects.filter(pk=app.pk, vpp_token=token).exists()
     assert AuditEntry.objects.filter(action="vpp_token.renew").exists()
@@ -285,42 +284,6 @@ def test_state_check_on_apple_fault_keeps_state(apple, administrator, settings):
     services.token_check_state(token=token)
     token.refresh_from_db()
     assert token.state == VPPToken.State.VALID
-
-
-# --- B5: expiry alerts -----------------------------------------------------------------------------------
-
-
-def _expiring(days: float) -> VPPToken:
-    return factories.VPPTokenFactory(expires_at=timezone.now() + timezone.timedelta(days=days))
-
-
-def test_b5_expiry_alerts_at_each_threshold_once(administrator, help_desk, mailoutbox, django_user_model):
-    django_user_model.objects.create_superuser("root", "root@example.com", "pw")
-    token = _expiring(40)
-    assert services.send_expiry_alerts() == 0
-    for days, threshold in [(29.5, 30), (20, 30), (13.5, 14), (6.5, 7), (0.5, 1), (-1, 0)]:
-        VPPToken.objects.filter(pk=token.pk).update(expires_at=timezone.now() + timezone.timedelta(days=days))
-        sent_now = services.send_expiry_alerts()
-        token.refresh_from_db()
-        assert token.expiry_alert_days == threshold
-        if days == 20:
-            assert sent_now == 0  # still the 30-day threshold: already sent
-        else:
-            assert sent_now == 1
-    assert services.send_expiry_alerts() == 0
-    assert len(mailoutbox) == 5
-    first = mailoutbox[0]
-    assert sorted(first.to) == sorted([administrator.email, "root@example.com"])
-    assert help_desk.email not in first.to
-    assert token.name in first.subject
-    assert "expired" in mailoutbox[-1].subject
-    assert token.token_content not in first.body
-
-
-def test_b5_no_alert_for_far_expiry(administrator, mailoutbox):
-    _expiring(200)
-    assert services.send_expiry_alerts() == 0
-    assert mailoutbox == []
 
 
 def test_b4_upload_subscribes_to_apple_notifications(apple, administrator, settings, live_server):
