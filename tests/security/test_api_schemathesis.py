@@ -23,8 +23,8 @@ def _schema_dict() -> dict:
 
 # A request the schema allows can still be refused with a documented 400 where no schema can tell: it names
 # an object by id that does not exist (a group, a primary user; the message names the id, product.md §4), a
-# name another object already has, or a file whose contents are checked (a token file, a CSV import). Only these operations may answer 400
-# to schema-valid data; everywhere else a 400 for it is a schema that lies.
+# name another object already has, or a file whose contents are checked (a token file, a CSV import). Only
+# these operations may answer 400 to schema-valid data; everywhere else a 400 for it is a schema that lies.
 STATE_OR_FILE_DEPENDENT = [  # operation names: "METHOD path"
     r"POST /api/v1/apps/\{[^}]+\}/assignments/",  # group id
     r"(PATCH|PUT) /api/v1/assignments/\{[^}]+\}/",  # group id
