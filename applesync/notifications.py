@@ -54,6 +54,17 @@ def _secret_matches(token: VPPToken, header: str) -> bool:
     return hmac.compare_digest(given.strip().encode(), expected.encode())
 
 
+def _has_nul(value) -> bool:
+    """True when a NUL character is anywhere in the decoded JSON `value` (a key or a string)."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(key) or _has_nul(item) for key, item in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(item) for item in value)
+    return False
+
+
 @csrf_exempt  # Apple authenticates with the per-token bearer secret, not a session
 @require_POST
 def notify_view(request, mdm_info_id):
@@ -67,6 +78,12 @@ def notify_view(request, mdm_info_id):
         body = json.loads(request.body)
     except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nested deeper than Python
         return JsonResponse({"detail": "the body is not an Apple notification in JSON"}, status=400)
+    try:
+        nul = _has_nul(body)
+    except RecursionError:
+        nul = True
+    if nul:  # PostgreSQL's jsonb holds no NUL character: storing the receipt answered 500
+        return JsonResponse({"detail": "the body contains a NUL character"}, status=400)
     try:
         notification_id, notification_type = notification_envelope(body)
     except ValueError as exc:

@@ -27,6 +27,8 @@ from __future__ import annotations
 import logging
 import tempfile
 import time
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import IO
@@ -38,9 +40,10 @@ from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy
 
 from applesync.messages import METADATA_UNREADABLE, TOKEN_STATE, TOKEN_UNUSABLE
+from apps import selectors as app_selectors
 from apps import services as app_services
 from assignments import events as assignment_events
-from assignments.reconciliation import untracked_refresh_from_mirror
+from assignments.reconciliation import untracked_refresh_changes, untracked_refresh_from_mirror
 from console import audit, runs
 from console.messages import Message, apple_exception, term
 from tokens import selectors as token_selectors
@@ -61,6 +64,10 @@ logger = logging.getLogger(__name__)
 # Apple's "unknown versionId" (sinceVersionId too old or from another data set): read everything instead.
 UNKNOWN_VERSION_ID = 9721
 PROGRESS_EVERY_SECONDS = 0.5
+# Assets read again after an incremental read: this many walks at once, each held in memory up to this size
+# (a larger asset streams to the spool on its own).
+REREAD_CONCURRENCY = 4
+REREAD_IN_MEMORY_MAX = 20_000
 
 
 class SyncFailed(Exception):
@@ -232,7 +239,7 @@ def _read_into(client, snap: _Snapshot, token, run, progress: _Progress, spool: 
     progress.set(80, gettext_lazy("Staging assignments"))
     stage.load(spool)
     if not snap.assignments_full:
-        _reread_removals(client, snap, stage, spool)
+        _reread_removals(client, token, snap, stage, spool)
 
     if not run.adam_id:
         progress.set(85, gettext_lazy("Reading users"))
@@ -241,13 +248,19 @@ def _read_into(client, snap: _Snapshot, token, run, progress: _Progress, spool: 
         )
 
 
-def _reread_removals(client, snap: _Snapshot, stage, spool: IO[str]) -> None:
+def _reread_removals(client, token: VPPToken, snap: _Snapshot, stage, spool: IO[str]) -> None:
     """An incremental read lists what Apple added or changed, never what it removed. One GROUP BY tells the
     assets whose mirror, once the delta is applied, would not hold Apple's `assignedCount` rows: exactly those
-    are read again in full and swept, so the cost follows the changes, not the location."""
+    are read again in full and swept, so the cost follows the changes, not the location. The GROUP BY counts
+    only the assets with a staged change or whose `assignedCount` differs from the count the console holds
+    (an asset with neither lost no assignment since; the next full sync settles any older drift)."""
     assert snap.assets is not None
-    after = stage.counts_after()
     assigned = {key: asset.assigned_count for key, asset in snap.assets.items()}
+    held = app_selectors.assigned_counts(token)
+    candidates = {key[0] for key in set(assigned) | set(held) if assigned.get(key) != held.get(key)}
+    after = stage.counts_after(candidates)
+    # Assets not counted keep the count the console holds (which Apple's equals).
+    after = {**{key: n for key, n in held.items() if key[0] not in candidates}, **after}
     differ = sorted(
         {
             adam_id
@@ -256,17 +269,49 @@ def _reread_removals(client, snap: _Snapshot, stage, spool: IO[str]) -> None:
             for adam_id in [key[0]]
         }
     )
+    spool.seek(0)
+    spool.truncate()
+    sizes = {adam_id: n for (adam_id, _pricing), n in assigned.items()}
+    small = [adam_id for adam_id in differ if sizes.get(adam_id, 0) <= REREAD_IN_MEMORY_MAX]
     for adam_id in differ:
-        spool.seek(0)
-        spool.truncate()
-        paged = client.iter_assignments(adam_id=adam_id)
-        for item in paged:
-            if paged.restarts:  # a restart re-yields rows: staging twice is harmless (DISTINCT on switch)
-                pass
-            spool.write(app_services.stage_line(item))
-        stage.load(spool)
-        stage.sweep([adam_id])
+        if adam_id not in small:  # a large asset streams into the spool, alone
+            start = spool.tell()
+            paged = client.iter_assignments(adam_id=adam_id)
+            restarts = 0
+            for item in paged:
+                if (
+                    paged.restarts != restarts
+                ):  # the walk started over: so does this asset's part of the spool
+                    restarts = paged.restarts
+                    spool.seek(start)
+                    spool.truncate()
+                spool.write(app_services.stage_line(item))
+    # The others are read several at a time (each walk is mostly one page): a window of walks in flight.
+    with ThreadPoolExecutor(max_workers=REREAD_CONCURRENCY, thread_name_prefix="vpp-reread") as pool:
+        pending: deque[Future[list[str]]] = deque()
+        queue = iter(small)
+        while True:
+            while len(pending) < 2 * REREAD_CONCURRENCY and (adam_id := next(queue, None)) is not None:
+                pending.append(pool.submit(_asset_lines, client, adam_id))
+            if not pending:
+                break
+            spool.writelines(pending.popleft().result())
+    stage.load(spool)
+    stage.sweep(differ)
     snap.assets_reread = len(differ)
+
+
+def _asset_lines(client, adam_id: str) -> list[str]:
+    """Every assignment of one asset at Apple, as spool lines (a restarted walk starts its list over)."""
+    paged = client.iter_assignments(adam_id=adam_id)
+    lines: list[str] = []
+    restarts = 0
+    for item in paged:
+        if paged.restarts != restarts:
+            restarts = paged.restarts
+            lines.clear()
+        lines.append(app_services.stage_line(item))
+    return lines
 
 
 def _read_users(
@@ -304,15 +349,14 @@ def _apply(token: VPPToken, run: SyncRun, snap: _Snapshot, stage: app_services.M
         with transaction.atomic():
             catalogue = _apply_catalogue(token, run, snap)
         stage.switch()
-        # T9: untracked licenses follow Apple's assignments
-        untracked_refresh_from_mirror(token=token, batch=app_services.SWITCH_BATCH)
+        _refresh_untracked(token, stage, batch=app_services.SWITCH_BATCH)
         with transaction.atomic():
             users_count = _apply_rest(token, run, snap)
     else:
         with transaction.atomic():
             catalogue = _apply_catalogue(token, run, snap)
             stage.switch()
-            untracked_refresh_from_mirror(token=token)  # T9: untracked licenses follow Apple's assignments
+            _refresh_untracked(token, stage)
             users_count = _apply_rest(token, run, snap)
     return {
         "assets_count": len(snap.assets),
@@ -322,6 +366,18 @@ def _apply(token: VPPToken, run: SyncRun, snap: _Snapshot, stage: app_services.M
         "assignments_count": snap.assignments_count,
         "users_count": users_count,
     }
+
+
+def _refresh_untracked(token: VPPToken, stage: app_services.MirrorStage, *, batch: int | None = None) -> None:
+    """T9: untracked licenses follow Apple's assignments. A full sync refreshes them all (targets that became
+    known since go too); otherwise only the mirror rows this sync inserted or deleted are looked at, so an
+    incremental sync costs what changed."""
+    if stage.full or stage.relinked:
+        untracked_refresh_from_mirror(token=token, batch=batch)
+    else:
+        untracked_refresh_changes(
+            token=token, new_from_id=stage.new_from_id, gone_table=app_services.STAGE_GONE, batch=batch
+        )
 
 
 def _apply_catalogue(token: VPPToken, run: SyncRun, snap: _Snapshot):

@@ -5,13 +5,13 @@ Nested routes `apps/{id}/assignments/` and `apps/{id}/licenses/` belong to the a
 
 from __future__ import annotations
 
-from django_filters.rest_framework import DjangoFilterBackend
 from rest_framework import serializers, viewsets
 from rest_framework.filters import OrderingFilter
 
 from apps import selectors
 from apps.filters import AppFilter
 from apps.models import App
+from console.api import FilterBackend
 
 
 class AppSerializer(serializers.ModelSerializer):
@@ -65,7 +65,7 @@ class AppViewSet(viewsets.ReadOnlyModelViewSet):
 
     serializer_class = AppSerializer
     filterset_class = AppFilter
-    filter_backends = [DjangoFilterBackend, AppOrderingFilter]
+    filter_backends = [FilterBackend, AppOrderingFilter]
     ordering_fields = ["name", "adam_id", "total_licenses", "used_licenses", "available_licenses"]
     ordering = ["name"]
 

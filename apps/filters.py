@@ -10,7 +10,8 @@ from django.utils.translation import gettext_lazy as _
 from apps import selectors
 from apps.models import App
 from console.filters import AnyBooleanFilter
-from tokens.models import VPPToken
+from console.ids import IdFilter
+from console.pickers import PickerInput
 
 PLATFORMS = [(p, p) for p in ("iOS", "macOS", "tvOS", "watchOS", "visionOS")]
 LICENSING = [("device", _("Device licensing")), ("user", _("User licensing"))]
@@ -22,7 +23,7 @@ class AppFilter(django_filters.FilterSet):
     search = django_filters.CharFilter(
         method="filter_search", label=_("Search"), widget=forms.TextInput(attrs={"type": "search"})
     )
-    vpp_token = django_filters.ModelChoiceFilter(queryset=VPPToken.objects.all(), label=_("Token"))
+    vpp_token = IdFilter(field_name="vpp_token_id", label=_("Token"), widget=PickerInput("token"))
     product_type = django_filters.ChoiceFilter(choices=App.ProductType.choices, label=_("Type"))
     platform = django_filters.ChoiceFilter(choices=PLATFORMS, method="filter_platform", label=_("Platform"))
     licensing = django_filters.ChoiceFilter(

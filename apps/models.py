@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.db import models
+from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 
@@ -68,11 +69,25 @@ class AppleAssignment(models.Model):
     One row per asset × serial number or asset × client user id.
     """
 
+    # No database foreign keys on this mirror: a full sync writes a million rows in one transaction and
+    # PostgreSQL would check each one's two deferred constraints at commit (as long as writing the rows).
+    # Integrity is the sync's: `app_id` comes from a join with the token's apps in the same transaction, and
+    # deleting an app or a token still deletes its rows (Django's CASCADE). `vpp_token` needs no index of
+    # its own: the unique constraint starts with it.
     vpp_token = models.ForeignKey(
-        "tokens.VPPToken", related_name="apple_assignments", on_delete=models.CASCADE
+        "tokens.VPPToken",
+        related_name="apple_assignments",
+        on_delete=models.CASCADE,
+        db_constraint=False,
+        db_index=False,
     )
     app = models.ForeignKey(
-        App, related_name="apple_assignments", null=True, blank=True, on_delete=models.CASCADE
+        App,
+        related_name="apple_assignments",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        db_constraint=False,
     )
     adam_id = models.CharField(max_length=32)
     pricing_param = models.CharField(max_length=8, default="STDQ")
@@ -87,9 +102,20 @@ class AppleAssignment(models.Model):
                 name="unique_apple_assignment",
             )
         ]
+        # A row has a serial number or a client user id, never both: each lookup index holds only the rows
+        # with its value (half the writes of a full index). Queries name `serial_number <> ''` (or
+        # `client_user_id <> ''`) to use them; a comparison of every column goes through the unique index.
         indexes = [
-            models.Index(fields=["vpp_token", "serial_number"]),
-            models.Index(fields=["vpp_token", "client_user_id"]),
+            models.Index(
+                fields=["vpp_token", "serial_number"],
+                condition=~Q(serial_number=""),
+                name="apple_assignment_serial",
+            ),
+            models.Index(
+                fields=["vpp_token", "client_user_id"],
+                condition=~Q(client_user_id=""),
+                name="apple_assignment_user",
+            ),
         ]
 
     def __str__(self) -> str:

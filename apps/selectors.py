@@ -48,3 +48,9 @@ def exhausted(queryset: QuerySet[App] | None = None) -> QuerySet[App]:
     """Apps with a license count that have none left (every purchased license used)."""
     queryset = App.objects.all() if queryset is None else queryset
     return queryset.filter(is_unlimited=False, total_licenses__gt=0, used_licenses__gte=F("total_licenses"))
+
+
+def assigned_counts(token) -> dict[tuple[str, str], int]:
+    """The assigned (used) count the console holds for each asset of `token`: (adamId, pricingParam) → n."""
+    rows = App.objects.filter(vpp_token=token).values_list("adam_id", "pricing_param", "used_licenses")
+    return {(adam_id, pricing_param): used for adam_id, pricing_param, used in rows}

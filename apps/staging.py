@@ -33,7 +33,9 @@ STAGE = "vpp_mirror_stage"
 STAGE_NEW = "vpp_mirror_stage_new"
 STAGE_GONE = "vpp_mirror_stage_gone"
 STAGE_SWEPT = "vpp_mirror_stage_swept"
+STAGE_ASSETS = "vpp_mirror_stage_assets"
 LOAD_BATCH = 5000
+ANALYZE_AFTER = 10_000  # rows changed by a switch beyond which the mirror's statistics are refreshed
 SWITCH_BATCH = 1000
 # SQLite's busy handler retries a waiting writer every 100 ms at most: a pause that long between two batches
 # lets it in, instead of the next batch taking the lock again at once.
@@ -97,6 +99,11 @@ class MirrorStage:
         self.swept: set[str] = set()  # … or only those of these adamIds
         self.inserted = 0
         self.deleted = 0
+        # After `switch`: the mirror rows it inserted are the token's rows with an id above `new_from_id`; the
+        # ones it deleted are listed in the STAGE_GONE table (id, app_id, serial_number, client_user_id) until
+        # the stage is closed; `relinked` rows got their app only now (their app came after them).
+        self.new_from_id = 0
+        self.relinked = 0
 
     def __enter__(self) -> MirrorStage:
         self._drop()
@@ -113,7 +120,7 @@ class MirrorStage:
 
     def _drop(self) -> None:
         with connection.cursor() as cursor:
-            for table in (STAGE, STAGE_NEW, STAGE_GONE, STAGE_SWEPT):
+            for table in (STAGE, STAGE_NEW, STAGE_GONE, STAGE_SWEPT, STAGE_ASSETS):
                 cursor.execute(f"DROP TABLE IF EXISTS {table}")
 
     # -- staging --------------------------------------------------------------------------------------------
@@ -171,17 +178,28 @@ class MirrorStage:
                     " (adam_id, pricing_param, serial_number, client_user_id)"
                 )
 
-    def counts_after(self) -> dict[tuple[str, str], int]:
+    def counts_after(self, adam_ids: Iterable[str] | None = None) -> dict[tuple[str, str], int]:
         """Mirror rows per (adamId, pricingParam) once the stage is applied without sweeping: one GROUP BY
-        over the mirror plus the staged rows it lacks. Compared with Apple's `assignedCount`, a difference
-        shows removals an incremental read cannot carry (Apple's deltas have no tombstones)."""
+        over the mirror (only the assets `adam_ids` and the staged ones when given) plus the staged rows it
+        lacks. Compared with Apple's `assignedCount`, a difference shows removals an incremental read cannot
+        carry (Apple's deltas have no tombstones)."""
         self._analyze()
         counts: dict[tuple[str, str], int] = {}
         with connection.cursor() as cursor:
+            only, params = "", [self.token.pk]
+            if adam_ids is not None:
+                cursor.execute(f"DROP TABLE IF EXISTS {STAGE_ASSETS}")
+                cursor.execute(f"CREATE TEMPORARY TABLE {STAGE_ASSETS} (adam_id varchar(32) PRIMARY KEY)")
+                cursor.execute(f"INSERT INTO {STAGE_ASSETS} SELECT DISTINCT adam_id FROM {STAGE}")
+                cursor.executemany(
+                    f"INSERT INTO {STAGE_ASSETS} VALUES (%s) ON CONFLICT DO NOTHING",
+                    [[a] for a in sorted(set(adam_ids))],
+                )
+                only = f" AND adam_id IN (SELECT adam_id FROM {STAGE_ASSETS})"
             cursor.execute(
                 f"SELECT adam_id, pricing_param, COUNT(*) FROM {_mirror_table()} WHERE vpp_token_id = %s"
-                " GROUP BY adam_id, pricing_param",
-                [self.token.pk],
+                f"{only} GROUP BY adam_id, pricing_param",
+                params,
             )
             for adam_id, pricing_param, n in cursor.fetchall():
                 counts[(adam_id, pricing_param)] = n
@@ -210,9 +228,11 @@ class MirrorStage:
         self._analyze()
         token_id, now = self.token.pk, timezone.now()
         mirror, apps = _mirror_table(), _app_table()
+        # DISTINCT only where the rows are numbered into batches: one INSERT … ON CONFLICT DO NOTHING already
+        # takes a row Apple repeated once (and sorting a million rows for it costs seconds).
         new_rows = (
-            f"SELECT DISTINCT s.adam_id, s.pricing_param, s.serial_number, s.client_user_id FROM {STAGE} s"
-            f" WHERE NOT EXISTS (SELECT 1 FROM {mirror} m WHERE {_SAME_ROW})"
+            f"SELECT{' DISTINCT' if self.batched else ''} s.adam_id, s.pricing_param, s.serial_number,"
+            f" s.client_user_id FROM {STAGE} s WHERE NOT EXISTS (SELECT 1 FROM {mirror} m WHERE {_SAME_ROW})"
         )
         insert = (
             f"INSERT INTO {mirror} (vpp_token_id, app_id, adam_id, pricing_param, serial_number,"
@@ -223,29 +243,35 @@ class MirrorStage:
             " DO NOTHING"
         )
         gone_rows = (
-            f"SELECT m.id FROM {mirror} m WHERE m.vpp_token_id = %s{self._sweep_clause()} AND NOT EXISTS"
+            f"SELECT m.id, m.app_id, m.serial_number, m.client_user_id FROM {mirror} m"
+            f" WHERE m.vpp_token_id = %s{self._sweep_clause()} AND NOT EXISTS"
             f" (SELECT 1 FROM {STAGE} s WHERE s.adam_id = m.adam_id AND s.pricing_param = m.pricing_param"
             " AND s.serial_number = m.serial_number AND s.client_user_id = m.client_user_id)"
         )
         with connection.cursor() as cursor:
+            cursor.execute(f"SELECT COALESCE(MAX(id), 0) FROM {mirror}")
+            self.new_from_id = cursor.fetchone()[0]
+            # What goes is listed first (few rows unless Apple removed much), for the untracked licenses.
+            cursor.execute(
+                f"CREATE TEMPORARY TABLE {STAGE_GONE} AS SELECT ROW_NUMBER() OVER () AS n, d.*"
+                f" FROM ({gone_rows}) d",
+                [token_id],
+            )
+            if connection.vendor == "postgresql":
+                cursor.execute(f"ANALYZE {STAGE_GONE}")
             if not self.batched:
                 cursor.execute(
                     insert.format(source=f"({new_rows})", where="WHERE true"),
                     [token_id, now, token_id, token_id],
                 )
                 self.inserted = cursor.rowcount
-                cursor.execute(f"DELETE FROM {mirror} WHERE id IN ({gone_rows})", [token_id])
+                cursor.execute(f"DELETE FROM {mirror} WHERE id IN (SELECT id FROM {STAGE_GONE})")
                 self.deleted = cursor.rowcount
             else:
                 # Numbered, so that each batch is a range of the difference.
                 cursor.execute(
                     f"CREATE TEMPORARY TABLE {STAGE_NEW} AS SELECT ROW_NUMBER() OVER () AS n, d.*"
                     f" FROM ({new_rows}) d",
-                    [token_id],
-                )
-                cursor.execute(
-                    f"CREATE TEMPORARY TABLE {STAGE_GONE} AS SELECT ROW_NUMBER() OVER () AS n, d.id"
-                    f" FROM ({gone_rows}) d",
                     [token_id],
                 )
                 self.inserted = self._in_batches(
@@ -261,14 +287,21 @@ class MirrorStage:
                     " WHERE g.n > %s AND g.n <= %s)",
                     [],
                 )
+            if connection.vendor == "postgresql" and self.inserted + self.deleted >= ANALYZE_AFTER:
+                # What follows in this transaction (relinking, untracked licenses) reads the mirror: plan it
+                # with its new size, not with statistics from before a million rows came in.
+                cursor.execute(f"ANALYZE {mirror}")
             # Rows staged before their app existed (or whose app came back) point at it now.
             with transaction.atomic():
                 cursor.execute(
                     f"UPDATE {mirror} SET app_id = (SELECT a.id FROM {apps} a WHERE a.vpp_token_id ="
                     f" {mirror}.vpp_token_id AND a.adam_id = {mirror}.adam_id AND a.pricing_param ="
-                    f" {mirror}.pricing_param) WHERE vpp_token_id = %s AND app_id IS NULL",
+                    f" {mirror}.pricing_param) WHERE vpp_token_id = %s AND app_id IS NULL"
+                    f" AND EXISTS (SELECT 1 FROM {apps} a WHERE a.vpp_token_id = {mirror}.vpp_token_id"
+                    f" AND a.adam_id = {mirror}.adam_id AND a.pricing_param = {mirror}.pricing_param)",
                     [token_id],
                 )
+                self.relinked = max(cursor.rowcount, 0)
         return self.inserted, self.deleted
 
     @staticmethod

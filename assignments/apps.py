@@ -23,5 +23,12 @@ class AssignmentsConfig(AppConfig):
         }
         for kind, label in LicenseRun.Kind.choices:
             runs.register(
-                kind, label=label, work=license_run_work, model=LicenseRun, count_labels=counts.get(kind)
+                kind,
+                label=label,
+                work=license_run_work,
+                model=LicenseRun,
+                count_labels=counts.get(kind),
+                # A Required assignment's allocation lost with its worker starts again by itself: it reserves
+                # only for targets without a license and asks Apple only for licenses not yet requested.
+                requeue_when_lost=kind == LicenseRun.Kind.ALLOCATE,
             )

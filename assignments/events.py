@@ -397,50 +397,79 @@ VPP_USER_STATUS = {"Registered": "registered", "Associated": "associated", "Reti
 def vpp_users_apply(token, users: Iterable[AppleUser], *, clear_errors: bool = False) -> int:
     """Take over the statuses Apple reports for the users this console created (T9: anyone else's users are
     ignored). A user the console retired stays retired: an active record at Apple is Apple lagging, not a new
-    user. Only users whose record differs are written (a sync of 100k unchanged users writes none). Returns
-    how many of our users were updated."""
+    user. Only users whose record differs are written (a sync of 100k unchanged users writes none): a first
+    pass over plain values (no model object per user) finds them when Apple reported many, and only those are
+    locked and written, in chunks. Returns how many of our users were updated."""
     by_id = {u.client_user_id: u for u in users}
     if not by_id:
         return 0
-    changed = []
-    for vpp_user in VPPUser.objects.select_for_update().filter(
-        vpp_token=token, client_user_id__in=list(by_id)
-    ):
-        apple_user = by_id[vpp_user.client_user_id]
-        status = VPP_USER_STATUS.get(apple_user.status)
-        if status is None:
-            continue
-        if vpp_user.status == VPPUser.Status.RETIRED and status != VPPUser.Status.RETIRED:
-            continue
-        before = (
-            vpp_user.status,
-            vpp_user.invite_code,
-            vpp_user.id_hash,
-            vpp_user.error_number,
-            vpp_user.error,
-        )
-        vpp_user.status = status
-        vpp_user.invite_code = apple_user.invite_code or vpp_user.invite_code
-        vpp_user.id_hash = apple_user.id_hash or vpp_user.id_hash
-        if clear_errors:
-            vpp_user.error_number = None
-            vpp_user.error = ""
-        after = (
-            vpp_user.status,
-            vpp_user.invite_code,
-            vpp_user.id_hash,
-            vpp_user.error_number,
-            vpp_user.error,
-        )
-        if after == before:
-            continue  # Apple's record says what we hold: no write
-        vpp_user.updated_at = timezone.now()
-        changed.append(vpp_user)
+    if clear_errors or len(by_id) <= USERS_CHUNK:
+        chunks = [VPPUser.objects.filter(vpp_token=token, client_user_id__in=list(by_id))]
+    else:
+        differ = _vpp_users_differing(token, by_id)
+        chunks = [
+            VPPUser.objects.filter(pk__in=differ[start : start + USERS_CHUNK])
+            for start in range(0, len(differ), USERS_CHUNK)
+        ]
     fields = ["status", "invite_code", "id_hash", "updated_at"]
     if clear_errors:
         fields += ["error_number", "error"]
-    VPPUser.objects.bulk_update(changed, fields, batch_size=2000)
-    return len(changed)
+    updated = 0
+    for chunk in chunks:
+        changed = [
+            vpp_user
+            for vpp_user in chunk.select_for_update()
+            if _vpp_user_take(vpp_user, by_id[vpp_user.client_user_id], clear_errors=clear_errors)
+        ]
+        VPPUser.objects.bulk_update(changed, fields, batch_size=2000)
+        updated += len(changed)
+    return updated
+
+
+USERS_CHUNK = 5000
+
+
+def _vpp_users_differing(token, by_id: dict[str, AppleUser]) -> list[int]:
+    """The ids of `token`'s users whose record at Apple (`by_id`) says something else than what we hold."""
+    differ = []
+    held = VPPUser.objects.filter(vpp_token=token).values_list(
+        "pk", "client_user_id", "status", "invite_code", "id_hash"
+    )
+    for pk, client_user_id, status, invite_code, id_hash in held.iterator(chunk_size=USERS_CHUNK):
+        apple_user = by_id.get(client_user_id)
+        if apple_user is None:
+            continue
+        apple_status = VPP_USER_STATUS.get(apple_user.status)
+        if apple_status is None or (status == VPPUser.Status.RETIRED and apple_status != status):
+            continue
+        if (
+            apple_status != status
+            or (apple_user.invite_code or invite_code) != invite_code
+            or (apple_user.id_hash or id_hash) != id_hash
+        ):
+            differ.append(pk)
+    return differ
+
+
+def _vpp_user_take(vpp_user: VPPUser, apple_user: AppleUser, *, clear_errors: bool) -> bool:
+    """Apply Apple's record to `vpp_user` (unsaved); True when anything changed."""
+    status = VPP_USER_STATUS.get(apple_user.status)
+    if status is None:
+        return False
+    if vpp_user.status == VPPUser.Status.RETIRED and status != VPPUser.Status.RETIRED:
+        return False
+    fields = ("status", "invite_code", "id_hash", "error_number", "error")
+    before = tuple(getattr(vpp_user, name) for name in fields)
+    vpp_user.status = status
+    vpp_user.invite_code = apple_user.invite_code or vpp_user.invite_code
+    vpp_user.id_hash = apple_user.id_hash or vpp_user.id_hash
+    if clear_errors:
+        vpp_user.error_number = None
+        vpp_user.error = ""
+    if tuple(getattr(vpp_user, name) for name in fields) == before:
+        return False  # Apple's record says what we hold: no write
+    vpp_user.updated_at = timezone.now()
+    return True
 
 
 def vpp_users_failed(token, *, client_user_ids: list[str], number: int | None, message: Message | str) -> int:

@@ -111,7 +111,9 @@ class License(models.Model):
 
     HOLDING = (State.PENDING, State.ASSIGNED, State.REVOKING)
 
-    app = models.ForeignKey("apps.App", related_name="licenses", on_delete=models.CASCADE)
+    # No index of its own: the (app, state) index and the Apple-target index start with it. A sync writes a
+    # row per unknown target at Apple (up to a million): every index is written once per row.
+    app = models.ForeignKey("apps.App", related_name="licenses", on_delete=models.CASCADE, db_index=False)
     assignment = models.ForeignKey(
         Assignment, related_name="licenses", null=True, blank=True, on_delete=models.SET_NULL
     )
@@ -126,7 +128,7 @@ class License(models.Model):
     apple_serial_number = models.CharField(_("serial number at Apple"), max_length=64, blank=True)
     apple_client_user_id = models.CharField(_("client user id at Apple"), max_length=256, blank=True)
     state = models.CharField(_("state"), max_length=16, choices=State.choices, default=State.PENDING)
-    event_id = models.CharField(_("Apple event"), max_length=100, blank=True, db_index=True)
+    event_id = models.CharField(_("Apple event"), max_length=100, blank=True)  # indexed below (equality only)
     error_number = models.IntegerField(_("error number"), null=True, blank=True)
     error = MessageField(_("error"), max_length=500, blank=True)
     # A3: the devices of `user` that use this user license (at most five); see LicenseDevice.
@@ -160,6 +162,7 @@ class License(models.Model):
         ]
         indexes = [
             models.Index(fields=["app", "state"]),
+            models.Index(fields=["event_id"], name="license_event"),
             # A sync matches Apple's unknown targets to untracked rows in one statement (T9).
             models.Index(
                 fields=["app", "apple_serial_number", "apple_client_user_id"], name="license_apple_target"

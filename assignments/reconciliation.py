@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from apps import services as app_services
 from apps.models import App, AppleAssignment
-from apps.staging import WRITER_GAP
+from apps.staging import ANALYZE_AFTER, WRITER_GAP
 from assignments.allocation import NO_LICENSES, available_for, request_pending, reserve, targets_for
 from assignments.events import license_keys, mark_revoking
 from assignments.models import Assignment, License, LicenseRun, VPPUser
@@ -181,11 +181,12 @@ _UNTRACKED_SQL = {
         " AND {p}l.state = 'untracked' AND l.user_id IS NULL"
         " AND l.device_id IS NULL AND (l.apple_serial_number <> '' OR l.apple_client_user_id <> ''){lrange}"
         " AND NOT ((l.apple_serial_number <> '' AND EXISTS (SELECT 1 FROM {mirror} m"
-        " WHERE m.vpp_token_id = %(token)s AND m.serial_number = l.apple_serial_number"
+        " WHERE m.vpp_token_id = %(token)s AND m.serial_number <> ''"
+        " AND m.serial_number = l.apple_serial_number"
         " AND m.app_id = l.app_id)"
         " AND NOT EXISTS (SELECT 1 FROM {device} d WHERE d.serial_number = l.apple_serial_number))"
         " OR (l.apple_serial_number = '' AND EXISTS (SELECT 1 FROM {mirror} m"
-        " WHERE m.vpp_token_id = %(token)s"
+        " WHERE m.vpp_token_id = %(token)s AND m.client_user_id <> ''"
         " AND m.client_user_id = l.apple_client_user_id AND m.app_id = l.app_id)"
         " AND NOT EXISTS (SELECT 1 FROM {vppuser} v WHERE v.vpp_token_id = %(token)s"
         " AND v.client_user_id = l.apple_client_user_id))))"
@@ -209,21 +210,26 @@ def untracked_refresh_from_mirror(*, token, batch: int | None = None) -> dict[st
     params = {"token": token.pk, "now": timezone.now()}
     created = removed = 0
     with connection.cursor() as cursor:
+        # Deleting first: the delete then looks only at the rows that were there, not at those just inserted
+        # (which are wanted by construction).
         if batch is None:
+            cursor.execute(_UNTRACKED_SQL["delete"].format(lrange="", p="", **tables), params)
+            removed = cursor.rowcount
             wanted = _UNTRACKED_SQL["wanted"].format(range="", **tables)
             cursor.execute(_UNTRACKED_SQL["insert"].format(wanted=wanted, **tables), params)
             created = cursor.rowcount
-            cursor.execute(_UNTRACKED_SQL["delete"].format(lrange="", p="", **tables), params)
-            removed = cursor.rowcount
+            if connection.vendor == "postgresql" and created >= ANALYZE_AFTER:
+                cursor.execute(f"ANALYZE {tables['license']}")  # the next sync plans with the new size
         else:
-            for table, key, sql in (("mirror", "range", "insert"), ("license", "lrange", "delete")):
+            for table, key, sql in (("license", "lrange", "delete"), ("mirror", "range", "insert")):
                 cursor.execute(f"SELECT COALESCE(MAX(id), 0) FROM {tables[table]}")  # noqa: S608
                 last = cursor.fetchone()[0]
                 column = "m.id" if table == "mirror" else "l.id"
                 bounded = f" AND {column} > %(lo)s AND {column} <= %(hi)s"
                 wanted = _UNTRACKED_SQL["wanted"].format(range=bounded, **tables)
                 # "+" keeps SQLite on the id range instead of an index over every row of the token.
-                text = _UNTRACKED_SQL[sql].format(wanted=wanted, p="+", **{key: bounded}, **tables)
+                unary = "+" if connection.vendor == "sqlite" else ""
+                text = _UNTRACKED_SQL[sql].format(wanted=wanted, p=unary, **{key: bounded}, **tables)
                 for lo in range(0, last, batch):
                     with transaction.atomic():
                         cursor.execute(text, {**params, "lo": lo, "hi": lo + batch})
@@ -232,6 +238,62 @@ def untracked_refresh_from_mirror(*, token, batch: int | None = None) -> dict[st
                         else:
                             removed += max(cursor.rowcount, 0)
                     time.sleep(WRITER_GAP)  # let a waiting writer in before the next batch
+    return {"created": created, "removed": removed}
+
+
+def untracked_refresh_changes(
+    *, token, new_from_id: int, gone_table: str, batch: int | None = None
+) -> dict[str, int]:
+    """`untracked_refresh_from_mirror` for what one sync changed in the mirror only, so that an incremental
+    sync costs what changed: the token's mirror rows with an id above `new_from_id` (just inserted) may need
+    an untracked license; the rows listed in the temporary table `gone_table` (id, app_id, serial_number,
+    client_user_id; just deleted) may leave one behind. Targets that became known in between are left to the
+    next full sync's refresh. With `batch` (SQLite) the work goes in short transactions, as there."""
+    quote = connection.ops.quote_name
+    tables = {
+        "mirror": quote(AppleAssignment._meta.db_table),
+        "device": quote(Device._meta.db_table),
+        "vppuser": quote(VPPUser._meta.db_table),
+        "license": quote(License._meta.db_table),
+        "app": quote(App._meta.db_table),
+    }
+    params = {"token": token.pk, "now": timezone.now(), "from": new_from_id}
+    gone = quote(gone_table)
+    # Driven by the gone rows (through the license's Apple-target index), not by the token's licenses. A gone
+    # row's (app, target) is not in the mirror any more: the mirror holds one row per (asset, target).
+    delete = (
+        "DELETE FROM {license} WHERE id IN (SELECT l.id FROM {gone} g JOIN {license} l ON l.app_id = g.app_id"
+        " AND l.apple_serial_number = g.serial_number AND l.apple_client_user_id = g.client_user_id"
+        " WHERE l.state = 'untracked' AND l.user_id IS NULL AND l.device_id IS NULL{grange})"
+    )
+    created = removed = 0
+    with connection.cursor() as cursor:
+        if batch is None:
+            cursor.execute(delete.format(gone=gone, grange="", **tables), params)
+            removed = cursor.rowcount
+            wanted = _UNTRACKED_SQL["wanted"].format(range=" AND m.id > %(from)s", **tables)
+            cursor.execute(_UNTRACKED_SQL["insert"].format(wanted=wanted, **tables), params)
+            created = cursor.rowcount
+            return {"created": created, "removed": removed}
+        cursor.execute(f"SELECT COALESCE(MAX(n), 0) FROM {gone}")  # noqa: S608
+        last_gone = cursor.fetchone()[0]
+        text = delete.format(gone=gone, grange=" AND g.n > %(lo)s AND g.n <= %(hi)s", **tables)
+        for lo in range(0, last_gone, batch):
+            with transaction.atomic():
+                cursor.execute(text, {**params, "lo": lo, "hi": lo + batch})
+                removed += max(cursor.rowcount, 0)
+            time.sleep(WRITER_GAP)
+        cursor.execute(f"SELECT COALESCE(MAX(id), 0) FROM {tables['mirror']}")  # noqa: S608
+        last = cursor.fetchone()[0]
+        bounded = " AND m.id > %(lo)s AND m.id <= %(hi)s"
+        text = _UNTRACKED_SQL["insert"].format(
+            wanted=_UNTRACKED_SQL["wanted"].format(range=bounded, **tables), **tables
+        )
+        for lo in range(new_from_id, last, batch):
+            with transaction.atomic():
+                cursor.execute(text, {**params, "lo": lo, "hi": lo + batch})
+                created += max(cursor.rowcount, 0)
+            time.sleep(WRITER_GAP)
     return {"created": created, "removed": removed}
 
 

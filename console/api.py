@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils.translation import gettext as _
+from django_filters.rest_framework import DjangoFilterBackend
 from rest_framework import exceptions, status
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
@@ -14,10 +15,52 @@ from vpp.errors import AppleError
 
 
 class Pagination(PageNumberPagination):
-    """`{count, next, previous, results}` pages; `?page_size=` up to 500."""
+    """`{count, next, previous, results}` pages; `?page_size=` from 1 to 500 (anything else answers 400, so a
+    script never silently gets fewer rows per page than it asked for); an empty value means the default."""
 
     page_size_query_param = "page_size"
     max_page_size = 500
+
+    def get_page_size(self, request):
+        raw = request.query_params.get(self.page_size_query_param, "")
+        if raw == "":
+            return self.page_size
+        if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= self.max_page_size:
+            raise exceptions.ValidationError(
+                {
+                    self.page_size_query_param: [
+                        _("Enter a whole number from 1 to %(max)d.") % {"max": self.max_page_size}
+                    ]
+                }
+            )
+        return int(raw)
+
+    def get_schema_operation_parameters(self, view):
+        parameters = super().get_schema_operation_parameters(view)
+        bounds = {
+            self.page_query_param: {"minimum": 1},
+            self.page_size_query_param: {"minimum": 1, "maximum": self.max_page_size},
+        }
+        for parameter in parameters:
+            parameter["schema"].update(bounds.get(parameter["name"], {}))
+        return parameters
+
+
+class FilterBackend(DjangoFilterBackend):
+    """django-filter's backend, refusing a query parameter given more than once (every parameter of this API
+    takes one value, and silently using the last one would hide a mistake) or holding a NUL character (no
+    column holds one; PostgreSQL refuses it in a query)."""
+
+    def filter_queryset(self, request, queryset, view):
+        errors: dict[str, list[str]] = {}
+        for name, values in request.query_params.lists():
+            if len(values) > 1:
+                errors[name] = [_("Give this parameter once.")]
+            elif any("\x00" in value for value in values):
+                errors[name] = [_("Null characters are not allowed.")]
+        if errors:
+            raise exceptions.ValidationError(errors)
+        return super().filter_queryset(request, queryset, view)
 
 
 def exception_handler(exc, context):

@@ -10,16 +10,44 @@ from console.models import AuditEntry, Run
 from console.pickers import PickerInput
 
 
-class AnyYesNoSelect(forms.NullBooleanSelect):
-    """A yes/no filter whose empty choice reads "Any" (Django's own says "Unknown")."""
+class AnyYesNoSelect(forms.Select):
+    """A yes/no filter select whose empty choice reads "Any"; it hands the raw value to the field, which
+    refuses anything but true/false (Django's NullBooleanSelect reads garbage as "any")."""
 
     def __init__(self, attrs=None):
-        super().__init__(attrs)
-        self.choices = [("unknown", _("Any")), ("true", _("Yes")), ("false", _("No"))]
+        super().__init__(attrs, choices=[("", _("Any")), ("true", _("Yes")), ("false", _("No"))])
+
+    def format_value(self, value):
+        if value is True or value is False:
+            value = "true" if value else "false"
+        return super().format_value(value)
+
+
+class YesNoField(forms.NullBooleanField):
+    """`true`, `false` or empty (any); any other value is an error, so `?custom=12` answers 400 (API) and
+    shows the error on the page instead of listing every row."""
+
+    widget = AnyYesNoSelect
+    default_error_messages = {"invalid": _("Choose yes or no (true or false).")}
+
+    def to_python(self, value):
+        if value is None or value is True or value is False:
+            return value
+        text = str(value).strip().lower()
+        if text == "":
+            return None
+        if text in ("true", "false"):
+            return text == "true"
+        raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
+
+    def validate(self, value):
+        pass
 
 
 class AnyBooleanFilter(django_filters.BooleanFilter):
-    """A boolean filter that, left alone, means "any"; the API reads true/false as before."""
+    """A boolean filter that, left empty, means "any"; true/false filter, anything else is an error."""
+
+    field_class = YesNoField
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("widget", AnyYesNoSelect)

@@ -19,6 +19,8 @@ ERRORS = {
 }
 APPLE_ERROR = {"502": "Apple answered with an error (apple_error_number and its text)."}
 WRITE_METHODS = {"post", "put", "patch", "delete"}
+# A string with no NUL character (a regular expression JSON Schema and Python read alike).
+NO_NUL = "^[^\\x00]*$"
 
 
 def document_error_responses(result, generator, request, public):
@@ -37,4 +39,24 @@ def document_error_responses(result, generator, request, public):
                 operation["responses"].setdefault(
                     status, {"description": description, "content": {"application/json": {"schema": ref}}}
                 )
+    return result
+
+
+def document_query_parameters(result, generator, request, public):
+    """drf-spectacular postprocessing hook: what every query parameter accepts besides its type. Left empty
+    (`?state=`) it is the same as left out, as an HTML filter form sends it (the page number is the one
+    exception: an empty page is 404); a free-text value holds no NUL character (console.api.FilterBackend
+    refuses one)."""
+    for operations in result.get("paths", {}).values():
+        for operation in operations.values():
+            if not isinstance(operation, dict):
+                continue
+            for parameter in operation.get("parameters", []):
+                if parameter.get("in") != "query":
+                    continue
+                if parameter.get("name") != "page":
+                    parameter["allowEmptyValue"] = True
+                schema = parameter.get("schema", {})
+                if schema.get("type") == "string" and not {"enum", "format", "pattern"} & set(schema):
+                    schema["pattern"] = NO_NUL
     return result

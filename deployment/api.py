@@ -8,13 +8,13 @@
 from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
-from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.response import Response
 
 from apps.models import App
+from console.api import FilterBackend
 from deployment import selectors
 from deployment.filters import DeviceStateFilter, UserStateFilter
 from deployment.models import DeviceAppState, InstallState
@@ -84,7 +84,7 @@ class AppUserStatusViewSet(_AppScoped, mixins.ListModelMixin, viewsets.GenericVi
 
     serializer_class = UserStatusSerializer
     filterset_class = UserStateFilter
-    filter_backends = [DjangoFilterBackend]  # aggregate rows: no ordering by model fields
+    filter_backends = [FilterBackend]  # aggregate rows: no ordering by model fields
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):

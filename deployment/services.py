@@ -808,7 +808,9 @@ def daily_inventory() -> int:
 
 def retry_unanswered() -> dict:
     """Commands with no answer after MDM_COMMAND_TIMEOUT_MINUTES are pushed again (NanoMDM still holds them),
-    at most MDM_COMMAND_MAX_ATTEMPTS times in all; then they fail with "The device did not answer."."""
+    at most MDM_COMMAND_MAX_ATTEMPTS times in all; then they fail with "The device did not answer." (a state
+    an inventory settled meanwhile stays as it is). An unanswered install also asks the device for the app:
+    its answer may have been lost with a webhook event, and the device's app list settles it."""
     counts = {"pushed": 0, "failed": 0}
     if not mdm_configured():
         return counts
@@ -828,11 +830,17 @@ def retry_unanswered() -> dict:
             if c.app_id and c.purpose in (Command.Purpose.INSTALL, Command.Purpose.REMOVE):
                 by_app[(c.app_id, c.purpose)].append(c.device_id)
         for (app_id, purpose), ids in by_app.items():
-            state = (
-                InstallState.FAILED if purpose == Command.Purpose.INSTALL else InstallState.UNINSTALL_FAILED
-            )
-            _write_states(app_id, {pk: StateChange(state, None, CONSOLE_DOMAIN, NO_ANSWER) for pk in ids})
+            install = purpose == Command.Purpose.INSTALL
+            # Only where the state still waits for this answer: an inventory may have settled it meanwhile.
+            waiting = DeviceAppState.objects.filter(
+                app_id=app_id,
+                device_id__in=ids,
+                state=InstallState.PENDING_INSTALL if install else InstallState.UNINSTALL_PENDING,
+            ).values_list("device_id", flat=True)
+            state = InstallState.FAILED if install else InstallState.UNINSTALL_FAILED
+            _write_states(app_id, {pk: StateChange(state, None, CONSOLE_DOMAIN, NO_ANSWER) for pk in waiting})
         counts["failed"] = len(give_up)
+    _ask_about_lost_installs(again)
     if again:
         udids = sorted({c.device.udid for c in again})
         try:
@@ -847,6 +855,35 @@ def retry_unanswered() -> dict:
         Command.objects.bulk_update(again, ["attempts", "last_push_at"])
         counts["pushed"] = len(again)
     return counts
+
+
+def _ask_about_lost_installs(commands: Sequence[Command]) -> None:
+    """An install nobody answered may have been answered into a lost webhook event (NanoMDM posts each
+    event once): NanoMDM no longer holds it, so pushing again brings nothing back. Ask the devices for the
+    app instead (ManagedApplicationList, through the install checks); their answer settles the state and
+    closes the command."""
+    by_app: dict[int, list[int]] = defaultdict(list)
+    for command in commands:
+        if command.app_id and command.purpose in (Command.Purpose.INSTALL, Command.Purpose.UPDATE):
+            by_app[command.app_id].append(command.device_id)
+    for app_id, device_ids in by_app.items():
+        DeviceAppState.objects.filter(
+            app_id=app_id, device_id__in=device_ids, state=InstallState.PENDING_INSTALL
+        ).update(inventory_checks=0)
+        _plan_check(app_id, device_ids)
+
+
+def _close_answered_installs(device_id: int, app_id: int, at) -> None:
+    """The device's app list shows the app installed: its install commands still open were answered, and
+    the answer was lost."""
+    closed = Command.objects.filter(
+        device_id=device_id,
+        app_id=app_id,
+        purpose__in=(Command.Purpose.INSTALL, Command.Purpose.UPDATE),
+        status__in=Command.OPEN,
+    ).update(status=Command.Status.ACKNOWLEDGED, answered_at=at)
+    if closed:
+        logger.info("%s install command(s) closed by the inventory of device %s", closed, device_id)
 
 
 # --- webhook in (D1, D5, D6) ------------------------------------------------------------------------------
@@ -1079,6 +1116,8 @@ def _apply_managed_apps(command: Command, managed: dict, at) -> None:
             )
         else:
             _write_states(app.pk, {device.pk: StateChange(final)}, reported_at=at)
+        if final == InstallState.INSTALLED:
+            _close_answered_installs(device.pk, app.pk, at)
     for app_id in again:
         _plan_check(app_id, [device.pk])
 
@@ -1098,5 +1137,6 @@ def _apply_installed_apps(command: Command, installed: list, at) -> None:
         if row.app.bundle_id in present:
             if row.state != InstallState.INSTALLED:
                 _write_states(row.app_id, {device.pk: StateChange(InstallState.INSTALLED)}, reported_at=at)
+            _close_answered_installs(device.pk, row.app_id, at)
         elif row.state == InstallState.INSTALLED:
             _write_states(row.app_id, {device.pk: StateChange(InstallState.NOT_INSTALLED)}, reported_at=at)

@@ -528,6 +528,13 @@ def device_mdm_enrol(
     if not udid:
         raise ValidationError(_("The MDM server sent an enrolment without a UDID."))
     serial = _normalise_serial(serial_number)
+    for column, value in ((Device.udid.field, udid), (Device.serial_number.field, serial)):
+        if column.max_length is not None and len(value) > column.max_length:
+            # Refused whole, never cut: a shortened identifier could match another device.
+            raise ValidationError(
+                _("The MDM server sent a %(field)s longer than %(limit)d characters.")
+                % {"field": column.verbose_name, "limit": column.max_length}
+            )
     device = None
     if serial:
         device = Device.objects.select_for_update().filter(serial_number__iexact=serial).first()

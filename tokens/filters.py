@@ -5,6 +5,8 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from console.filters import UtcDateTimeFilter
+from console.ids import IdFilter
+from console.pickers import PickerInput
 from tokens.models import SyncRun, VPPToken
 
 
@@ -41,7 +43,7 @@ class VPPTokenFilter(django_filters.FilterSet):
 
 
 class SyncRunFilter(django_filters.FilterSet):
-    vpp_token = django_filters.ModelChoiceFilter(queryset=VPPToken.objects.all(), label=_("Token"))
+    vpp_token = IdFilter(field_name="vpp_token_id", label=_("Token"), widget=PickerInput("token"))
     status = django_filters.ChoiceFilter(choices=SyncRun.Status.choices, label=_("Status"))
     trigger = django_filters.ChoiceFilter(choices=SyncRun.Trigger.choices, label=_("Trigger"))
 

@@ -3,9 +3,22 @@ appear."""
 
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from tokens.models import SyncRun, VPPToken
+from tokens.services import COUNTRY_CODES
+
+COUNTRY_HELP = "ISO 3166-1 alpha-2 code of the store the token's app metadata comes from (US, DE, …)."
+
+
+@extend_schema_field({"type": "string", "enum": list(COUNTRY_CODES), "description": COUNTRY_HELP})
+class CountryField(serializers.ChoiceField):
+    """The ISO 3166-1 alpha-2 code, exactly (the console's form offers the same list); the schema lists the
+    codes without a line per code."""
+
+    def __init__(self, **kwargs):
+        super().__init__(choices=COUNTRY_CODES, help_text=COUNTRY_HELP, **kwargs)
 
 
 class VPPTokenSerializer(serializers.ModelSerializer):
@@ -41,7 +54,7 @@ class VPPTokenCreateSerializer(serializers.Serializer):
     token_file = serializers.FileField()
     name = serializers.CharField(max_length=200)
     apple_id = serializers.CharField(max_length=254)
-    country_or_region = serializers.CharField(max_length=8)
+    country_or_region = CountryField()
     account_type = serializers.ChoiceField(choices=VPPToken.AccountType.choices)
     automatic_app_updates = serializers.BooleanField(default=False)
     acknowledge_single_mdm = serializers.BooleanField(
@@ -59,7 +72,7 @@ class VPPTokenUpdateSerializer(serializers.Serializer):
 
     name = serializers.CharField(max_length=200, required=False)
     apple_id = serializers.CharField(max_length=254, required=False)
-    country_or_region = serializers.CharField(max_length=8, required=False)
+    country_or_region = CountryField(required=False)
     automatic_app_updates = serializers.BooleanField(required=False)
 
 

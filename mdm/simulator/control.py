@@ -111,10 +111,10 @@ class MDMSimulatorControl:
     def update_settings(self, **values: Any) -> dict[str, Any]:
         return self._request("POST", "/settings", values)
 
-    def add_fault(
-        self, kind: str, *, count: int = 1, delay: float = 0.0, skip: int = 0
-    ) -> list[dict[str, Any]]:
-        body = {"kind": kind, "count": count, "delay": delay, "skip": skip}
+    def add_fault(self, kind: str, *, count: int = 1, **options: Any) -> list[dict[str, Any]]:
+        """See MDMState.add_fault: ``delay``, ``skip``, ``fail`` (partial), ``topic`` and ``status``
+        (drop_webhook)."""
+        body = {"kind": kind, "count": count, **options}
         return self._request("POST", "/faults", body)["faults"]
 
     def clear_faults(self) -> None:

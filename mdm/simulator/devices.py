@@ -12,6 +12,7 @@ import http.client
 import json
 import logging
 import threading
+import time
 import urllib.request
 import uuid
 import zlib
@@ -39,7 +40,13 @@ STORE_UNREACHABLE = (12066, "The app could not be installed: the App Store could
 NOT_MANAGED = (12029, "The app is not managed.")
 UNSUPPORTED = (12021, "The simulator does not implement this command.")
 BAD_COMMAND = (12001, "The command is not valid.")
-FAULT_KINDS = ("unavailable", "internal_error", "slow", "unexplained_500")
+FAULT_KINDS = ("unavailable", "internal_error", "slow", "unexplained_500", "partial", "drop_webhook")
+# Fault kinds that act on webhook deliveries, not on API requests.
+WEBHOOK_FAULT_KINDS = ("drop_webhook",)
+# What NanoMDM's storage answers for an id it could not queue (a 207 names it under `command_error`).
+PARTIAL_ERROR = "storage: enqueue failed for this id"
+# Seconds before the second delivery attempt of a webhook event (then twice that, …).
+WEBHOOK_RETRY_DELAY = 0.5
 PUSH_MISSING = "push data missing for id"  # NanoMDM's push service for an id it holds no push data for
 PUSH_UNREGISTERED = "Unregistered"  # APNs' answer for the token of a device whose profile was removed
 MAX_LOG = 200_000
@@ -323,8 +330,11 @@ class MDMState:
     def add_fault(self, values: dict[str, Any]) -> list[dict[str, Any]]:
         """Make ``count`` API requests (after ``skip`` good ones) fail: ``unavailable`` (503 HTML from a
         proxy), ``internal_error`` (500 without body: NanoMDM could not read the request), ``slow``
-        (answered after ``delay`` seconds) or ``unexplained_500`` (500 with JSON naming no error, as another
-        implementation of the contract might answer)."""
+        (answered after ``delay`` seconds), ``unexplained_500`` (500 with JSON naming no error, as another
+        implementation of the contract might answer) or ``partial`` (an enqueue answered 207: its last
+        ``fail`` ids are not queued and carry a ``command_error``). ``drop_webhook`` loses ``count`` webhook
+        events (after ``skip``), only those of ``topic`` and ack ``status`` when given: the event is never
+        delivered, as when NanoMDM's single attempt times out."""
         kind = values.get("kind")
         if kind not in FAULT_KINDS:
             raise ControlError(f"kind must be one of {FAULT_KINDS}")
@@ -333,6 +343,9 @@ class MDMState:
             "count": int(values.get("count", 1)),
             "delay": float(values.get("delay", 0)),
             "skip": int(values.get("skip", 0)),
+            "fail": int(values.get("fail", 1)),
+            "topic": values.get("topic") or None,
+            "status": values.get("status") or None,
         }
         with self.lock:
             self.faults.append(fault)
@@ -344,24 +357,49 @@ class MDMState:
 
     def take_fault(self) -> dict[str, Any] | None:
         """The fault the current API request should suffer, if one is armed."""
+        return self._take(lambda fault: fault["kind"] not in WEBHOOK_FAULT_KINDS)
+
+    def _take_webhook_drop(self, topic: str, status: str | None) -> bool:
+        """Whether this webhook event is to be lost (a ``drop_webhook`` fault matching it)."""
+        return (
+            self._take(
+                lambda fault: (
+                    fault["kind"] == "drop_webhook"
+                    and fault["topic"] in (None, topic)
+                    and fault["status"] in (None, status)
+                )
+            )
+            is not None
+        )
+
+    def _take(self, applies: Any) -> dict[str, Any] | None:
         with self.lock:
-            if not self.faults:
+            fault = next((f for f in self.faults if applies(f)), None)
+            if fault is None:
                 return None
-            fault = self.faults[0]
             if fault["skip"] > 0:
                 fault["skip"] -= 1
                 return None
             fault["count"] -= 1
             if fault["count"] <= 0:
-                self.faults.pop(0)
+                self.faults.remove(fault)
             return dict(fault)
 
     # ------------------------------------------------------------------------------ NanoMDM API
 
     def enqueue(
-        self, ids: list[str], command_uuid: str, request_type: str, command: dict[str, Any]
+        self,
+        ids: list[str],
+        command_uuid: str,
+        request_type: str,
+        command: dict[str, Any],
+        *,
+        fail: int = 0,
     ) -> tuple[dict[str, str], str | None]:
-        """Queue a command for ids: (per-id command errors, whole-request error) as NanoMDM's storage does."""
+        """Queue a command for ids: (per-id command errors, whole-request error) as NanoMDM's storage does.
+        ``fail``: the last ``fail`` ids are not queued and get a per-id error (the ``partial`` fault)."""
+        failed = dict.fromkeys(ids[len(ids) - fail :], PARTIAL_ERROR) if fail > 0 else {}
+        ids = [i for i in ids if i not in failed]
         with self.lock:
             if self.settings.storage == "mysql":
                 if command_uuid in self.known_uuids:
@@ -398,7 +436,7 @@ class MDMState:
                 if len(self.commands) < MAX_LOG:
                     self.commands.append(entry)
                 self._command_index[(enrollment_id, command_uuid)] = entry
-        return {}, None
+        return failed, None
 
     def push(self, ids: list[str]) -> dict[str, tuple[str | None, str | None]]:
         """APNs pushes: (push id, push error) per id; reachable devices check in ``checkin_delay`` later."""
@@ -642,7 +680,11 @@ class MDMState:
     # ------------------------------------------------------------------------------ webhook
 
     def deliver(self, event: dict[str, Any]) -> None:
-        """POST one event to the webhook URL (one attempt, no retry, as NanoMDM) and log the outcome."""
+        """POST one event to the webhook URL and log the outcome.
+
+        NanoMDM makes one attempt. The stand-in makes up to ``webhook_attempts`` (a console busy under load
+        answering late or 5xx would otherwise lose events a demo or a test then waits for); a
+        ``drop_webhook`` fault loses the event on purpose, as NanoMDM's single attempt would."""
         body = encode_event(event)
         sub = event.get("acknowledge_event") or event.get("checkin_event") or {}
         entry: dict[str, Any] = {
@@ -653,20 +695,35 @@ class MDMState:
             "command_uuid": sub.get("command_uuid"),
             "http_status": None,
             "error": None,
+            "attempts": 0,
             "event": event,
         }
         url = self.settings.webhook_url
-        if url:
+        if url and self._take_webhook_drop(entry["topic"], entry["status"]):
+            entry["error"] = "dropped (fault)"
+        elif url:
             headers = {"Content-Type": "application/json; charset=utf-8"}
             if self.settings.hmac_key:
                 headers[HMAC_HEADER] = sign(body, self.settings.hmac_key)
-            try:
-                entry["http_status"] = self.sender.post(url, body, headers, self.settings.webhook_timeout)
-            except (OSError, ValueError, http.client.HTTPException) as exc:
-                entry["error"] = f"{type(exc).__name__}: {exc}"
-            else:
-                if entry["http_status"] != 200:
+            attempts = max(1, int(self.settings.webhook_attempts))
+            for attempt in range(attempts):
+                entry["attempts"] = attempt + 1
+                entry["http_status"], entry["error"] = None, None
+                try:
+                    entry["http_status"] = self.sender.post(url, body, headers, self.settings.webhook_timeout)
+                except (OSError, http.client.HTTPException) as exc:
+                    entry["error"] = f"{type(exc).__name__}: {exc}"
+                except ValueError as exc:  # not an http(s) URL: no attempt will do better
+                    entry["error"] = f"{type(exc).__name__}: {exc}"
+                    break
+                else:
+                    if entry["http_status"] == 200:
+                        break
                     entry["error"] = f"HTTP {entry['http_status']}"
+                    if entry["http_status"] < 500 and entry["http_status"] != 429:
+                        break  # refused (bad signature, bad event): sending it again changes nothing
+                if attempt + 1 < attempts:
+                    time.sleep(WEBHOOK_RETRY_DELAY * (attempt + 1))
         with self.lock:
             self.webhooks.append(entry)
             ok = entry["http_status"] == 200 or (not url)

@@ -147,7 +147,8 @@ class MDMRequestHandler(BaseHTTPRequestHandler):
                 return
             time.sleep(fault["delay"])
         if path.startswith(ENQUEUE_PREFIX) and method == "PUT":
-            self._enqueue(path[len(ENQUEUE_PREFIX) :], query, raw)
+            fail = fault["fail"] if fault is not None and fault["kind"] == "partial" else 0
+            self._enqueue(path[len(ENQUEUE_PREFIX) :], query, raw, fail=fail)
         elif path.startswith(PUSH_PREFIX) and method in ("GET", "POST"):
             self._push(path[len(PUSH_PREFIX) :])
         elif path.startswith((ENQUEUE_PREFIX, PUSH_PREFIX)):
@@ -159,7 +160,7 @@ class MDMRequestHandler(BaseHTTPRequestHandler):
     def _ids(path_ids: str) -> list[str]:
         return [unquote(i) for i in path_ids.split(",")]
 
-    def _enqueue(self, path_ids: str, query: dict[str, str], raw: bytes) -> None:
+    def _enqueue(self, path_ids: str, query: dict[str, str], raw: bytes, *, fail: int = 0) -> None:
         started = time.monotonic()
         no_push = query.get("nopush", "") != ""
         result: dict[str, Any] = {}
@@ -189,13 +190,14 @@ class MDMRequestHandler(BaseHTTPRequestHandler):
             command_uuid, request_type, body = command
             result["command_uuid"] = command_uuid
             result["request_type"] = request_type
-            id_errors, error = self.state.enqueue(ids, command_uuid, request_type, body)
+            id_errors, error = self.state.enqueue(ids, command_uuid, request_type, body, fail=fail)
             if error:
                 result["command_error"] = error
             for enrollment_id, message in id_errors.items():
                 status.setdefault(enrollment_id, {})["command_error"] = message
         if not no_push and "command_error" not in result:
-            for enrollment_id, (push_id, push_error) in self.state.push(ids).items():
+            queued = [i for i in ids if "command_error" not in status.get(i, {})]
+            for enrollment_id, (push_id, push_error) in self.state.push(queued).items():
                 entry = status.setdefault(enrollment_id, {})
                 if push_id:
                     entry["push_result"] = push_id

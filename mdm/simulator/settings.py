@@ -19,6 +19,10 @@ class MDMSimulatorSettings:
     webhook_url: str | None = None
     hmac_key: str | None = None
     webhook_timeout: float = 5.0
+    # Delivery attempts per event (no answer, 429 or 5xx is tried again). NanoMDM makes 1; the stand-in's
+    # default of 3 keeps a console slowed by load from losing events. Losing one on purpose: the
+    # ``drop_webhook`` fault.
+    webhook_attempts: int = 3
     # Root URL of the Apple simulator (vpp.simulator), asked whether a license exists before a
     # PurchaseMethod 1 install. None = devices install without asking (and name apps by adam id).
     apple_url: str | None = None
@@ -45,8 +49,8 @@ class MDMSimulatorSettings:
                 raise ValueError(f"storage must be one of {STORAGE_MODES}")
             if name in ("checkin_delay", "install_delay", "webhook_timeout") and float(value) < 0:
                 raise ValueError(f"{name} must be >= 0")
-            if name == "workers" and int(value) < 1:
-                raise ValueError("workers must be >= 1")
+            if name in ("workers", "webhook_attempts") and int(value) < 1:
+                raise ValueError(f"{name} must be >= 1")
             if name in ("api_key", "webhook_url", "hmac_key", "apple_url") and value == "":
                 value = None
             setattr(self, name, value)

@@ -136,12 +136,11 @@ class NanoMDMSimulator:
             self.settings.update(values)
         return self.settings.as_dict()
 
-    def add_fault(
-        self, kind: str, *, count: int = 1, delay: float = 0.0, skip: int = 0
-    ) -> list[dict[str, Any]]:
+    def add_fault(self, kind: str, *, count: int = 1, **options: Any) -> list[dict[str, Any]]:
         """``count`` API requests, after ``skip`` good ones, fail: ``unavailable`` (503 HTML),
-        ``internal_error`` (500, no body) or ``slow`` (answered after ``delay`` seconds)."""
-        return self.state.add_fault({"kind": kind, "count": count, "delay": delay, "skip": skip})
+        ``internal_error`` (500, no body), ``slow`` (answered after ``delay`` seconds) or ``partial`` (207:
+        the last ``fail`` ids not queued); ``drop_webhook`` loses webhook events (``topic``, ``status``)."""
+        return self.state.add_fault({"kind": kind, "count": count, **options})
 
     def clear_faults(self) -> None:
         self.state.clear_faults()

@@ -5,15 +5,19 @@ previous data as it was."""
 from __future__ import annotations
 
 import tempfile
+from functools import partial
+from types import SimpleNamespace
 
 import pytest
 
 from apps.models import App, AppleAssignment
-from apps.staging import MirrorStage, stage_line
+from apps.staging import STAGE_GONE, MirrorStage, stage_line
+from assignments.models import License
+from assignments.reconciliation import untracked_refresh_changes, untracked_refresh_from_mirror
 from tests import factories
 from tests.tokens.test_sync import apple_assignments, connect, mirror, sync
 from tokens.models import SyncRun
-from vpp.types import Assignment
+from vpp.types import AssetRef, Assignment
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 
@@ -63,6 +67,51 @@ def _switch(token, *, batched: bool, sweep) -> tuple[set, tuple[int, int]]:
         )
     )
     return rows, result
+
+
+def _untracked(token) -> set:
+    return set(
+        License.objects.filter(app__vpp_token=token, state=License.State.UNTRACKED).values_list(
+            "app__adam_id", "app__pricing_param", "apple_serial_number", "apple_client_user_id"
+        )
+    )
+
+
+@pytest.mark.parametrize("batched", [False, True], ids=["copy", "batched"])
+def test_untracked_licenses_from_the_switch_changes_match_a_full_refresh(batched):
+    """An incremental sync refreshes the untracked licenses (T9) only for the mirror rows its switch inserted
+    or deleted; the result is what a refresh over the whole mirror makes."""
+    results = []
+    for changes_only in (True, False):
+        token = _token_with_mirror()
+        untracked_refresh_from_mirror(token=token)
+        assert len(_untracked(token)) == len(BEFORE)
+        spool = tempfile.TemporaryFile("w+", encoding="utf-8")  # noqa: SIM115
+        with spool, MirrorStage(token, batched=batched) as stage:
+            spool.writelines(stage_line(item) for item in APPLE)
+            stage.load(spool)
+            stage.sweep(["100", "200"])
+            stage.switch()
+            if changes_only:
+                batch = 2 if batched else None  # several batches of the gone rows and of the new ones
+                counts = untracked_refresh_changes(
+                    token=token, new_from_id=stage.new_from_id, gone_table=STAGE_GONE, batch=batch
+                )
+                assert counts == {"created": 3, "removed": 2}
+            else:
+                untracked_refresh_from_mirror(token=token, batch=2 if batched else None)
+        results.append(_untracked(token))
+    assert (
+        results[0]
+        == results[1]
+        == {
+            ("100", "STDQ", "SER-KEPT-1", ""),
+            ("100", "STDQ", "", "user\\with\tescapes\n"),
+            ("100", "PLUS", "SER-NEW-2", ""),
+            ("200", "STDQ", "", "client-new"),
+            ("400", "STDQ", "SER-OTHER-ASSET", ""),
+        }
+    )
 
 
 def _counts(token) -> set:
@@ -126,3 +175,51 @@ def test_copy_path_sync_failing_mid_read_leaves_previous_data(postgres, apple, m
     run = sync(token, full=True)
     assert run.status == SyncRun.Status.FAILED
     assert mirror(token) == damaged != before
+
+
+def test_batched_path_sync_failing_mid_switch_leaves_only_apple_rows_and_the_next_sync_finishes(
+    apple, monkeypatch
+):
+    """The known limitation of the batched (SQLite) switch, bounded: a sync failing between two of its short
+    transactions has applied some of Apple's changes, not all. Every row of the mirror then is one the
+    previous sync or Apple holds (never a row of neither), the token's versions stay where they were, and
+    the next sync completes the mirror. (The batched switch is forced, so this runs on PostgreSQL too.)"""
+    token = connect(apple)
+    sync(token)
+    before = mirror(token)
+    token.refresh_from_db()
+    versions = (token.assignments_version_id, token.users_version_id)
+    assert all(versions)
+    asset = next(a for a in apple.location(token.location_uid)["assets"] if a["availableCount"] >= 4)
+    from tokens.apple import client_for
+
+    with client_for(token) as client:
+        client.associate_assets(
+            [AssetRef(asset["adamId"], asset["pricingParam"])],
+            serial_numbers=[f"SER-MID-SWITCH-{i}" for i in range(4)],
+        )
+    assert apple.wait_idle()
+    at_apple = apple_assignments(apple, token.location_uid)
+    assert len(at_apple - before) == 4
+
+    # One row per batch; the gap after the second batch fails (the process stopped, the database went away).
+    monkeypatch.setattr("applesync.sync.app_services.MirrorStage", partial(MirrorStage, batched=True))
+    monkeypatch.setattr("apps.staging.SWITCH_BATCH", 1)
+    gaps = iter(range(100))
+
+    def gap(seconds):
+        if next(gaps) == 1:
+            raise RuntimeError("injected between two batches of the switch")
+
+    monkeypatch.setattr("apps.staging.time", SimpleNamespace(sleep=gap))
+    run = sync(token, full=True)
+    assert run.status == SyncRun.Status.FAILED and "injected" in run.error
+    partly = mirror(token)
+    assert before < partly < at_apple | before  # some of Apple's rows applied, not all
+    assert partly <= before | at_apple
+    token.refresh_from_db()
+    assert (token.assignments_version_id, token.users_version_id) == versions
+
+    monkeypatch.undo()  # the next sync on this database's own path (batched on SQLite)
+    assert sync(token).status == SyncRun.Status.COMPLETED
+    assert mirror(token) == at_apple

@@ -75,7 +75,11 @@ def _removed_then_reclaimed(nanomdm, app, device, lic) -> None:
         message="license released after the acknowledgement",
     )
     removal = Command.objects.get(app=app, device=device, purpose="remove")
-    released = AuditEntry.objects.get(action="license.revoke", object_id=str(lic.pk))
+    # The revocation commits the license's state, then records its audit entry: wait for both.
+    released = wait_for(
+        lambda: AuditEntry.objects.filter(action="license.revoke", object_id=str(lic.pk)).first(),
+        message="the revocation in the audit log",
+    )
     assert removal.status == "acknowledged" and removal.license_id == lic.pk
     assert removal.answered_at is not None and removal.answered_at <= released.created_at
     assert app.bundle_id not in {a["identifier"] for a in nanomdm.device(device.udid)["apps"]}

@@ -75,6 +75,21 @@ def test_d1_authenticate_matches_an_existing_device_by_serial(client, mdm_settin
     assert existing.name == "Front desk iPad"
 
 
+def test_d6_an_identifier_longer_than_its_column_is_refused_not_cut(client, mdm_settings):
+    """A serial number or UDID longer than 64 characters (PostgreSQL refused the row with a DataError)."""
+    existing = factories.DeviceFactory(serial_number="X" * 64)
+    post_event(client, authenticate("UDID-LONG-SERIAL", "X" * 65))
+    post_event(client, authenticate("U" * 65, "SN-LONG-UDID"))
+    assert services.apply_pending_events() == 2
+    assert sorted(WebhookEvent.objects.values_list("outcome", flat=True)) == [
+        "The MDM server sent a UDID longer than 64 characters.",
+        "The MDM server sent a serial number longer than 64 characters.",
+    ]
+    assert list(Device.objects.all()) == [existing]
+    existing.refresh_from_db()
+    assert existing.udid == "" and not existing.mdm_enrolled
+
+
 def test_d6_the_same_event_twice_changes_nothing_twice(client, mdm_settings):
     event = authenticate("00008030-CCC", "F9FXX3")
     first = post_event(client, event)

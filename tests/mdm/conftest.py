@@ -40,6 +40,9 @@ class WebhookReceiver:
     key: str = HMAC_KEY
     received: list[Received] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # The next deliveries are answered so, before any is kept: an HTTP status, or a number of seconds to stall
+    # (as a console under load, past the sender's timeout) and then answer 200 without keeping the event.
+    troubles: list[int | float] = field(default_factory=list)
 
     def events(self, topic: str | None = None) -> list[WebhookEvent]:
         with self.lock:
@@ -74,6 +77,15 @@ def receiver() -> Iterator[WebhookReceiver]:
             rec = holder["receiver"]
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             signature = self.headers.get(HMAC_HEADER)
+            with rec.lock:
+                trouble = rec.troubles.pop(0) if rec.troubles else None
+            if trouble is not None:
+                if isinstance(trouble, float):
+                    time.sleep(trouble)
+                self.send_response(trouble if isinstance(trouble, int) else 200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
             with rec.lock:
                 rec.received.append(
                     Received(body, signature, parse_event(body), verify_signature(body, signature, rec.key))

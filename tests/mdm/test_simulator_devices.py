@@ -98,6 +98,44 @@ def test_enrolment_posts_signed_authenticate_then_token_update_with_the_device_i
     assert receiver.events("mdm.TokenUpdate")[-1].checkin.token_update_tally == 2
 
 
+def test_a_webhook_event_answered_late_or_with_5xx_is_delivered_again(mdm_sim, receiver):
+    """A console under load (a 503, then an answer past the sender's timeout) still gets every event once;
+    NanoMDM's own single attempt is `webhook_attempts=1`."""
+    mdm_sim.update_settings(webhook_timeout=0.3)
+    receiver.troubles = [503, 1.0]
+    mdm_sim.enroll("C02RETRY0001")
+    assert mdm_sim.wait_idle(10)
+    events = receiver.wait_for(lambda: len(receiver.events()) >= 2 and receiver.events())
+    assert [e.topic for e in events] == ["mdm.Authenticate", "mdm.TokenUpdate"]
+    log = mdm_sim.webhooks()
+    assert [(w["topic"], w["http_status"], w["attempts"]) for w in log] == [
+        ("mdm.Authenticate", 200, 3),
+        ("mdm.TokenUpdate", 200, 1),
+    ]
+    # A refusal that is not the console's load (a bad signature: 403) is not sent again.
+    receiver.troubles = [403]
+    mdm_sim.enroll("C02RETRY0002")
+    assert mdm_sim.wait_idle(10)
+    # NanoMDM's own behaviour: one attempt, the event is lost.
+    mdm_sim.update_settings(webhook_attempts=1)
+    receiver.troubles = [502]
+    mdm_sim.enroll("C02RETRY0003")
+    assert mdm_sim.wait_idle(10)
+    refused = [(w["http_status"], w["attempts"], w["error"]) for w in mdm_sim.webhooks()[2:] if w["error"]]
+    assert refused == [(403, 1, "HTTP 403"), (502, 1, "HTTP 502")]
+
+
+def test_drop_webhook_fault_loses_only_the_matching_events(mdm_sim, receiver):
+    mdm_sim.add_fault("drop_webhook", count=1, topic="mdm.TokenUpdate")
+    mdm_sim.enroll("C02DROP00001")
+    assert mdm_sim.wait_idle(10)
+    assert [e.topic for e in receiver.wait_for(lambda: receiver.events())] == ["mdm.Authenticate"]
+    assert [(w["topic"], w["error"]) for w in mdm_sim.webhooks()] == [
+        ("mdm.Authenticate", None),
+        ("mdm.TokenUpdate", "dropped (fault)"),
+    ]
+
+
 def test_events_have_nanomdm_json_shape_and_are_unsigned_without_a_key(receiver):
     with running_mdm_simulator(webhook_url=receiver.url, hmac_key=None) as sim:
         sim.enroll("SERIAL00001")

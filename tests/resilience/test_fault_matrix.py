@@ -14,7 +14,8 @@ recorded by the simulator and delivered by the test: dropped (never), duplicated
 Cells that do not apply:
 - versionId bump × allocation and × revoke: Apple's versionId belongs to the paged assignments/users walk,
   which only a sync makes; allocation and revocation send writes and poll event ids, never a versioned walk.
-The deployment column (NanoMDM) is not built here yet: see the report.
+The deployment column meets NanoMDM's faults (500, slow, 207 partial) and a lost webhook event; Apple's faults
+there are the allocation column's (a deployment sends nothing before Apple assigned the license).
 """
 
 from __future__ import annotations
@@ -413,10 +414,10 @@ def test_fault_matrix_revoke_notification(apple, client, allocation, administrat
 
 
 # --- deployment (NanoMDM) ---------------------------------------------------------------------------------
-# Cells built: NanoMDM answering 500 (beyond the client's retries), a slow answer. Not built: 207 partial and
-# webhook dropped (both leave a command queued that only the unanswered-command retry or the inventory check,
-# minutes apart, resolves); webhook duplicated is proved by tests/deployment/test_webhook.py (the same event
-# twice changes nothing twice) and by tests/resilience/test_webhook_properties.py.
+# Cells: NanoMDM answering 500 (beyond the client's retries), a slow answer, 207 partial (some ids of
+# a multi-target enqueue not queued) and webhook dropped (the devices' answers lost). Webhook duplicated is
+# proved by tests/deployment/test_webhook.py (the same event twice changes nothing twice) and by
+# tests/resilience/test_webhook_properties.py.
 
 NANOMDM_FAULTS = ("nanomdm-500", "nanomdm-slow-answer")
 
@@ -483,3 +484,90 @@ def test_fault_matrix_deployment_nanomdm_fault(apple, nanomdm, allocation, admin
         )
     ) == {d.pk for d in devices}
     assert not DeviceAppState.objects.filter(app=app, state="failed").exists()
+
+
+def _install_commands_per_device(nanomdm) -> dict[str, int]:
+    sent: dict[str, int] = {}
+    for command in nanomdm.log(request_type="InstallApplication")["commands"]:
+        sent[command["serial_number"]] = sent.get(command["serial_number"], 0) + 1
+    return sent
+
+
+def _assert_deployment_converged(app, devices) -> None:
+    from deployment.models import Command, DeviceAppState
+
+    assert License.objects.filter(app=app, state="assigned").count() == len(devices)
+    assert set(
+        Command.objects.filter(app=app, purpose="install", status="acknowledged").values_list(
+            "device_id", flat=True
+        )
+    ) == {d.pk for d in devices}
+    assert not Command.objects.filter(app=app, purpose="install", status__in=Command.OPEN).exists()
+    assert not DeviceAppState.objects.filter(app=app, state="failed").exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_fault_matrix_deployment_nanomdm_207_partial(apple, nanomdm, allocation, administrator):
+    """One enqueue to three devices answered 207: the last id was not queued. That device's install is
+    failed with NanoMDM's reason, the others install; the next deployment run sends to that device only."""
+    from deployment import services as deployment_services
+    from deployment.models import Command, CommandBatch, DeviceAppState
+
+    app, devices = _deploy_world(apple, nanomdm, allocation, administrator)
+    nanomdm.add_fault("partial", count=1, fail=1)
+    deployment_services.deploy_app(app_id=app.pk)
+    nanomdm.wait_idle()
+    deployment_services.apply_pending_events()
+
+    batch = CommandBatch.objects.get(app=app, request_type="InstallApplication")
+    assert (batch.http_status, batch.queued, batch.failed) == (207, len(devices) - 1, 1)
+    refused = DeviceAppState.objects.get(app=app, state="failed")
+    assert refused.error == "The MDM server did not queue the command: storage: enqueue failed for this id"
+    assert Command.objects.get(app=app, device_id=refused.device_id).status == "failed"
+    reached = {d.serial_number for d in devices if d.pk != refused.device_id}
+    assert _acknowledged_installs(nanomdm) == reached
+    assert License.objects.filter(app=app, state="assigned").count() == len(devices)  # nothing local lost
+
+    deployment_services.deploy_app(app_id=app.pk)  # the next deployment run
+    nanomdm.wait_idle()
+    deployment_services.apply_pending_events()
+    assert _acknowledged_installs(nanomdm) == {d.serial_number for d in devices}
+    # Only the refused device was sent the install again: one InstallApplication per device reached NanoMDM.
+    assert _install_commands_per_device(nanomdm) == {d.serial_number: 1 for d in devices}
+    _assert_deployment_converged(app, devices)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_fault_matrix_deployment_webhook_dropped(apple, nanomdm, allocation, administrator, settings):
+    """The devices acknowledge the install but NanoMDM's webhook events carrying it are lost. The periodic
+    retry of unanswered commands asks the devices for the app (ManagedApplicationList): their answer settles
+    the install and closes the commands, without sending the install twice."""
+    from deployment import services as deployment_services
+    from deployment.models import Command, DeviceAppState
+
+    app, devices = _deploy_world(apple, nanomdm, allocation, administrator)
+    nanomdm.update_settings(install_delay=0)  # Managed at once: one inventory answer settles it
+    nanomdm.add_fault("drop_webhook", count=len(devices), topic="mdm.Connect", status="Acknowledged")
+    deployment_services.deploy_app(app_id=app.pk)
+    nanomdm.wait_idle()
+    deployment_services.apply_pending_events()
+    # The devices installed the app; the console never heard it.
+    assert _acknowledged_installs(nanomdm) == {d.serial_number for d in devices}
+    dropped = [w for w in nanomdm.webhooks() if w["error"] == "dropped (fault)"]
+    assert len(dropped) == len(devices)
+    assert Command.objects.filter(app=app, purpose="install", status="queued").count() == len(devices)
+    assert set(DeviceAppState.objects.filter(app=app).values_list("state", flat=True)) == {"pending_install"}
+
+    # The beat's retry of unanswered commands, once the answer is overdue.
+    settings.MDM_COMMAND_TIMEOUT_MINUTES = 0
+    settings.MDM_INVENTORY_BACKOFF = [0]
+    assert deployment_services.retry_unanswered()["pushed"] == len(devices)
+    assert deployment_services.check_installs(app_id=app.pk) == len(devices)  # the check it planned
+    nanomdm.wait_idle()
+    deployment_services.apply_pending_events()
+
+    assert set(DeviceAppState.objects.filter(app=app).values_list("state", flat=True)) == {"installed"}
+    _assert_deployment_converged(app, devices)
+    assert _install_commands_per_device(nanomdm) == {d.serial_number: 1 for d in devices}
+    # Converged: the next tick has nothing left to chase.
+    assert deployment_services.retry_unanswered() == {"pushed": 0, "failed": 0}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pytest
 from django.test import Client
+from django.urls import reverse
 from rest_framework.test import APIClient
 
 from console.health import record_heartbeat
@@ -82,6 +83,70 @@ def test_invalid_choice_on_a_console_list_shows_the_error_and_exports_nothing(ad
     assert token.name not in partial.content.decode()
     # A valid value still filters.
     assert token.name in web.get("/tokens/", {"state": "valid"}).content.decode()
+
+
+def test_yes_no_filters_refuse_anything_but_true_false_or_empty_on_pages_and_api(administrator):
+    """`?custom=12` used to mean "any" and list every app; now the page and the API both name the error."""
+    custom = factories.AppFactory(name="Custom app", is_custom_app=True)
+    store = factories.AppFactory(name="Store app", is_custom_app=False)
+    web, api = _web(administrator), _api(administrator)
+    for value in ("12", "maybe", "unknown"):
+        page = web.get(reverse("apps:list"), {"custom": value})
+        assert page.status_code == 400
+        body = page.content.decode()
+        assert "Custom (B2B) app: Choose yes or no (true or false)." in body
+        assert custom.name not in body and store.name not in body
+        answer = api.get("/api/v1/apps/", {"custom": value})
+        assert answer.status_code == 400
+        assert answer.json() == {"custom": ["Choose yes or no (true or false)."]}
+    listed = web.get(reverse("apps:list"), {"custom": "true"}).content.decode()
+    assert custom.name in listed and store.name not in listed
+    assert [a["name"] for a in api.get("/api/v1/apps/", {"custom": "false"}).json()["results"]] == [
+        store.name
+    ]
+    # Left empty (what the page's form sends for "Any"), it filters nothing.
+    assert {a["name"] for a in api.get("/api/v1/apps/", {"custom": ""}).json()["results"]} == {
+        custom.name,
+        store.name,
+    }
+    devices = web.get(reverse("directory:devices"), {"supervised": "yes please"})
+    assert devices.status_code == 400
+    assert "Supervised: Choose yes or no (true or false)." in devices.content.decode()
+
+
+def test_page_size_out_of_range_or_a_parameter_given_twice_answers_400(administrator):
+    factories.AppFactory.create_batch(3)
+    api = _api(administrator)
+    for value in ("0", "501", "ten", "-5", "1e3"):
+        answer = api.get("/api/v1/apps/", {"page_size": value})
+        assert answer.status_code == 400, value
+        assert answer.json() == {"page_size": ["Enter a whole number from 1 to 500."]}
+    assert len(api.get("/api/v1/apps/", {"page_size": "2"}).json()["results"]) == 2
+    assert len(api.get("/api/v1/apps/", {"page_size": ""}).json()["results"]) == 3  # empty: the default
+    twice = api.get("/api/v1/apps/?page_size=1&page_size=2")
+    assert twice.status_code == 400
+    assert twice.json() == {"page_size": ["Give this parameter once."]}
+    nul = api.get("/api/v1/apps/", {"search": "a\x00b"})
+    assert nul.status_code == 400 and nul.json() == {"search": ["Null characters are not allowed."]}
+
+
+def test_the_schema_declares_what_query_parameters_accept(admin_api):
+    schema = admin_api.get("/api/v1/schema/", {"format": "json"}).json()
+    apps = {p["name"]: p for p in schema["paths"]["/api/v1/apps/"]["get"]["parameters"]}
+    assert apps["custom"]["schema"] == {"type": "boolean"} and apps["custom"]["allowEmptyValue"]
+    assert apps["page_size"]["schema"] == {"type": "integer", "minimum": 1, "maximum": 500}
+    assert apps["page"]["schema"]["minimum"] == 1 and "allowEmptyValue" not in apps["page"]
+    assert apps["vpp_token"]["schema"]["maximum"] == 2**63 - 1
+    assert apps["search"]["schema"]["pattern"] == "^[^\\x00]*$"
+    assert set(apps["product_type"]["schema"]["enum"]) >= {"app", "book"}
+    tokens = schema["paths"]["/api/v1/vpp-tokens/"]["post"]["requestBody"]["content"]
+    country = tokens["multipart/form-data"]["schema"]
+    assert country["$ref"].endswith("/VPPTokenCreateRequest")
+    fields = schema["components"]["schemas"]["VPPTokenCreateRequest"]["properties"]
+    enum = schema["components"]["schemas"][fields["country_or_region"]["allOf"][0]["$ref"].rsplit("/", 1)[1]][
+        "enum"
+    ]
+    assert "US" in enum and "CN" in enum and "us" not in enum
 
 
 def test_ids_beyond_the_database_range_in_bodies_answer_400_and_save_nothing(administrator):

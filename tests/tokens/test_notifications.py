@@ -105,6 +105,15 @@ def test_non_json_or_malformed_notification_is_400(client, token):
     assert post(client, token, other).status_code == 400
 
 
+def test_notification_with_a_nul_character_is_400_and_stores_nothing(client, token):
+    """PostgreSQL's jsonb refuses NUL (it answered 500); SQLite would store it: both refuse it alike."""
+    for payload in ({"\x00": 1}, {"countDelta": "1\x00"}, {"list": [{"deep": "\x00"}]}):
+        response = post(client, token, envelope(token, "ASSET_COUNT", payload))
+        assert response.status_code == 400
+        assert "NUL" in response.json()["detail"]
+    assert not NotificationReceipt.objects.filter(vpp_token=token).exists()
+
+
 def test_unknown_token_is_404_and_get_is_405(client, token):
     token_url = notify_url(token)
     assert client.get(token_url).status_code == 405

@@ -364,6 +364,14 @@ class AppleApi:
             if client_user_id is not None and serial is not None:
                 return []
             rows = [(asset, wanted) for asset in assets if wanted in asset.assignments]
+        elif since_seq is not None:
+            # A delta: compare each assignment's version in place instead of listing every assignment first.
+            rows = [
+                (asset, target)
+                for asset in assets
+                for target, seq in asset.assignments.items()
+                if seq > since_seq
+            ]
         else:
             rows = [(asset, target) for asset in assets for target in asset.assignments]
         if since_seq is not None:

@@ -40,7 +40,7 @@ def backwards(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("assignments", "0005_license_apple_target_index"),
+        ("assignments", "0006_license_fewer_indexes"),
     ]
 
     operations = [
