@@ -29,12 +29,13 @@ import tempfile
 import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import IO
 
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.utils import timezone
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy
@@ -341,23 +342,27 @@ def _read_users(
 # --- applying ---------------------------------------------------------------------------------------------
 
 
-def _apply(token: VPPToken, run: SyncRun, snap: _Snapshot, stage: app_services.MirrorStage) -> dict[str, int]:
+def _apply(
+    token: VPPToken, run: SyncRun, snap: _Snapshot, stage: app_services.MirrorStage, *, refresh_all: bool
+) -> dict[str, int]:
     """Write the snapshot through the owners' services: one transaction on PostgreSQL; on SQLite (a batched
-    stage) the catalogue, the mirror's batches and the rest each commit on their own."""
+    stage) the catalogue, the mirror's batches and the rest each commit on their own. The untracked licenses
+    follow once that is committed (`_refresh_untracked`); the token's sync status says `completed` only then.
+    """
     assert snap.assets is not None and snap.metadata is not None
     if stage.batched:
         with transaction.atomic():
             catalogue = _apply_catalogue(token, run, snap)
         stage.switch()
-        _refresh_untracked(token, stage, batch=app_services.SWITCH_BATCH)
         with transaction.atomic():
             users_count = _apply_rest(token, run, snap)
     else:
         with transaction.atomic():
             catalogue = _apply_catalogue(token, run, snap)
             stage.switch()
-            _refresh_untracked(token, stage)
             users_count = _apply_rest(token, run, snap)
+    _refresh_untracked(token, stage, refresh_all=refresh_all)
+    token_services.token_sync_status(token=token, status=VPPToken.SyncStatus.COMPLETED)
     return {
         "assets_count": len(snap.assets),
         "apps_created": catalogue.created,
@@ -368,16 +373,35 @@ def _apply(token: VPPToken, run: SyncRun, snap: _Snapshot, stage: app_services.M
     }
 
 
-def _refresh_untracked(token: VPPToken, stage: app_services.MirrorStage, *, batch: int | None = None) -> None:
-    """T9: untracked licenses follow Apple's assignments. A full sync refreshes them all (targets that became
-    known since go too); otherwise only the mirror rows this sync inserted or deleted are looked at, so an
-    incremental sync costs what changed."""
-    if stage.full or stage.relinked:
-        untracked_refresh_from_mirror(token=token, batch=batch)
-    else:
-        untracked_refresh_changes(
-            token=token, new_from_id=stage.new_from_id, gone_table=app_services.STAGE_GONE, batch=batch
-        )
+def _refresh_untracked(token: VPPToken, stage: app_services.MirrorStage, *, refresh_all: bool) -> None:
+    """T9: untracked licenses follow Apple's assignments, derived from the mirror once it is committed (in
+    the mirror's transaction they would double its write and its foreign-key checks at commit). A full sync,
+    or any sync after one that did not complete (`refresh_all`: its refresh may not have run), refreshes them
+    all (targets that became known since go too); otherwise only the mirror rows this sync inserted or
+    deleted are looked at, so an incremental sync costs what changed. On PostgreSQL the refresh is one
+    transaction of its own (the previous untracked rows or the new ones, never half); on SQLite short
+    batches. A failure fails the run with the mirror saved: the next sync, or a reconciliation, refreshes
+    every untracked license."""
+    batch = app_services.SWITCH_BATCH if stage.batched else None
+    try:
+        with transaction.atomic() if batch is None else nullcontext():
+            if refresh_all or stage.full or stage.relinked:
+                untracked_refresh_from_mirror(token=token, batch=batch)
+            else:
+                untracked_refresh_changes(
+                    token=token,
+                    new_from_id=stage.new_from_id,
+                    gone_table=app_services.STAGE_GONE,
+                    batch=batch,
+                )
+    except DatabaseError as exc:
+        logger.exception("Untracked licenses of token %s not refreshed after its sync", token.pk)
+        raise SyncFailed(
+            _(
+                "Apple's assignments were saved, but the untracked licenses could not be updated; the next"
+                " sync or reconciliation updates them."
+            )
+        ) from exc
 
 
 def _apply_catalogue(token: VPPToken, run: SyncRun, snap: _Snapshot):
@@ -401,7 +425,7 @@ def _apply_rest(token: VPPToken, run: SyncRun, snap: _Snapshot) -> int:
             "users_version_id": snap.users_version_id,
         }
     token_services.token_sync_finished(
-        token=token, versions=versions, full=snap.assignments_full and not run.adam_id
+        token=token, versions=versions, full=snap.assignments_full and not run.adam_id, settled=False
     )
     return len(users)
 
@@ -426,9 +450,12 @@ def sync_work(run: SyncRun) -> None:
     transaction. Raises RunFailed (or AppleError) after recording the token's state and last sync status."""
     token = run.vpp_token
     assert token is not None  # a sync run always acts on its token (deleting the token deletes its runs)
+    # A previous sync that did not complete may have saved its mirror without refreshing the untracked
+    # licenses from it (or died doing so): this one refreshes them all.
+    refresh_all = token.last_sync_status != VPPToken.SyncStatus.COMPLETED
     token_services.token_sync_status(token=token, status=VPPToken.SyncStatus.IN_PROGRESS)
     try:
-        counts = _sync(run, token)
+        counts = _sync(run, token, refresh_all=refresh_all)
     except Exception as exc:
         token_services.token_sync_status(token=token, status=VPPToken.SyncStatus.FAILED, at=timezone.now())
         number = getattr(exc, "number", None)
@@ -446,7 +473,7 @@ def sync_work(run: SyncRun) -> None:
     audit.record(actor=None, action="sync.complete", obj=run, after=counts)
 
 
-def _sync(run: SyncRun, token: VPPToken) -> dict[str, int]:
+def _sync(run: SyncRun, token: VPPToken, *, refresh_all: bool) -> dict[str, int]:
     progress = _Progress(run)
     if not token.is_usable:
         # T5: an expired (or otherwise unusable) token makes no call at all.
@@ -461,7 +488,7 @@ def _sync(run: SyncRun, token: VPPToken) -> dict[str, int]:
             _reread_notified_counts(token, run, snap)
             progress.set(90, gettext_lazy("Saving"))
             run.full = (snap.assignments_full and not run.adam_id) or run.full
-            counts = _apply(token, run, snap, stage)
+            counts = _apply(token, run, snap, stage, refresh_all=refresh_all)
         # What the run cost: Apple requests, time waiting on Apple's rate limit, and what the write changed.
         return {
             **counts,

@@ -606,12 +606,18 @@ def token_set_state(
         audit.record(actor=None, action="token.state", obj=token, before=old, after=new)
 
 
-def token_sync_finished(*, token: VPPToken, versions: dict[str, str | None], full: bool) -> None:
+def token_sync_finished(
+    *, token: VPPToken, versions: dict[str, str | None], full: bool, settled: bool = True
+) -> None:
     """Record a completed sync on the token: when, and Apple's version ids to continue from (call inside the
-    sync's transaction). `versions` holds `assignments_version_id` / `users_version_id` (None: unchanged)."""
+    sync's transaction). `versions` holds `assignments_version_id` / `users_version_id` (None: unchanged).
+    With `settled=False` the status stays `in progress`: work derived from the saved data still follows, and
+    `token_sync_status` says `completed` after it."""
     token.last_sync_at = timezone.now()
-    token.last_sync_status = VPPToken.SyncStatus.COMPLETED
-    fields = ["last_sync_at", "last_sync_status", "updated_at"]
+    fields = ["last_sync_at", "updated_at"]
+    if settled:
+        token.last_sync_status = VPPToken.SyncStatus.COMPLETED
+        fields.append("last_sync_status")
     for name, value in versions.items():
         if value:
             setattr(token, name, value)
