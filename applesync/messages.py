@@ -15,3 +15,10 @@ TOKEN_UNUSABLE = define(
     "sync.token_unusable", gettext_noop("The token cannot be used (%(state)s); no call was made to Apple.")
 )
 TOKEN_STATE = define("sync.token_state", gettext_noop("The token is %(state)s."))
+UNTRACKED_NOT_REFRESHED = define(
+    "sync.untracked_not_refreshed",
+    gettext_noop(
+        "Apple's assignments were saved, but the untracked licenses could not be updated; the next sync or"
+        " reconciliation updates them."
+    ),
+)

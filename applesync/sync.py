@@ -40,7 +40,7 @@ from django.utils import timezone
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy
 
-from applesync.messages import METADATA_UNREADABLE, TOKEN_STATE, TOKEN_UNUSABLE
+from applesync.messages import METADATA_UNREADABLE, TOKEN_STATE, TOKEN_UNUSABLE, UNTRACKED_NOT_REFRESHED
 from apps import selectors as app_selectors
 from apps import services as app_services
 from assignments import events as assignment_events
@@ -396,12 +396,7 @@ def _refresh_untracked(token: VPPToken, stage: app_services.MirrorStage, *, refr
                 )
     except DatabaseError as exc:
         logger.exception("Untracked licenses of token %s not refreshed after its sync", token.pk)
-        raise SyncFailed(
-            _(
-                "Apple's assignments were saved, but the untracked licenses could not be updated; the next"
-                " sync or reconciliation updates them."
-            )
-        ) from exc
+        raise SyncFailed(UNTRACKED_NOT_REFRESHED) from exc
 
 
 def _apply_catalogue(token: VPPToken, run: SyncRun, snap: _Snapshot):

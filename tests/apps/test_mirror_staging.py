@@ -269,7 +269,7 @@ def test_untracked_refresh_failing_after_the_commit_keeps_the_mirror_and_the_nex
     with connection.execute_wrapper(_refresh_sql_fails):
         run = sync(token)
     assert run.status == SyncRun.Status.FAILED
-    assert "assignments were saved" in run.error and "untracked licenses" in run.error
+    assert "assignments were saved" in str(run.error) and "untracked licenses" in str(run.error)
     assert mirror(token) == at_apple  # committed before the refresh
     token.refresh_from_db()
     assert token.last_sync_status == "failed"
