@@ -84,7 +84,7 @@ export HEARTBEAT_SECONDS=5 HEALTHZ_BEAT_MAX_AGE_SECONDS=60
 # workers serve); its first sync, on upload, is not.
 export VPP_INTERACTIVE_SYNC_MAX_ASSIGNMENTS=50000
 # A lost run (its worker killed) is noticed within seconds instead of minutes.
-export RUN_HEARTBEAT_SECONDS=2 RUN_LOST_AFTER_SECONDS=15
+export RUN_HEARTBEAT_SECONDS=2 RUN_LOST_AFTER_SECONDS=15 RUN_SWEEP_SECONDS=10
 export PYTHONUNBUFFERED=1
 
 dropdb --if-exists -h "$PG_HOST" -U postgres "$SMOKE_DB"

@@ -257,6 +257,8 @@ if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
 # heartbeat is older than RUN_LOST_AFTER_SECONDS lost its worker and is ended (a sync is started again).
 RUN_HEARTBEAT_SECONDS = env.int("RUN_HEARTBEAT_SECONDS", default=30)
 RUN_LOST_AFTER_SECONDS = env.int("RUN_LOST_AFTER_SECONDS", default=150)
+# How often beat's sweep looks for lost runs.
+RUN_SWEEP_SECONDS = env.int("RUN_SWEEP_SECONDS", default=60)
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # Named queues (config/queues.py has the routing table; README, Running in production, the formation):
 # interactive work ("Sync now" of a small token, the heartbeat) and webhooks never wait behind bulk syncs,
@@ -318,7 +320,7 @@ CELERY_BEAT_SCHEDULE = {
     # Runs whose worker died: ended as lost, syncs started again (console.runs.sweep_lost).
     "sweep-lost-runs": {
         "task": "console.tasks.sweep_lost_runs",
-        "schedule": 60.0,
+        "schedule": float(RUN_SWEEP_SECONDS),
     },
     # Nightly reconciliation of Apple's assignments with our licenses (B2).
     "reconcile-licenses": {

@@ -349,7 +349,7 @@ def kill_a_worker_mid_run(token_id: int) -> None:
         check(lost["status"] == "failed", f"the killed run ended {lost['status']}")
         return lost, again[0]
 
-    # The run's heartbeat stops; the sweep (every minute) ends it after RUN_LOST_AFTER_SECONDS.
+    # The run's heartbeat stops; the sweep (every RUN_SWEEP_SECONDS) ends it after RUN_LOST_AFTER_SECONDS.
     lost, again = wait_for("the lost run is ended and started again", lost_and_redone, 120, 1)
     step(f"run {lost['id']} ended as lost ({lost['error']}); run {again['id']} started again")
     done = wait_for("the run started again finishes", lambda: run_finished(again["id"]), 60)
