@@ -30,6 +30,7 @@ from django.views.decorators.http import require_POST
 from apps import services as app_services
 from assignments import events as assignment_events
 from assignments.tasks import request_waiting_licenses
+from console.messages import apple_error
 from tokens import services as token_services
 from tokens.models import NotificationReceipt, SyncRun, VPPToken
 from tokens.sync import request_sync
@@ -249,7 +250,7 @@ def _users(token: VPPToken, notification: Notification, outcome: _Outcome) -> st
             token,
             client_user_ids=ids,
             number=error.number if error else None,
-            message=(error.message if error else "") or "",
+            message=apple_error(error.number if error else None, (error.message if error else "") or ""),
         )
         return f"{count} user(s) failed"
     updated = assignment_events.vpp_users_apply(token, notification.users, clear_errors=True)

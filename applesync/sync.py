@@ -29,23 +29,33 @@ import tempfile
 import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import IO
 
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.utils import timezone
-from django.utils.translation import gettext as _
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy
 
+from applesync.messages import METADATA_UNREADABLE, TOKEN_STATE, TOKEN_UNUSABLE, UNTRACKED_NOT_REFRESHED
 from apps import selectors as app_selectors
 from apps import services as app_services
 from assignments import events as assignment_events
 from assignments.reconciliation import untracked_refresh_changes, untracked_refresh_from_mirror
 from console import audit, runs
+from console.messages import Message, apple_exception, term
 from tokens import selectors as token_selectors
 from tokens import services as token_services
-from tokens.apple import claim_if_unclaimed, client_for, state_from_client_config, state_from_error
+from tokens.apple import (
+    claim_if_unclaimed,
+    client_for,
+    external_mdm,
+    state_from_client_config,
+    state_from_error,
+)
 from tokens.models import SyncRun, VPPToken
 from vpp.errors import AppleError, BadRequest
 from vpp.types import AppleUser, AppMetadata, Asset, parse_notification
@@ -64,7 +74,7 @@ REREAD_IN_MEMORY_MAX = 20_000
 class SyncFailed(Exception):
     """The run cannot go on; `number`/`message` are Apple's when Apple said why."""
 
-    def __init__(self, message: str, number: int | None = None) -> None:
+    def __init__(self, message: Message | str, number: int | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.number = number
@@ -78,7 +88,7 @@ class _Progress:
         self.run = run
         self._last = 0.0
 
-    def set(self, progress: float, stage: str | None = None, *, force: bool = True) -> None:
+    def set(self, progress: float, stage: Promise | None = None, *, force: bool = True) -> None:
         now = time.monotonic()
         if not force and now - self._last < PROGRESS_EVERY_SECONDS:
             return
@@ -115,17 +125,14 @@ def _lookup_metadata(client, run: SyncRun, adam_ids: list[str], country: str, pl
         return client.lookup_metadata(adam_ids, country=country, platform=platform)
     except AppleError as exc:
         logger.warning("metadata lookup failed for sync run %s: %s", run.pk, exc)
-        runs.warn(
-            run,
-            _("Store metadata could not be read (%(error)s); names and icons were kept.") % {"error": exc},
-        )
+        runs.warn(run, METADATA_UNREADABLE(error=apple_exception(exc)))
         return {}
 
 
 def _check_mdm(token: VPPToken, mdm_info) -> None:
     """Apple returns mdmInfo on every token-scoped answer: stop as soon as it is not ours (T8)."""
     if mdm_info is not None and mdm_info.id != str(token.mdm_info_id):
-        raise _ExternalMdm(f"{mdm_info.name} ({mdm_info.metadata})")
+        raise _ExternalMdm(mdm_info.name, mdm_info.metadata)
 
 
 class _ExternalMdm(Exception):
@@ -177,15 +184,15 @@ def _read_apple(
 
 
 def _read_into(client, snap: _Snapshot, token, run, progress: _Progress, spool: IO[str], stage) -> None:
-    progress.set(5, _("Checking the token with Apple"))
+    progress.set(5, gettext_lazy("Checking the token with Apple"))
     config = client.client_config()
     state, detail = state_from_client_config(token, config)
     _save_token_state(token, state, detail, config=config)
     if state != VPPToken.State.VALID:
-        raise SyncFailed(detail or _("The token is %(state)s.") % {"state": token.get_state_display()})
+        raise SyncFailed(detail or TOKEN_STATE(state=term(VPPToken.State(token.state).label)))
     claim_if_unclaimed(client, token, config)
 
-    progress.set(10, _("Reading assets"))
+    progress.set(10, gettext_lazy("Reading assets"))
     filters = {"adam_id": run.adam_id} if run.adam_id else {}
     paged_assets = client.iter_assets(**filters)
     assets: dict[tuple[str, str], Asset] = {}
@@ -195,14 +202,14 @@ def _read_into(client, snap: _Snapshot, token, run, progress: _Progress, spool: 
     _check_mdm(token, paged_assets.mdm_info)
     snap.assets = assets
 
-    progress.set(30, _("Reading store metadata"))
+    progress.set(30, gettext_lazy("Reading store metadata"))
     adam_ids = sorted({adam_id for adam_id, _pricing in assets})
     platform = token.default_platform or (
         "volumestore" if token.account_type == VPPToken.AccountType.EDUCATION else "enterprisestore"
     )
     snap.metadata = _lookup_metadata(client, run, adam_ids, token.country_or_region, platform)
 
-    progress.set(40, _("Reading assignments"))
+    progress.set(40, gettext_lazy("Reading assignments"))
     expected = sum(a.assigned_count for a in assets.values())
     if run.adam_id:
         snap.assignments_full = True
@@ -230,13 +237,13 @@ def _read_into(client, snap: _Snapshot, token, run, progress: _Progress, spool: 
             stage.sweep(None)
         snap.assignments_version_id = paged.version_id
         _check_mdm(token, paged.mdm_info)
-    progress.set(80, _("Staging assignments"))
+    progress.set(80, gettext_lazy("Staging assignments"))
     stage.load(spool)
     if not snap.assignments_full:
         _reread_removals(client, token, snap, stage, spool)
 
     if not run.adam_id:
-        progress.set(85, _("Reading users"))
+        progress.set(85, gettext_lazy("Reading users"))
         snap.users, snap.users_version_id = _read_users(
             client, token, since=None if snap.assignments_full else token.users_version_id
         )
@@ -335,23 +342,27 @@ def _read_users(
 # --- applying ---------------------------------------------------------------------------------------------
 
 
-def _apply(token: VPPToken, run: SyncRun, snap: _Snapshot, stage: app_services.MirrorStage) -> dict[str, int]:
+def _apply(
+    token: VPPToken, run: SyncRun, snap: _Snapshot, stage: app_services.MirrorStage, *, refresh_all: bool
+) -> dict[str, int]:
     """Write the snapshot through the owners' services: one transaction on PostgreSQL; on SQLite (a batched
-    stage) the catalogue, the mirror's batches and the rest each commit on their own."""
+    stage) the catalogue, the mirror's batches and the rest each commit on their own. The untracked licenses
+    follow once that is committed (`_refresh_untracked`); the token's sync status says `completed` only then.
+    """
     assert snap.assets is not None and snap.metadata is not None
     if stage.batched:
         with transaction.atomic():
             catalogue = _apply_catalogue(token, run, snap)
         stage.switch()
-        _refresh_untracked(token, stage, batch=app_services.SWITCH_BATCH)
         with transaction.atomic():
             users_count = _apply_rest(token, run, snap)
     else:
         with transaction.atomic():
             catalogue = _apply_catalogue(token, run, snap)
             stage.switch()
-            _refresh_untracked(token, stage)
             users_count = _apply_rest(token, run, snap)
+    _refresh_untracked(token, stage, refresh_all=refresh_all)
+    token_services.token_sync_status(token=token, status=VPPToken.SyncStatus.COMPLETED)
     return {
         "assets_count": len(snap.assets),
         "apps_created": catalogue.created,
@@ -362,16 +373,30 @@ def _apply(token: VPPToken, run: SyncRun, snap: _Snapshot, stage: app_services.M
     }
 
 
-def _refresh_untracked(token: VPPToken, stage: app_services.MirrorStage, *, batch: int | None = None) -> None:
-    """T9: untracked licenses follow Apple's assignments. A full sync refreshes them all (targets that became
-    known since go too); otherwise only the mirror rows this sync inserted or deleted are looked at, so an
-    incremental sync costs what changed."""
-    if stage.full or stage.relinked:
-        untracked_refresh_from_mirror(token=token, batch=batch)
-    else:
-        untracked_refresh_changes(
-            token=token, new_from_id=stage.new_from_id, gone_table=app_services.STAGE_GONE, batch=batch
-        )
+def _refresh_untracked(token: VPPToken, stage: app_services.MirrorStage, *, refresh_all: bool) -> None:
+    """T9: untracked licenses follow Apple's assignments, derived from the mirror once it is committed (in
+    the mirror's transaction they would double its write and its foreign-key checks at commit). A full sync,
+    or any sync after one that did not complete (`refresh_all`: its refresh may not have run), refreshes them
+    all (targets that became known since go too); otherwise only the mirror rows this sync inserted or
+    deleted are looked at, so an incremental sync costs what changed. On PostgreSQL the refresh is one
+    transaction of its own (the previous untracked rows or the new ones, never half); on SQLite short
+    batches. A failure fails the run with the mirror saved: the next sync, or a reconciliation, refreshes
+    every untracked license."""
+    batch = app_services.SWITCH_BATCH if stage.batched else None
+    try:
+        with transaction.atomic() if batch is None else nullcontext():
+            if refresh_all or stage.full or stage.relinked:
+                untracked_refresh_from_mirror(token=token, batch=batch)
+            else:
+                untracked_refresh_changes(
+                    token=token,
+                    new_from_id=stage.new_from_id,
+                    gone_table=app_services.STAGE_GONE,
+                    batch=batch,
+                )
+    except DatabaseError as exc:
+        logger.exception("Untracked licenses of token %s not refreshed after its sync", token.pk)
+        raise SyncFailed(UNTRACKED_NOT_REFRESHED) from exc
 
 
 def _apply_catalogue(token: VPPToken, run: SyncRun, snap: _Snapshot):
@@ -395,12 +420,12 @@ def _apply_rest(token: VPPToken, run: SyncRun, snap: _Snapshot) -> int:
             "users_version_id": snap.users_version_id,
         }
     token_services.token_sync_finished(
-        token=token, versions=versions, full=snap.assignments_full and not run.adam_id
+        token=token, versions=versions, full=snap.assignments_full and not run.adam_id, settled=False
     )
     return len(users)
 
 
-def _save_token_state(token: VPPToken, state: str, detail: str, *, config=None) -> None:
+def _save_token_state(token: VPPToken, state: str, detail: Message | str, *, config=None) -> None:
     token_services.token_set_state(token=token, state=state, detail=detail, config=config)
 
 
@@ -420,39 +445,45 @@ def sync_work(run: SyncRun) -> None:
     transaction. Raises RunFailed (or AppleError) after recording the token's state and last sync status."""
     token = run.vpp_token
     assert token is not None  # a sync run always acts on its token (deleting the token deletes its runs)
+    # A previous sync that did not complete may have saved its mirror without refreshing the untracked
+    # licenses from it (or died doing so): this one refreshes them all.
+    refresh_all = token.last_sync_status != VPPToken.SyncStatus.COMPLETED
     token_services.token_sync_status(token=token, status=VPPToken.SyncStatus.IN_PROGRESS)
     try:
-        counts = _sync(run, token)
+        counts = _sync(run, token, refresh_all=refresh_all)
     except Exception as exc:
         token_services.token_sync_status(token=token, status=VPPToken.SyncStatus.FAILED, at=timezone.now())
         number = getattr(exc, "number", None)
         audit.record(
-            actor=None, action="sync.fail", obj=run, after={"error_number": number, "error": str(exc)}
+            actor=None,
+            action="sync.fail",
+            obj=run,
+            after={
+                "error_number": number,
+                "error": apple_exception(exc) if isinstance(exc, AppleError) else str(exc),
+            },
         )
         raise
     run.counts = counts
     audit.record(actor=None, action="sync.complete", obj=run, after=counts)
 
 
-def _sync(run: SyncRun, token: VPPToken) -> dict[str, int]:
+def _sync(run: SyncRun, token: VPPToken, *, refresh_all: bool) -> dict[str, int]:
     progress = _Progress(run)
     if not token.is_usable:
         # T5: an expired (or otherwise unusable) token makes no call at all.
         if token.state == VPPToken.State.VALID:
             _save_token_state(token, VPPToken.State.EXPIRED, "")
-        raise runs.RunFailed(
-            _("The token cannot be used (%(state)s); no call was made to Apple.")
-            % {"state": token.get_state_display()}
-        )
+        raise runs.RunFailed(TOKEN_UNUSABLE(state=term(VPPToken.State(token.state).label)))
 
     spool = tempfile.TemporaryFile(mode="w+", encoding="utf-8", prefix="vpp-sync-")  # noqa: SIM115
     try:
         with app_services.MirrorStage(token) as stage:
             snap = _read_apple(token, run, progress, spool, stage)
             _reread_notified_counts(token, run, snap)
-            progress.set(90, _("Saving"))
+            progress.set(90, gettext_lazy("Saving"))
             run.full = (snap.assignments_full and not run.adam_id) or run.full
-            counts = _apply(token, run, snap, stage)
+            counts = _apply(token, run, snap, stage, refresh_all=refresh_all)
         # What the run cost: Apple requests, time waiting on Apple's rate limit, and what the write changed.
         return {
             **counts,
@@ -463,7 +494,7 @@ def _sync(run: SyncRun, token: VPPToken) -> dict[str, int]:
             "mirror_deleted": stage.deleted,
         }
     except _ExternalMdm as exc:
-        detail = f"Managed by another MDM: {exc}"
+        detail = external_mdm(*exc.args)
         _save_token_state(token, VPPToken.State.ASSIGNED_TO_EXTERNAL_MDM, detail)
         raise runs.RunFailed(detail) from exc
     except SyncFailed as exc:

@@ -51,25 +51,30 @@ from django.utils.translation import gettext_noop
 
 from apps.models import App
 from assignments import signals
+from assignments.messages import (
+    APP_STORE_BLOCKED,
+    BOOK_NEEDS_USER,
+    DEP_WITHOUT_USER,
+    DEVICE_LIMIT,
+    NO_APPLE_ID,
+    NO_DEVICE_LICENSING,
+    NO_LICENSES,
+    NO_PRIMARY_USER,
+    NO_USER,
+    TOKEN_UNUSABLE,
+    USER_DEACTIVATED,
+)
 from assignments.models import Assignment, License, LicenseDevice, LicenseRun, VPPUser
 from console import runs
+from console.messages import Message, apple_exception, term
 from directory.models import Device, DirectoryUser, Group, GroupMembership
 from tokens import services as token_services
 from tokens.apple import client_for, state_from_error
+from tokens.models import VPPToken
 from vpp.errors import AppleError
 from vpp.types import AssetRef, RequestUser
 
-# Stored in English and shown in the reader's language (console pages translate it when they render).
-NO_LICENSES = gettext_noop("No licenses available")
 MAX_DEVICES_PER_USER = 5  # A3: one user license works on up to five of the user's devices
-DEVICE_LIMIT = gettext_noop(
-    "This user's license already covers five devices (Apple allows five per user license)."
-)
-# S12: stored untranslated on the failed row of a device that cannot use its user's license.
-APP_STORE_BLOCKED = gettext_noop(
-    "The App Store is blocked on this device, so user licensing cannot work. "
-    "Allow the App Store or use device licensing."
-)
 KIOSK_WARNING = gettext_noop("User licensing is not recommended on kiosk devices; use device licensing.")
 
 
@@ -84,7 +89,7 @@ class Target:
 
     user: DirectoryUser | None = None
     device: Device | None = None
-    problem: str = ""
+    problem: Message | None = None
     warnings: list[str] = field(default_factory=list)
     devices: list[Device] = field(default_factory=list)
 
@@ -204,37 +209,33 @@ def check_target(*, app: App, license_type: str, target: Target):
     """Fill `target.problem` (refused) and `target.warnings` (allowed, but the admin should know)."""
     if license_type == Assignment.LicenseType.DEVICE:
         if app.product_type == App.ProductType.BOOK:
-            target.problem = _("Books can only be assigned to users (user licensing).")
+            target.problem = BOOK_NEEDS_USER
         elif not app.supports_device_licensing:
-            target.problem = _("This app does not support device licensing.")
+            target.problem = NO_DEVICE_LICENSING
         elif target.device is not None and target.device.kiosk_mode:
             pass  # device licensing is the recommended way for kiosk devices
         return target
     device, user = target.device, target.user
     if device is not None:
         if not device.app_store_allowed:
-            target.problem = _(APP_STORE_BLOCKED)
+            target.problem = APP_STORE_BLOCKED
             return target
         if user is None:
             if device.dep_enrolled:
-                target.problem = _(
-                    "This device was enrolled through Automated Device Enrollment (DEP) without user "
-                    "affinity: "
-                    "set a primary user to give it user-licensed apps."
-                )
+                target.problem = DEP_WITHOUT_USER
             else:
-                target.problem = _("This device has no primary user to hold a user license.")
+                target.problem = NO_PRIMARY_USER
             return target
     # S8: whichever way the user was reached (user group or device group), kiosk devices are warned about.
     if (device is not None and device.kiosk_mode) or any(d.kiosk_mode for d in target.devices):
         target.warnings.append(_(KIOSK_WARNING))
     if user is None:
-        target.problem = _("No user to hold the license.")
+        target.problem = NO_USER
         return target
     if not user.is_active:
-        target.problem = _("The user is deactivated.")
+        target.problem = USER_DEACTIVATED
     elif not user.managed_apple_id:
-        target.problem = _("The user has no Apple ID or managed Apple ID; user licensing needs one.")
+        target.problem = NO_APPLE_ID
     return target
 
 
@@ -351,9 +352,9 @@ def preflight(*, app: App, group: Group, license_type: str) -> dict:
     is_user = license_type == Assignment.LicenseType.USER
     over = devices_over_limit(app=app, targets=targets) if is_user else []
     blocked = [d for t in targets for d in store_blocked(t)] if is_user else []
-    ineligible = [str(t.user or t.device) + ": " + t.problem for t in targets if t.problem]
-    ineligible += [f"{d}: {_(APP_STORE_BLOCKED)}" for d in blocked]
-    ineligible += [f"{d}: {_(DEVICE_LIMIT)}" for d in over]
+    ineligible = [f"{t.user or t.device}: {t.problem}" for t in targets if t.problem]
+    ineligible += [f"{d}: {APP_STORE_BLOCKED}" for d in blocked]
+    ineligible += [f"{d}: {DEVICE_LIMIT}" for d in over]
     return {
         "targets": len(targets),
         "licenses_needed": needed,
@@ -426,17 +427,23 @@ def reserve(
             if current is not None and current.state in License.HOLDING:
                 counts["skipped"] += 1
                 continue
+            error: Message | None
             if target.problem:
                 state, error = License.State.FAILED, target.problem
             elif available is None or available > 0:
-                state, error = License.State.PENDING, ""
+                state, error = License.State.PENDING, None
                 if available is not None:
                     available -= 1
             else:
                 state, error = License.State.FAILED, NO_LICENSES
             counts["reserved" if state == License.State.PENDING else "failed"] += 1
             if current is not None:
-                current.state, current.error, current.error_number, current.event_id = state, error, None, ""
+                current.state, current.error, current.error_number, current.event_id = (
+                    state,
+                    error or "",
+                    None,
+                    "",
+                )
                 current.assignment = assignment or current.assignment
                 update.append(current)
             else:
@@ -448,7 +455,7 @@ def reserve(
                         user=None if is_device else target.user,
                         device=target.device if is_device or target.user is None else None,
                         state=state,
-                        error=error,
+                        error=error or "",
                     )
                 )
         License.objects.bulk_create(create, batch_size=500)
@@ -538,7 +545,7 @@ def _report_devices(*, app: App, reports: list[tuple[Device, str]], assignment: 
                     license_type=Assignment.LicenseType.USER,
                     device=device,
                     state=License.State.FAILED,
-                    error=error,  # stored untranslated; pages translate it
+                    error=error,
                 )
             )
         elif (
@@ -611,12 +618,12 @@ def register_users(*, token, users: list[DirectoryUser], interactive: bool = Fal
     if error is not None:
         failed = [cid for cid in by_id if cid not in done]
         VPPUser.objects.filter(client_user_id__in=failed).update(
-            status=VPPUser.Status.FAILED, error_number=error.number, error=str(error)[:500]
+            status=VPPUser.Status.FAILED, error_number=error.number, error=apple_exception(error)
         )
         users_failed = [by_id[c].user_id for c in failed]
         License.objects.filter(
             app__vpp_token=token, user_id__in=users_failed, state=License.State.PENDING, event_id=""
-        ).update(state=License.State.FAILED, error_number=error.number, error=str(error)[:500])
+        ).update(state=License.State.FAILED, error_number=error.number, error=apple_exception(error))
     return [e.event_id for e in events]
 
 
@@ -640,9 +647,8 @@ def request_pending(*, app: App, interactive: bool = False) -> dict:
     if not (device_licenses or user_licenses):
         return result
     if not token.is_usable:
-        message = _("The VPP token cannot be used: %(state)s.") % {"state": token.get_state_display()}
         License.objects.filter(pk__in=[lic.pk for lic in [*device_licenses, *user_licenses]]).update(
-            state=License.State.FAILED, error=message[:500]
+            state=License.State.FAILED, error=TOKEN_UNUSABLE(state=term(VPPToken.State(token.state).label))
         )
         return result
     by_serial: dict[str, License] = {lic.device.serial_number: lic for lic in device_licenses}
@@ -685,7 +691,7 @@ def request_pending(*, app: App, interactive: bool = False) -> dict:
     if error is not None:
         rest = [lic.pk for lic in [*by_serial.values(), *by_client.values()] if lic.pk not in covered]
         License.objects.filter(pk__in=rest).update(
-            state=License.State.FAILED, error_number=error.number, error=str(error)[:500]
+            state=License.State.FAILED, error_number=error.number, error=apple_exception(error)
         )
     return result
 

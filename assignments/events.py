@@ -29,12 +29,14 @@ from assignments import signals
 from assignments.allocation import request_pending
 from assignments.models import License, LicenseDevice, LicenseRun, VPPUser
 from console import runs
+from console.messages import Message, apple_error, apple_exception
 from tokens.apple import client_for
 from tokens.models import VPPToken
 from vpp.errors import AppleError, BadRequest
 from vpp.types import AppleUser, EventStatus, Notification
 
 Key = tuple[str, str]
+Failure = tuple[int | None, Message | str]  # Apple's error number, the stored message
 
 
 def _client_ids(token, user_ids: Iterable[int]) -> dict[int, str]:
@@ -79,9 +81,7 @@ def mark_revoking(licenses: list[License], keys, events) -> list[str]:
     return ids
 
 
-def _settle(
-    licenses: list[License], failures: dict[Key, tuple[int | None, str]], keys: dict[int, Key]
-) -> int:
+def _settle(licenses: list[License], failures: dict[Key, Failure], keys: dict[int, Key]) -> int:
     """Pending → assigned/failed, revoking → revoked/assigned(with error). Returns how many moved."""
     appeared: list[License] = []
     gone: list[License] = []
@@ -94,7 +94,7 @@ def _settle(
                     lic.state, lic.error_number, lic.error = (
                         License.State.FAILED,
                         failure[0],
-                        failure[1][:500],
+                        failure[1],
                     )
                 else:
                     lic.state, lic.error_number, lic.error = License.State.ASSIGNED, None, ""
@@ -105,7 +105,7 @@ def _settle(
                     lic.state, lic.error_number, lic.error = (
                         License.State.UNTRACKED if lic.is_untracked_target else License.State.ASSIGNED,
                         failure[0],
-                        failure[1][:500],
+                        failure[1],
                     )
                 else:
                     lic.state = License.State.REVOKED
@@ -151,10 +151,10 @@ def _update_mirror(appeared: list[License], gone: list[License], keys: dict[int,
     return deltas
 
 
-def _failure_keys(failures) -> dict[Key, tuple[int | None, str]]:
-    result: dict[Key, tuple[int | None, str]] = {}
+def _failure_keys(failures) -> dict[Key, Failure]:
+    result: dict[Key, Failure] = {}
     for failure in failures:
-        text = f"Apple error {failure.number}: {failure.message}" if failure.number else failure.message
+        text = apple_error(failure.number, failure.message or "")
         for serial in failure.serial_numbers:
             result[("s", serial)] = (failure.number, text)
         for cid in failure.client_user_ids:
@@ -183,9 +183,7 @@ def apply_event_status(*, token, event_id: str, status: EventStatus) -> bool:
     return True
 
 
-def _settle_users(
-    token, event_id: str, failures: dict[Key, tuple[int | None, str]], users_status
-) -> list[int]:
+def _settle_users(token, event_id: str, failures: dict[Key, Failure], users_status) -> list[int]:
     """Registration events: pending VPPUsers → registered (or associated) / failed. Returns the users now
     ready."""
     ready: list[int] = []
@@ -195,11 +193,11 @@ def _settle_users(
             vpp_user.status, vpp_user.error_number, vpp_user.error = (
                 VPPUser.Status.FAILED,
                 failure[0],
-                failure[1][:500],
+                failure[1],
             )
             License.objects.filter(
                 app__vpp_token=token, user_id=vpp_user.user_id, state=License.State.PENDING, event_id=""
-            ).update(state=License.State.FAILED, error_number=failure[0], error=failure[1][:500])
+            ).update(state=License.State.FAILED, error_number=failure[0], error=failure[1])
         else:
             apple_status = (users_status or {}).get(vpp_user.client_user_id, "Registered")
             vpp_user.status = (
@@ -310,15 +308,43 @@ def apply_asset_management(token, notification: Notification) -> int:
     if notification.succeeded is False:
         number, text = _failure_text(notification)
         failures = {keys[lic.pk]: (number, text) for lic in matched if lic.pk in keys}
-        return _settle(matched, failures, keys)
-    return _settle(matched, {}, keys)
+        moved = _settle(matched, failures, keys)
+    else:
+        moved = _settle(matched, {}, keys)
+    if moved:
+        finish_settled_runs(({event_id} | {lic.event_id for lic in matched}) - {""})
+    return moved
 
 
-def _failure_text(notification: Notification) -> tuple[int | None, str]:
+def finish_settled_runs(event_ids: set[str]) -> list[int]:
+    """End the waiting license runs whose Apple events no longer hold an open license once a notification
+    settled `event_ids`: the run is done when its licenses are, not at its next status poll (POLL_SECONDS
+    later). Runs still waiting for a user registration (`user_events`) keep polling: the licenses that
+    waited for those users are requested, and join the run, from the poll. Returns the runs ended."""
+    if not event_ids:
+        return []
+    ended: list[int] = []
+    waiting = LicenseRun.objects.filter(status=LicenseRun.Status.RUNNING).only("pk", "summary")
+    for candidate in waiting:
+        summary = candidate.summary or {}
+        events = set(summary.get("events", []))
+        if summary.get("user_events") or not events & event_ids:
+            continue
+        if License.objects.filter(
+            event_id__in=events, state__in=[License.State.PENDING, License.State.REVOKING]
+        ).exists():
+            continue
+        run = LicenseRun.objects.get(pk=candidate.pk)
+        _finish_run(run, dict(run.summary or {}), pending=[])
+        ended.append(run.pk)
+    return ended
+
+
+def _failure_text(notification: Notification) -> Failure:
     error = notification.error
     number = error.number if error is not None else None
     message = (error.message if error is not None else "") or ""
-    return number, (f"Apple error {number}: {message}" if number else message)
+    return number, apple_error(number, message)
 
 
 def apply_user_management(token, notification: Notification) -> list[int]:
@@ -330,9 +356,7 @@ def apply_user_management(token, notification: Notification) -> list[int]:
     event_id = notification.event_id or ""
     users = notification.users
     if notification.succeeded is False:
-        number, _text = _failure_text(notification)
-        message = notification.error.message if notification.error is not None else ""
-        text = f"Apple error {number}: {message or ''}"
+        number, text = _failure_text(notification)
         failures = {("u", u.client_user_id): (number, text) for u in users}
         _settle_users(token, event_id, failures, None)
         return []
@@ -448,13 +472,11 @@ def _vpp_user_take(vpp_user: VPPUser, apple_user: AppleUser, *, clear_errors: bo
     return True
 
 
-def vpp_users_failed(token, *, client_user_ids: list[str], number: int | None, message: str) -> int:
+def vpp_users_failed(token, *, client_user_ids: list[str], number: int | None, message: Message | str) -> int:
     """Apple refused to register these pending users: they are failed with Apple's error."""
     return VPPUser.objects.filter(
         vpp_token=token, client_user_id__in=client_user_ids, status=VPPUser.Status.PENDING
-    ).update(
-        status=VPPUser.Status.FAILED, error_number=number, error=message[:500], updated_at=timezone.now()
-    )
+    ).update(status=VPPUser.Status.FAILED, error_number=number, error=message, updated_at=timezone.now())
 
 
 def vpp_client_user_ids(token) -> set[str]:
@@ -472,7 +494,7 @@ def poll_events(*, token, event_ids: Iterable[str]) -> list[str]:
                 status = client.event_status(event_id)
             except BadRequest as exc:  # 9708: Apple forgot the event; the next sync/reconciliation settles it
                 for lic in _open_licenses(token, event_id):
-                    lic.error_number, lic.error = exc.number, str(exc)[:500]
+                    lic.error_number, lic.error = exc.number, apple_exception(exc)
                     lic.save(update_fields=["error_number", "error"])
                 continue
             except AppleError:
@@ -523,6 +545,14 @@ def poll_run(run: LicenseRun) -> bool:
     pending: list[str] = []
     for event_token, ids in _events_by_token(token, all_events).items():
         pending += poll_events(token=event_token, event_ids=ids)
+    return _finish_run(run, summary, pending=pending)
+
+
+def _finish_run(run: LicenseRun, summary: dict, *, pending: list[str]) -> bool:
+    """Move the run's settled events to `done_events`; when none is `pending`, finish it with its counts."""
+    events = list(summary.get("events", []))
+    user_events = list(summary.get("user_events", []))
+    all_events = events + user_events
     # Events started by poll_events (licenses that waited for a user registration) join the run.
     new = [e for e in pending if e not in all_events]
     summary["events"] = [e for e in pending if e in events] + new

@@ -9,7 +9,10 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from console.messages import Message, MessageField, define, term
 from console.models import Run
+
+ASSIGNMENT_NAME = define("assignment.name", "%(app)s → %(group)s (%(intent)s)")
 
 
 class Assignment(models.Model):
@@ -45,6 +48,12 @@ class Assignment(models.Model):
     def __str__(self) -> str:
         return f"{self.app} → {self.group} ({self.get_intent_display()})"
 
+    def audit_name(self) -> Message:
+        """The audit log's name: app and group as named, the intent in the reader's language."""
+        return ASSIGNMENT_NAME(
+            app=str(self.app), group=str(self.group), intent=term(self.Intent(self.intent).label)
+        )
+
 
 class VPPUser(models.Model):
     """An Apple user this console created on a location (T9); `client_user_id` is ours and opaque."""
@@ -65,7 +74,7 @@ class VPPUser(models.Model):
     id_hash = models.CharField(max_length=128, blank=True)
     event_id = models.CharField(max_length=100, blank=True)
     error_number = models.IntegerField(null=True, blank=True)
-    error = models.CharField(max_length=500, blank=True)
+    error = MessageField(max_length=500, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -121,7 +130,7 @@ class License(models.Model):
     state = models.CharField(_("state"), max_length=16, choices=State.choices, default=State.PENDING)
     event_id = models.CharField(_("Apple event"), max_length=100, blank=True)  # indexed below (equality only)
     error_number = models.IntegerField(_("error number"), null=True, blank=True)
-    error = models.CharField(_("error"), max_length=500, blank=True)
+    error = MessageField(_("error"), max_length=500, blank=True)
     # A3: the devices of `user` that use this user license (at most five); see LicenseDevice.
     covered_devices = models.ManyToManyField(
         "directory.Device", through="LicenseDevice", related_name="covering_licenses", blank=True

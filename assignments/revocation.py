@@ -21,6 +21,7 @@ from assignments.models import License, LicenseRun, VPPUser
 from assignments.reconciliation import apple_assignments, untracked_refresh
 from console import runs
 from console.audit import record
+from console.messages import apple_text
 from tokens.apple import client_for
 from tokens.models import VPPToken
 from vpp.errors import AppleError
@@ -244,7 +245,7 @@ def run_revocation(run: LicenseRun) -> LicenseRun:
             **(run.summary or {}),
             "events": list(exc.error.events and [e.event_id for e in exc.error.events]),
         }
-        raise runs.RunFailed(str(exc.error), exc.error.number) from exc
+        raise runs.RunFailed(apple_text(exc.error), exc.error.number) from exc
     run.summary = {**(run.summary or {}), "events": events}
     run.save(update_fields=["summary"])
     runs.progress(run, 50)

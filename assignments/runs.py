@@ -2,7 +2,9 @@
 
 The runs themselves are rows of console.models.Run run by the one runner (console.runs); their work is
 `services.license_run_work`. A run that sent requests to Apple waits for Apple's events: the poll task
-(`assignments.tasks.poll_license_run`) checks them every POLL_SECONDS and `events.poll_run` finishes the run.
+(`assignments.tasks.poll_license_run`) checks them every POLL_SECONDS and `events.poll_run` finishes the run;
+an ASSET_MANAGEMENT notification that settles the run's last open licenses finishes it at once
+(`events.finish_settled_runs`).
 Tasks are sent by name: the tasks call the services, so the services do not import the task module.
 """
 

@@ -18,6 +18,7 @@ from django.utils.translation import gettext as _
 
 from apps.models import App
 from assignments import allocation, signals
+from assignments.messages import ASSIGNMENT_REMOVED
 from assignments.models import Assignment, License, LicenseDevice, LicenseRun
 from assignments.reconciliation import run_reconcile
 from assignments.revocation import create_run, disassociate, run_revocation
@@ -211,7 +212,7 @@ def assignment_delete(*, assignment: Assignment, actor) -> LicenseRun | None:
         )
         failed = License.objects.filter(assignment=assignment, state=License.State.FAILED)
         LicenseDevice.objects.filter(license__in=failed).delete()
-        failed.update(state=License.State.REVOKED, error=_("Assignment removed"))
+        failed.update(state=License.State.REVOKED, error=ASSIGNMENT_REMOVED)
         assignment.delete()
     return run
 

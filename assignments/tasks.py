@@ -5,6 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 
 from assignments import events, services
+from assignments.messages import APPLE_TOO_SLOW
 from assignments.models import LicenseRun
 from assignments.runs import POLL_SECONDS
 from console import runs
@@ -28,7 +29,7 @@ def poll_license_run(run_id: int, attempt: int = 1) -> None:
     if events.poll_run(run):
         return
     if attempt >= MAX_POLLS:
-        runs.finish(run, error="Apple did not finish the requests in time; reconciliation will settle them.")
+        runs.finish(run, error=APPLE_TOO_SLOW)
         return
     poll_license_run.apply_async((run_id, attempt + 1), countdown=POLL_SECONDS)
 

@@ -19,6 +19,7 @@ from assignments.filters import LicenseFilter, LicenseRunFilter
 from assignments.forms import AssignmentForm
 from assignments.models import Assignment, License
 from console.ids import parse_id
+from console.messages import render
 from console.views import RunDetailView, run_columns
 from console.views_base import Column, ConsoleAccessMixin, FilteredListView, add_service_errors, redirect_back
 from directory.models import Device, DirectoryUser, Group
@@ -40,8 +41,8 @@ def _holder_link(license) -> str | None:
 
 
 def _error_text(license) -> str:
-    """Stored errors are English message ids, shown in the reader's language (old rows read as before)."""
-    return gettext(license.error) if license.error else ""
+    """A stored error (a message code and its parameters) in the reader's language."""
+    return render(license.error)
 
 
 def _serial_number(license):

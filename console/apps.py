@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.utils.module_loading import autodiscover_modules
 from django.utils.translation import gettext_lazy as _
 
 
@@ -11,3 +12,6 @@ class ConsoleConfig(AppConfig):
         from console import log_filters
 
         log_filters.install()
+        # Every app's `messages` module defines the codes its rows store (console.messages): all are known
+        # before any row is read, in every process (web, worker, shell).
+        autodiscover_modules("messages")

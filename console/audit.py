@@ -10,6 +10,7 @@ from typing import Any
 
 from django.db import models
 
+from console.messages import Message
 from console.models import AuditEntry
 
 SYSTEM = "system"
@@ -24,11 +25,20 @@ def _jsonable(value: Any) -> Any:
         return str(value)
     if isinstance(value, models.Model):
         return value.pk
+    if isinstance(value, Message):  # code and parameters: the log page says it in the reader's language
+        return value.as_json()
     if isinstance(value, list | tuple | set):
         return [_jsonable(v) for v in value]
     if isinstance(value, dict):
         return {k: _jsonable(v) for k, v in value.items()}
     return value
+
+
+def object_name(obj: models.Model) -> Message | str:
+    """What the log calls `obj`: its `audit_name()` (a Message whose translatable words, such as a run's kind,
+    are said in the reader's language) where the model has one, else `str(obj)` (names people typed)."""
+    name = getattr(obj, "audit_name", None)
+    return name() if callable(name) else str(obj)[:300]
 
 
 def snapshot(obj: models.Model, fields: Iterable[str] | None = None) -> dict[str, Any]:
@@ -44,7 +54,7 @@ def record(
     obj: models.Model | None = None,
     object_type: str = "",
     object_id: str = "",
-    object_repr: str = "",
+    object_repr: Message | str = "",
     before: dict | None = None,
     after: dict | None = None,
 ) -> AuditEntry:
@@ -52,7 +62,7 @@ def record(
     if obj is not None:
         object_type = object_type or obj._meta.label_lower
         object_id = object_id or str(obj.pk)
-        object_repr = object_repr or str(obj)[:300]
+        object_repr = object_repr or object_name(obj)
     if before:
         before = {k: v for k, v in _jsonable(before).items() if k not in _SECRET_FIELDS}
     if after:
@@ -64,7 +74,7 @@ def record(
         action=action,
         object_type=object_type,
         object_id=object_id,
-        object_repr=object_repr[:300],
+        object_repr=object_repr,
         before=before,
         after=after,
     )
@@ -88,7 +98,7 @@ def record_many(
                 action=action,
                 object_type=obj._meta.label_lower,
                 object_id=str(obj.pk),
-                object_repr=str(obj)[:300],
+                object_repr=object_name(obj),
                 before=before,
                 after=after,
             )

@@ -9,6 +9,9 @@ from knox.models import AbstractAuthToken
 from knox.settings import CONSTANTS
 
 from console import run_kinds
+from console.messages import Message, MessageField, MessageTextField, define, term
+
+RUN_NAME = define("run.name", "%(kind)s #%(id)s")
 
 
 class AuditEntry(models.Model):
@@ -23,7 +26,8 @@ class AuditEntry(models.Model):
     action = models.CharField(_("action"), max_length=100, db_index=True)
     object_type = models.CharField(_("object type"), max_length=100, db_index=True)
     object_id = models.CharField(_("object id"), max_length=64, blank=True)
-    object_repr = models.CharField(_("object"), max_length=300, blank=True)
+    # A Message for objects whose name has translatable words (console.audit.object_name), else the text.
+    object_repr = MessageField(_("object"), max_length=300, blank=True)
     before = models.JSONField(_("before"), null=True, blank=True)
     after = models.JSONField(_("after"), null=True, blank=True)
 
@@ -67,7 +71,7 @@ class Run(models.Model):
     status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.QUEUED)
     trigger = models.CharField(_("trigger"), max_length=16, choices=Trigger.choices, default=Trigger.MANUAL)
     progress = models.PositiveSmallIntegerField(_("progress"), default=0)
-    stage = models.CharField(_("stage"), max_length=100, blank=True)
+    stage = MessageField(_("stage"), max_length=100, blank=True)
     # At most one queued or running run per non-empty key (e.g. one sync per token).
     exclusive_key = models.CharField(max_length=100, blank=True)
 
@@ -119,10 +123,10 @@ class Run(models.Model):
     counts = models.JSONField(_("counts"), default=dict, blank=True)
     summary = models.JSONField(_("summary"), default=dict, blank=True)
 
-    error = models.TextField(_("error"), blank=True)
+    error = MessageTextField(_("error"), blank=True)
     error_number = models.IntegerField(_("Apple error number"), null=True, blank=True)
     # Something that went wrong without failing the run (e.g. the store metadata lookup was unavailable).
-    warning = models.CharField(_("warning"), max_length=500, blank=True)
+    warning = MessageField(_("warning"), max_length=500, blank=True)
 
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -159,6 +163,10 @@ class Run(models.Model):
 
     def get_kind_display(self) -> str:
         return str(run_kinds.label(self.kind))
+
+    def audit_name(self) -> Message:
+        """The run's name in the audit log, its kind said in the reader's language."""
+        return RUN_NAME(kind=term(run_kinds.label(self.kind)), id=self.pk)
 
     @property
     def is_active(self) -> bool:

@@ -47,9 +47,11 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError, IntegrityError, connections, transaction
 from django.utils import timezone
-from django.utils.translation import gettext as _
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy
 
 from console import run_kinds
+from console.messages import CANNOT_RUN, LOST, LOST_RESTARTED, Message, apple_text, term
 from console.models import Run
 from console.run_kinds import RunKind, register
 from console.signals import send_run_finished
@@ -82,7 +84,7 @@ __all__ = [
 class RunFailed(Exception):
     """Raised by a work function to end its run failed with `message` (and Apple's error `number`)."""
 
-    def __init__(self, message: str, number: int | None = None) -> None:
+    def __init__(self, message: Message | str, number: int | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.number = number
@@ -168,14 +170,14 @@ def execute[R: Run](run: R | int) -> R:
         return run
     run.status, run.started_at, run.heartbeat_at = Run.Status.RUNNING, now, now
     if kind.work is None:
-        return finish(run, error=_("This kind of run cannot be run by a worker."))
+        return finish(run, error=CANNOT_RUN)
     with _Heartbeat(run.pk):
         try:
             outcome = kind.work(run)
         except RunFailed as exc:
             return finish(run, error=exc.message, error_number=exc.number)
         except AppleError as exc:
-            return finish(run, error=exc.message or str(exc), error_number=exc.number)
+            return finish(run, error=apple_text(exc), error_number=exc.number)
         except Exception as exc:  # any fault ends the run visibly
             logger.exception("run %s (%s) failed", run.pk, run.kind)
             return finish(run, error=f"{type(exc).__name__}: {exc}")
@@ -194,7 +196,7 @@ def _save_working(run: Run, **extra: Any) -> int:
     return Run.objects.filter(pk=run.pk, status__in=Run.ACTIVE).update(**values, **extra)
 
 
-def finish[R: Run](run: R, *, error: str = "", error_number: int | None = None) -> R:
+def finish[R: Run](run: R, *, error: Message | str = "", error_number: int | None = None) -> R:
     """End `run`: completed, or failed with `error` (and Apple's error number). Saves its counts and summary.
 
     A run already ended elsewhere (e.g. as lost) keeps that ending; `run` is then reloaded.
@@ -205,7 +207,7 @@ def finish[R: Run](run: R, *, error: str = "", error_number: int | None = None) 
     run.error_number = error_number
     run.finished_at = now
     run.heartbeat_at = now
-    run.stage = str(_("Failed") if error else _("Completed"))
+    run.stage = term(gettext_lazy("Failed") if error else gettext_lazy("Completed"))
     if not error:
         run.progress = 100
     ended = _save_working(
@@ -223,12 +225,13 @@ def finish[R: Run](run: R, *, error: str = "", error_number: int | None = None) 
     return run
 
 
-def progress(run: Run, percent: float, stage: str | None = None) -> None:
-    """Show how far `run` is (0-100) and what it does now; committed at once, and beats the heartbeat."""
+def progress(run: Run, percent: float, stage: Message | Promise | str | None = None) -> None:
+    """Show how far `run` is (0-100) and what it does now; committed at once, and beats the heartbeat. A
+    lazily translated `stage` (gettext_lazy) is stored as its words and said in the reader's language."""
     run.progress = max(0, min(100, int(percent)))
     fields: dict[str, Any] = {"progress": run.progress, "heartbeat_at": timezone.now()}
     if stage is not None:
-        run.stage = fields["stage"] = str(stage)[:100]
+        run.stage = fields["stage"] = term(stage) if isinstance(stage, Promise) else stage
     Run.objects.filter(pk=run.pk).update(**fields)
 
 
@@ -239,9 +242,9 @@ def beat(run: Run, *, waiting: bool = False) -> None:
     Run.objects.filter(pk=run.pk, status__in=Run.ACTIVE).update(heartbeat_at=run.heartbeat_at)
 
 
-def warn(run: Run, message: str) -> None:
+def warn(run: Run, message: Message | str) -> None:
     """Note something that went wrong without failing the run."""
-    run.warning = str(message)[:500]
+    run.warning = message
     Run.objects.filter(pk=run.pk).update(warning=run.warning)
 
 
@@ -330,8 +333,8 @@ def _end_if_lost(run: Run) -> bool:
     now = timezone.now()
     ended = Run.objects.filter(pk=run.pk, status=Run.Status.RUNNING, heartbeat_at=run.heartbeat_at).update(
         status=Run.Status.FAILED,
-        error=_("The worker running this stopped before it finished."),
-        stage=_("Failed"),
+        error=LOST,
+        stage=term(gettext_lazy("Failed")),
         finished_at=now,
     )
     if ended:
@@ -368,13 +371,7 @@ def sweep_lost() -> dict[str, int]:
             )
             if created:
                 done["requeued"] += 1
-                Run.objects.filter(pk=run.pk).update(
-                    error=_(
-                        "The worker running this stopped before it finished; it was started again as run "
-                        "#%(id)s."
-                    )
-                    % {"id": again.pk}
-                )
+                Run.objects.filter(pk=run.pk).update(error=LOST_RESTARTED(id=again.pk))
     waiting = Run.objects.filter(status=Run.Status.QUEUED, heartbeat_at__lt=cutoff)
     for run_id in list(waiting.values_list("pk", flat=True)):
         if Run.objects.filter(pk=run_id, status=Run.Status.QUEUED).update(heartbeat_at=timezone.now()):

@@ -22,6 +22,7 @@ from django.views.generic import DetailView, TemplateView
 from console import api_keys, lockouts, roles
 from console.durations import duration_text
 from console.filters import AuditEntryFilter, RunFilter
+from console.messages import from_json
 from console.models import AuditEntry, Run
 from console.views_base import Column, ConsoleAccessMixin, FilteredListView, add_service_errors
 
@@ -59,9 +60,22 @@ def _audit_value(value) -> str:
         return str(_("Yes") if value else _("No"))
     if isinstance(value, list):
         return ", ".join(_audit_value(item) for item in value) or "—"
+    if isinstance(value, dict) and (message := from_json(value)) is not None:
+        return str(message)
     if isinstance(value, dict):
         return "; ".join(f"{key}: {_audit_value(item)}" for key, item in value.items()) or "—"
     return str(value)
+
+
+def _messages_said(value):
+    """An audit entry's before/after for the CSV: JSON still, with stored messages as the reader's words."""
+    if isinstance(value, dict):
+        if (message := from_json(value)) is not None:
+            return str(message)
+        return {key: _messages_said(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_messages_said(item) for item in value]
+    return value
 
 
 def audit_changes(entry: AuditEntry) -> list[tuple[str, str | None, str]]:
@@ -93,8 +107,8 @@ class AuditLogView(FilteredListView):
         Column(_("Object type"), _object_type_name),
         Column(_("Object"), "object_repr"),
         Column(_("Changes"), audit_changes, template="console/cells/changes.html"),
-        Column(_("Before"), "before", csv_only=True),
-        Column(_("After"), "after", csv_only=True),
+        Column(_("Before"), lambda entry: _messages_said(entry.before), csv_only=True),
+        Column(_("After"), lambda entry: _messages_said(entry.after), csv_only=True),
     ]
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from console.messages import MessageTextField
+
 
 class InstallState(models.TextChoices):
     PENDING_INSTALL = "pending_install", _("Pending install")
@@ -41,7 +43,7 @@ class DeviceAppState(models.Model):
     state = models.CharField(_("install state"), max_length=20, choices=InstallState.choices)
     error_code = models.IntegerField(_("error code"), null=True, blank=True)
     error_domain = models.CharField(_("error domain"), max_length=200, blank=True)
-    error = models.TextField(_("error"), blank=True)
+    error = MessageTextField(_("error"), blank=True)
     last_reported_at = models.DateTimeField(_("last reported"), null=True, blank=True)
     # ManagedApplicationList checks done since the install was acknowledged, and when the next one is due
     # (bounded backoff, M3); None = no check planned.

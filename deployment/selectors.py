@@ -6,6 +6,7 @@ from django.db.models import Case, Count, IntegerField, Q, QuerySet, Value, When
 from django.utils.translation import gettext as _
 
 from assignments.models import License, LicenseDevice
+from console.messages import Message
 from deployment.models import SEVERITY, DeviceAppState, InstallState
 from directory.models import Device
 
@@ -64,10 +65,12 @@ def error_text(state: DeviceAppState) -> str:
     """The last error of an install state in words (translated where the console wrote it)."""
     if not state.error and state.error_code is None:
         return ""
+    # A license's error is a stored message (said in the reader's language); the console's own are msgids.
+    reason = str(state.error) if isinstance(state.error, Message) else _(state.error)
     if state.error_domain == "license":
-        return _("No license: %(reason)s") % {"reason": _(state.error)}
+        return _("No license: %(reason)s") % {"reason": reason}
     if state.error_domain == "console":
-        return _(state.error)
+        return reason
     if state.error_code is not None:
         return _("%(text)s (%(domain)s error %(code)s)") % {
             "text": state.error or _("No description"),

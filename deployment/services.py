@@ -34,6 +34,7 @@ from apps.models import App
 from assignments.models import Assignment, License, LicenseDevice, VPPUser
 from assignments.services import license_revoke
 from console import runs
+from console.messages import Message
 from console.models import Run
 from deployment import tasks  # tasks import this module back; each side uses the other's names at call time
 from deployment.models import Command, CommandBatch, DeviceAppState, InstallState, WebhookEvent
@@ -93,7 +94,7 @@ class StateChange:
     state: str
     error_code: int | None = None
     error_domain: str = ""
-    error: str = ""
+    error: Message | str = ""
 
 
 def _write_states(app_id: int, changes: dict[int, StateChange], *, reported_at=None) -> None:
@@ -444,7 +445,7 @@ def deploy_app(*, app_id: int, device_ids: Iterable[int] | None = None) -> dict:
         retry = retry or (
             state == InstallState.FAILED
             and current.error_domain == CONSOLE_DOMAIN
-            and current.error.startswith(MDM_REFUSED)
+            and str(current.error).startswith(MDM_REFUSED)
         )
         retry = retry or (state == InstallState.PENDING_INSTALL and device_id not in answered)
         if not retry:

@@ -15,6 +15,7 @@ from django.views import View
 from apps.models import App
 from assignments import selectors as assignment_selectors
 from assignments.models import License
+from console.messages import render
 from console.views_base import Column, ConsoleAccessMixin, FilteredListView, csv_response
 from deployment import selectors as deployment_selectors
 from deployment.models import InstallState
@@ -269,7 +270,7 @@ def _license_columns() -> list[Column]:
         Column(_("Devices using it"), lambda lic: [d.serial_number for d in lic.covered_devices.all()]),
         Column(_("State"), "state"),
         Column(_("Error number"), "error_number"),
-        Column(_("Error"), lambda lic: gettext(lic.error) if lic.error else ""),
+        Column(_("Error"), lambda lic: render(lic.error)),
         Column(_("Updated"), "updated_at"),
     ]
 

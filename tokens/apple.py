@@ -13,6 +13,8 @@ import uuid
 from django.conf import settings
 from django.utils import timezone
 
+from console.messages import Message, apple_exception
+from tokens.messages import EXTERNAL_MDM
 from tokens.models import VPPToken
 from vpp.client import VPPClient
 from vpp.errors import AppleError, TokenExpired, TokenInvalid, TokenRevoked
@@ -68,7 +70,12 @@ def our_mdm_info(token) -> MdmInfo:
     return MdmInfo(id=str(token.mdm_info_id), name=settings.VPP_MDM_NAME[:100], metadata=metadata[:255])
 
 
-def state_from_client_config(token, config: ClientConfig) -> tuple[str, str]:
+def external_mdm(name: str, metadata: str) -> Message:
+    """The state detail of a token another MDM holds (T8)."""
+    return EXTERNAL_MDM(name=f"{name} ({metadata})")
+
+
+def state_from_client_config(token, config: ClientConfig) -> tuple[str, Message | str]:
     """(state, detail) for a token given Apple's client/config answer.
 
     Another MDM's mdmInfo means the token is no longer ours (T8). No mdmInfo at all means nobody claims the
@@ -82,7 +89,7 @@ def state_from_client_config(token, config: ClientConfig) -> tuple[str, str]:
     if other is not None and other.id != str(token.mdm_info_id):
         return (
             VPPToken.State.ASSIGNED_TO_EXTERNAL_MDM,
-            f"Managed by another MDM: {other.name} ({other.metadata})",
+            external_mdm(other.name, other.metadata),
         )
     return VPPToken.State.VALID, ""
 
@@ -93,9 +100,9 @@ def claim_if_unclaimed(client: VPPClient, token, config: ClientConfig) -> None:
         client.update_client_config(mdm_info=our_mdm_info(token))
 
 
-def state_from_error(exc: AppleError) -> tuple[str, str] | None:
+def state_from_error(exc: AppleError) -> tuple[str, Message | str] | None:
     """The token state an Apple error implies, or None if the error says nothing about the token."""
-    detail = f"Apple error {exc.number}: {exc.message}" if exc.number else str(exc)
+    detail = apple_exception(exc)
     if isinstance(exc, TokenExpired):
         return VPPToken.State.EXPIRED, detail
     if isinstance(exc, TokenRevoked):

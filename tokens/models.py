@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from console.fields import EncryptedTextField
+from console.messages import MessageField
 from console.models import Run
 
 
@@ -59,7 +60,7 @@ class VPPToken(models.Model):
     notification_secret = EncryptedTextField(blank=True, default="")
 
     state = models.CharField(_("state"), max_length=32, choices=State.choices, default=State.VALID)
-    state_detail = models.CharField(_("state detail"), max_length=500, blank=True)
+    state_detail = MessageField(_("state detail"), max_length=500, blank=True)
     expires_at = models.DateTimeField(_("expires"))
     token_uploaded_at = models.DateTimeField(_("last updated"), default=timezone.now)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -20,6 +20,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from console import audit
+from console.messages import Message, apple_exception
 from tokens.apple import (
     claim_if_unclaimed,
     client_for,
@@ -29,6 +30,7 @@ from tokens.apple import (
     state_from_client_config,
     state_from_error,
 )
+from tokens.messages import NOTIFICATIONS_NOT_SET_UP
 from tokens.models import NotificationReceipt, SyncRun, VPPToken
 from tokens.sync import request_sync
 from vpp.errors import AppleError, ServiceUnavailable, TokenExpired, TokenInvalid, TokenRevoked
@@ -253,10 +255,7 @@ def _register_notifications(token_id: int) -> None:
     except AppleError as exc:
         logger.warning("Apple notifications not configured for token %s: %s", token_id, exc)
         VPPToken.objects.filter(pk=token_id).update(
-            state_detail=(
-                _("Apple notifications could not be set up (%(error)s); scheduled syncs still run.")
-                % {"error": exc}
-            )[:500]
+            state_detail=NOTIFICATIONS_NOT_SET_UP(error=apple_exception(exc))
         )
 
 
@@ -558,7 +557,7 @@ def token_check_state(*, token: VPPToken) -> VPPToken:
             if config.location_name and config.location_name != token.location_name:
                 fields["location_name"] = config.location_name[:200]
     if new_state != token.state or detail != token.state_detail:
-        fields.update(state=new_state, state_detail=detail[:500])
+        fields.update(state=new_state, state_detail=detail)
     if not fields:
         return token
     with transaction.atomic():
@@ -577,12 +576,14 @@ def token_check_state(*, token: VPPToken) -> VPPToken:
     return token
 
 
-def token_set_state(*, token: VPPToken, state: str, detail: str, config=None, audited: bool = True) -> None:
+def token_set_state(
+    *, token: VPPToken, state: str, detail: Message | str, config=None, audited: bool = True
+) -> None:
     """The token's state (and, with Apple's client `config`, its expiry, location and website) as Apple's
     answers imply it (T4, T5, T8); a change is audited unless `audited` is False."""
     before = audit.snapshot(token, ["state", "state_detail", "expires_at", "location_name"])
     token.state = state
-    token.state_detail = (detail or "")[:500]
+    token.state_detail = detail or ""
     fields = ["state", "state_detail", "updated_at"]
     if config is not None:
         if config.token_expiration:
@@ -605,12 +606,18 @@ def token_set_state(*, token: VPPToken, state: str, detail: str, config=None, au
         audit.record(actor=None, action="token.state", obj=token, before=old, after=new)
 
 
-def token_sync_finished(*, token: VPPToken, versions: dict[str, str | None], full: bool) -> None:
+def token_sync_finished(
+    *, token: VPPToken, versions: dict[str, str | None], full: bool, settled: bool = True
+) -> None:
     """Record a completed sync on the token: when, and Apple's version ids to continue from (call inside the
-    sync's transaction). `versions` holds `assignments_version_id` / `users_version_id` (None: unchanged)."""
+    sync's transaction). `versions` holds `assignments_version_id` / `users_version_id` (None: unchanged).
+    With `settled=False` the status stays `in progress`: work derived from the saved data still follows, and
+    `token_sync_status` says `completed` after it."""
     token.last_sync_at = timezone.now()
-    token.last_sync_status = VPPToken.SyncStatus.COMPLETED
-    fields = ["last_sync_at", "last_sync_status", "updated_at"]
+    fields = ["last_sync_at", "updated_at"]
+    if settled:
+        token.last_sync_status = VPPToken.SyncStatus.COMPLETED
+        fields.append("last_sync_status")
     for name, value in versions.items():
         if value:
             setattr(token, name, value)

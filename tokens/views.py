@@ -16,12 +16,13 @@ from django.views.generic import DetailView, FormView, TemplateView
 from console import views as console_views
 from console.durations import duration_text
 from console.views_base import Column, ConsoleAccessMixin, FilteredListView, add_service_errors
-from tokens import selectors, services
+from tokens import kept_file, selectors, services
 from tokens.countries import country_name
 from tokens.filters import SyncRunFilter, VPPTokenFilter
 from tokens.forms import TokenCreateForm, TokenEditForm
 from tokens.models import SyncRun, VPPToken
 from tokens.sync import request_sync
+from vpp.tokenfile import MAX_TOKEN_FILE_BYTES
 
 LIST_CRUMBS = [
     (_("Home"), reverse_lazy("home")),
@@ -161,22 +162,49 @@ class _TokenFormView(ConsoleAccessMixin, FormView):
     write = True
     template_name = "tokens/form.html"
 
+    kept: kept_file.KeptFile | None = None
+
+    def get(self, request, *args, **kwargs):
+        kept_file.forget(request.session)
+        return super().get(request, *args, **kwargs)
+
+    def get_form(self, form_class=None):
+        form = super().get_form(form_class)
+        if self.request.method == "POST" and not self.request.FILES.get("token_file"):
+            # The file kept after the last errors stands in for a file chosen again (tokens.kept_file).
+            self.kept = kept_file.find(self.request.session, self.request.POST.get("kept_file", ""))
+            if self.kept is not None:
+                form.fields["token_file"].required = False
+        return form
+
+    def token_file_bytes(self, form) -> bytes | None:
+        """The chosen token file, else the one kept after the last errors, else None."""
+        upload = form.cleaned_data.get("token_file")
+        if upload:
+            return services.read_token_upload(upload)
+        if self.kept is not None:
+            return kept_file.content(self.request.session, self.kept)
+        return None
+
     def form_invalid_with(self, form, error: ValidationError):
         add_service_errors(form, error)
         return self.form_invalid(form)
 
     def form_invalid(self, form):
-        # A browser cannot be handed a file back, and the token is a secret the console does not park in a
-        # session: say plainly that the chosen file must be chosen again, next to the file field.
-        if self.request.FILES.get("token_file") and "token_file" not in form.errors:
-            form.add_error(
-                "token_file",
-                ValidationError(
-                    _("Your token file was not kept because of the errors below: choose it again."),
-                    code="file_not_kept",
-                ),
-            )
+        upload = self.request.FILES.get("token_file")
+        if "token_file" in form.errors:  # the file itself is wrong: nothing worth keeping
+            kept_file.forget(self.request.session)
+            self.kept = None
+        elif upload and upload.size <= MAX_TOKEN_FILE_BYTES:
+            upload.seek(0)
+            self.kept = kept_file.keep(self.request.session, data=upload.read(), name=upload.name or "")
         return super().form_invalid(form)
+
+    def form_succeeded(self) -> None:
+        kept_file.forget(self.request.session)
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(kept_file=self.kept, **kwargs)
 
 
 class TokenCreateView(_TokenFormView):
@@ -190,7 +218,7 @@ class TokenCreateView(_TokenFormView):
         data = form.cleaned_data
         try:
             token = services.token_create(
-                file=services.read_token_upload(data["token_file"]),
+                file=self.token_file_bytes(form) or b"",
                 name=data["name"],
                 apple_id=data["apple_id"],
                 country_or_region=data["country_or_region"],
@@ -202,6 +230,7 @@ class TokenCreateView(_TokenFormView):
             )
         except ValidationError as error:
             return self.form_invalid_with(form, error)
+        self.form_succeeded()
         messages.success(
             self.request,
             gettext("The VPP token “%(name)s” was created; its first sync has started.")
@@ -241,10 +270,9 @@ class TokenEditView(_TokenObjectMixin, _TokenFormView):
         data = form.cleaned_data
         token = self.get_token()
         try:
-            if data.get("token_file"):
-                token = services.token_renew(
-                    token=token, file=services.read_token_upload(data["token_file"]), actor=self.request.user
-                )
+            renewal = self.token_file_bytes(form)
+            if renewal is not None:
+                token = services.token_renew(token=token, file=renewal, actor=self.request.user)
             services.token_update(
                 token=token,
                 actor=self.request.user,
@@ -255,6 +283,7 @@ class TokenEditView(_TokenObjectMixin, _TokenFormView):
             )
         except ValidationError as error:
             return self.form_invalid_with(form, error)
+        self.form_succeeded()
         messages.success(self.request, gettext("The VPP token was saved."))
         token.refresh_from_db()
         warn_if_country_differs(self.request, token)

@@ -105,6 +105,7 @@
     text.addEventListener("change", function (event) {
       event.stopPropagation();
       if (text.value === "") choose("");
+      else if (Object.prototype.hasOwnProperty.call(choices, text.value)) choose(choices[text.value]);
     });
     text.addEventListener("input", function () {
       if (Object.prototype.hasOwnProperty.call(choices, text.value)) { choose(choices[text.value]); return; }
@@ -121,6 +122,8 @@
             choices[option.value] = String(item.id);
             list.appendChild(option);
           });
+          // A name typed in full (the keyboard way, without opening the list) is a choice once it is found.
+          if (Object.prototype.hasOwnProperty.call(choices, text.value)) choose(choices[text.value]);
         });
       }, 250);
     });

@@ -9,6 +9,7 @@ from functools import partial
 from types import SimpleNamespace
 
 import pytest
+from django.db import DatabaseError, connection
 
 from apps.models import App, AppleAssignment
 from apps.staging import STAGE_GONE, MirrorStage, stage_line
@@ -155,7 +156,7 @@ def test_copy_path_sync_failing_between_switch_and_commit_leaves_previous_data(p
 
     monkeypatch.setattr("assignments.events.vpp_users_apply", fail)
     run = sync(token, full=True)
-    assert run.status == SyncRun.Status.FAILED and "injected" in run.error
+    assert run.status == SyncRun.Status.FAILED and "injected" in str(run.error)
     after = (mirror(token), _counts(token))
     assert after == before
     monkeypatch.undo()
@@ -223,3 +224,68 @@ def test_batched_path_sync_failing_mid_switch_leaves_only_apple_rows_and_the_nex
     monkeypatch.undo()  # the next sync on this database's own path (batched on SQLite)
     assert sync(token).status == SyncRun.Status.COMPLETED
     assert mirror(token) == at_apple
+
+
+def _refresh_sql_fails(execute, sql, params, many, context):
+    """Fail the statement that creates untracked licenses (after the refresh's DELETE has run)."""
+    if sql.startswith("INSERT INTO") and "'untracked'" in sql:
+        raise DatabaseError("injected: the untracked refresh failed")
+    return execute(sql, params, many, context)
+
+
+def test_untracked_refresh_after_the_mirror_commit_converges(apple):
+    """T9 after the sync's write: the untracked licenses are those of the committed mirror, and the token
+    says `completed` only once they are."""
+    token = connect(apple)
+    run = sync(token)
+    assert run.status == SyncRun.Status.COMPLETED, run.error
+    token.refresh_from_db()
+    assert token.last_sync_status == "completed"
+    untracked = _untracked(token)
+    assert untracked  # the demo location's targets are unknown to the console
+    assert untracked == {row for row in mirror(token) if row[2] or row[3]}
+    assert untracked_refresh_from_mirror(token=token) == {"created": 0, "removed": 0}
+
+
+def test_untracked_refresh_failing_after_the_commit_keeps_the_mirror_and_the_next_sync_converges(apple):
+    """The refresh runs after the mirror is committed, in its own transaction(s): when it fails, the run
+    fails saying so, the mirror holds Apple's rows, the untracked licenses are still rows of the previous or
+    the new state (on PostgreSQL exactly the previous ones: one transaction), and the next sync, though
+    incremental with nothing new at Apple, refreshes them all."""
+    token = connect(apple)
+    sync(token)
+    before = _untracked(token)
+    gone = next(a for a in mirror(token) if a[2] and a in before)
+    from tokens.apple import client_for
+
+    with client_for(token) as client:
+        client.disassociate_assets([gone[0]], serial_numbers=[gone[2]])
+        client.associate_assets([AssetRef(gone[0], gone[1])], serial_numbers=["SER-AFTER-COMMIT"])
+    assert apple.wait_idle()
+    added = (gone[0], gone[1], "SER-AFTER-COMMIT", "")
+    at_apple = apple_assignments(apple, token.location_uid)
+    assert added in at_apple and gone not in at_apple
+
+    with connection.execute_wrapper(_refresh_sql_fails):
+        run = sync(token)
+    assert run.status == SyncRun.Status.FAILED
+    assert "assignments were saved" in str(run.error) and "untracked licenses" in str(run.error)
+    assert mirror(token) == at_apple  # committed before the refresh
+    token.refresh_from_db()
+    assert token.last_sync_status == "failed"
+    partly = _untracked(token)
+    assert added not in partly  # the INSERT failed
+    if connection.vendor == "postgresql":
+        assert partly == before  # the DELETE went back with it
+    else:
+        assert partly <= before  # committed batches of the DELETE: rows of the previous state only
+
+    run = sync(token)  # incremental, nothing changed at Apple since: still refreshes every untracked row
+    assert run.status == SyncRun.Status.COMPLETED, run.error
+    assert not run.full
+    after = _untracked(token)
+    assert added in after and gone not in after
+    assert after == (before - {gone}) | {added}
+    assert untracked_refresh_from_mirror(token=token) == {"created": 0, "removed": 0}
+    token.refresh_from_db()
+    assert token.last_sync_status == "completed"

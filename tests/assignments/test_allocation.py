@@ -61,7 +61,7 @@ def test_s5_no_licenses_left_fails_visibly(apple, location, make_app, administra
     )
     execute(LicenseRun.objects.get(assignment=assignment))
     lic = License.objects.get(app=app)
-    assert lic.state == "failed" and lic.error == "No licenses available"
+    assert lic.state == "failed" and str(lic.error) == "No licenses available"
 
 
 @pytest.mark.django_db
@@ -114,7 +114,7 @@ def test_a3_s4_user_licensing_registers_users_and_refuses_without_apple_id(
     )
     run = execute(LicenseRun.objects.get(assignment=a))
     refused = License.objects.get(app=app, user=without_id)
-    assert refused.state == "failed" and "Apple ID" in refused.error
+    assert refused.state == "failed" and "Apple ID" in str(refused.error)
     waiting = License.objects.get(app=app, user=with_id)
     assert waiting.state == "pending"
     vpp_user = VPPUser.objects.get(user=with_id)
@@ -154,9 +154,9 @@ def test_s12_s13_user_licensing_through_devices(apple, location, make_app, admin
     )
     execute(LicenseRun.objects.get(assignment=a))
     s12 = License.objects.get(app=app, user=blocked.primary_user)
-    assert s12.state == "failed" and "device licensing" in s12.error
+    assert s12.state == "failed" and "device licensing" in str(s12.error)
     s13 = License.objects.get(app=app, device=dep)
-    assert s13.state == "failed" and "primary user" in s13.error
+    assert s13.state == "failed" and "primary user" in str(s13.error)
 
 
 @pytest.mark.django_db

@@ -194,7 +194,7 @@ def test_a3_api_licenses_shows_the_failed_device_rows_and_covered_devices(
     rows = sorted(body["results"], key=lambda r: r["serial_number"])
     assert [r["serial_number"] for r in rows] == sorted(d.serial_number for d in in_order[5:])
     assert {(r["license_type"], r["user"], r["error"]) for r in rows} == {
-        ("user", None, allocation.DEVICE_LIMIT)
+        ("user", None, str(allocation.DEVICE_LIMIT))
     }
     body = admin_api.get(f"/api/v1/apps/{app.pk}/licenses/", {"state": "assigned"}).json()
     assert body["count"] == 1

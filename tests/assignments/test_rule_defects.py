@@ -219,10 +219,10 @@ def test_s12_app_store_blocked_device_of_user_group_member_is_reported_and_count
     assert held.state == "assigned"
     assert list(held.covered_devices.all()) == [allowed]
     report = License.objects.get(app=app, device=blocked)
-    assert report.state == "failed" and "App Store is blocked" in report.error
+    assert report.state == "failed" and "App Store is blocked" in str(report.error)
     # Shown on the device's licenses in the API.
     rows = admin_api.get(f"/api/v1/licenses/?device={blocked.pk}").json()["results"]
-    assert [(r["state"], r["error"]) for r in rows] == [("failed", report.error)]
+    assert [(r["state"], r["error"]) for r in rows] == [("failed", str(report.error))]
 
     # Allowing the App Store lets the next allocation cover the device; the report goes.
     blocked.app_store_allowed = True

@@ -36,6 +36,7 @@ AXE_RUN = """async () => {
 
 
 def _console_data():
+    from assignments.allocation import NO_LICENSES
     from assignments.models import Assignment, License
 
     token = factories.VPPTokenFactory(
@@ -68,7 +69,7 @@ def _console_data():
         license_type="user",
         user=person,
         state="failed",
-        error="No licenses available",
+        error=NO_LICENSES,
     )
     from deployment.models import DeviceAppState, InstallState
 
@@ -85,6 +86,12 @@ def _console_data():
     return app
 
 
+def _axe(page) -> list:
+    """axe-core's serious and critical violations on the page as it is now."""
+    page.add_script_tag(url="/static/vendor/axe-core/axe.min.js")
+    return page.evaluate(AXE_RUN)
+
+
 def _check(page, artifacts, name: str, viewport: str) -> None:
     page.wait_for_load_state("networkidle")
     page.screenshot(path=str(artifacts / f"{name}-{viewport}.png"), full_page=True)
@@ -95,8 +102,7 @@ def _check(page, artifacts, name: str, viewport: str) -> None:
     assert widths["body"] <= widths["viewport"] and widths["doc"] <= widths["viewport"], (
         f"{name} at {viewport} scrolls sideways: {widths}"
     )
-    page.add_script_tag(url="/static/vendor/axe-core/axe.min.js")
-    violations = page.evaluate(AXE_RUN)
+    violations = _axe(page)
     assert violations == [], f"{name} at {viewport}: " + json.dumps(violations, indent=1)
 
 
@@ -216,3 +222,88 @@ def test_license_filters_pick_people_and_apps_by_name_through_the_api(page, admi
     app_box.fill(option.get_attribute("value"))
     page.wait_for_url(f"**app={app.pk}*")
     expect(rows).to_have_count(1)
+
+
+def _every_page(administrator) -> dict[str, str]:
+    """name → URL of every main page of the navigation, with a row of each kind to show."""
+    from assignments.models import LicenseRun
+    from console import api_keys, audit
+    from console.models import Run
+    from scim import services as scim_services
+    from tokens.models import SyncRun
+
+    app = _console_data()
+    token, assignment = app.vpp_token, app.assignments.get()
+    person, device = factories.DirectoryUserFactory(display_name="Megan Bowen"), factories.DeviceFactory()
+    group = assignment.group
+    sync = SyncRun.objects.create(kind="sync", vpp_token=token, status="completed", progress=100)
+    license_run = LicenseRun.objects.create(kind="allocate", app=app, assignment=assignment, status="running")
+    audit.record(
+        actor=administrator, action="assignment.create", obj=assignment, after={"intent": "required"}
+    )
+    api_keys.api_key_create(user=administrator, name="Inventory script", actor=administrator)
+    scim_client, _token = scim_services.scim_client_create(name="Entra ID", actor=administrator)
+    return {
+        "home": "/",
+        "tokens": "/tokens/",
+        "token": f"/tokens/{token.pk}/",
+        "token-form": "/tokens/create/",
+        "token-edit": f"/tokens/{token.pk}/edit/",
+        "sync-runs": "/tokens/sync-runs/",
+        "sync-run": f"/tokens/sync-runs/{sync.pk}/",
+        "apps": "/apps/",
+        "books": "/apps/books/",
+        "app": f"/apps/{app.pk}/",
+        "app-assignments": f"/assignments/apps/{app.pk}/",
+        "app-install-devices": f"/deployment/apps/{app.pk}/devices/",
+        "app-install-users": f"/deployment/apps/{app.pk}/users/",
+        "users": "/directory/users/",
+        "user": f"/directory/users/{person.pk}/",
+        "devices": "/directory/devices/",
+        "device": f"/directory/devices/{device.pk}/",
+        "groups": "/directory/groups/",
+        "group": f"/directory/groups/{group.pk}/",
+        "import": "/directory/import/",
+        "monitor-licenses": "/assignments/licenses/",
+        "monitor-alerts": "/monitor/alerts/",
+        "report-app-licenses": "/reports/app-licenses/",
+        "report-install-status": "/reports/install-status/",
+        "report-assignments": "/reports/assignments/",
+        "license-runs": "/assignments/runs/",
+        "license-run": f"/assignments/runs/{license_run.pk}/",
+        "runs": "/runs/",
+        "run": f"/runs/{Run.objects.get(pk=sync.pk).pk}/",
+        "reconciliation": "/assignments/reconciliation/",
+        "audit-log": "/audit-log/",
+        "api-keys": "/api-keys/",
+        "scim-clients": "/scim-clients/",
+        "scim-client": f"/scim-clients/{scim_client.pk}/",
+        "not-found": "/no-such-page/",
+    }
+
+
+# At 390 px: the pages whose tables and forms fold the most.
+PHONE_PAGES = ["home", "token", "token-form", "app", "users", "device", "runs", "audit-log", "not-found"]
+
+
+def test_every_main_page_passes_axe_at_desktop_and_a_phone(browser, live_server, administrator, artifacts):
+    """axe-core on every page of the navigation (one browser context, one visit each): no serious or critical
+    violation at 1280 px, nor at 390 px for the pages that change the most on a phone."""
+    pages = _every_page(administrator)
+    context = browser.new_context(base_url=live_server.url, locale="en-US", viewport=VIEWPORTS["laptop"])
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    found: dict[str, list] = {}
+    try:
+        sign_in(page, administrator.username)
+        visits = [(name, "laptop") for name in pages] + [(name, "phone") for name in PHONE_PAGES]
+        for name, viewport in visits:
+            page.set_viewport_size(VIEWPORTS[viewport])
+            response = page.goto(pages[name])
+            assert response is not None and response.status == (404 if name == "not-found" else 200), name
+            expect(page.locator("h1").first).to_be_visible()
+            if violations := _axe(page):
+                found[f"{name} at {viewport}"] = violations
+    finally:
+        context.close()
+    assert found == {}, json.dumps(found, indent=1)

@@ -134,7 +134,7 @@ def _sweep_ends_lost_run(lost: Run, killed_at: float) -> Run:
     assert swept == 1
     assert time.monotonic() - killed_at < LOST_AFTER + HEARTBEAT + 5
     lost.refresh_from_db()
-    assert lost.status == "failed" and "worker running this stopped" in lost.error
+    assert lost.status == "failed" and "worker running this stopped" in str(lost.error)
     again = Run.objects.get(status__in=Run.ACTIVE, kind=lost.kind)
     assert again.pk != lost.pk and again.trigger == lost.trigger and again.summary["retry_of"] == lost.pk
     return again

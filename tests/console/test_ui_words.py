@@ -1,13 +1,16 @@
 """Words on the console pages: names not ids, "Any" not "Unknown", stored messages in the reader's language,
-country names from CLDR, and a token form that says when its file must be chosen again."""
+country names from CLDR, and a token form that keeps its file across validation errors."""
 
 from __future__ import annotations
+
+import re
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from tests import factories
+from tests.tokens.test_token_pages import _create_post
 
 pytestmark = pytest.mark.django_db
 
@@ -90,21 +93,61 @@ def test_token_form_names_countries_in_the_readers_language(admin_web):
     assert '<option value="US">美国 (US)</option>' in chinese
 
 
-def test_t2_token_form_says_the_file_must_be_chosen_again_after_an_error(admin_web):
-    response = admin_web.post(
-        reverse("tokens:create"),
-        {
-            "token_file": SimpleUploadedFile("acme.vpptoken", b"not shown back"),
-            "name": "",
-            "apple_id": "vpp@acme.example",
-            "country_or_region": "US",
-            "account_type": "business",
-            "automatic_app_updates": "true",
-        },
+def _kept_key(page: str) -> str:
+    match = re.search(r'<input type="hidden" name="kept_file" value="([^"]+)">', page)
+    assert match, "the page keeps no file"
+    return match.group(1)
+
+
+def test_t2_token_form_keeps_its_file_across_errors_and_never_shows_it(apple, admin_web):
+    from django.contrib.sessions.models import Session
+
+    from tokens.models import VPPToken
+
+    content = apple.mint_token(org_name="Acme", location_name="HQ")
+    first = admin_web.post(reverse("tokens:create"), _create_post(content, name=""))
+    page = first.content.decode()
+    assert first.status_code == 200 and "This field is required." in page
+    assert 'data-testid="kept-file"' in page and "File kept: acme.vpptoken" in page
+    assert content not in page  # the secret is never sent back
+    # Kept encrypted at rest: the session row holds no readable token.
+    assert all(
+        content not in row.session_data and content not in str(row.get_decoded())
+        for row in Session.objects.all()
     )
-    page = response.content.decode()
-    assert "Your token file was not kept because of the errors below: choose it again." in page
-    assert "not shown back" not in page
+
+    # Submitting again without choosing the file uses the kept one.
+    second = admin_web.post(
+        reverse("tokens:create"), _create_post("", token_file=None, kept_file=_kept_key(page))
+    )
+    token = VPPToken.objects.get()
+    assert second.status_code == 302 and second["Location"] == reverse("tokens:detail", args=[token.pk])
+    assert token.name == "Acme HQ" and token.location_name == "HQ"
+    # Used once: the file is forgotten after the success.
+    again = admin_web.post(
+        reverse("tokens:create"), _create_post("", token_file=None, kept_file=_kept_key(page), name="Other")
+    )
+    assert "File kept" not in again.content.decode() and "This field is required." in again.content.decode()
+
+
+def test_t2_a_kept_file_belongs_to_its_session_and_form(apple, admin_web, administrator):
+    from django.test import Client
+
+    content = apple.mint_token(org_name="Acme", location_name="HQ")
+    page = admin_web.post(reverse("tokens:create"), _create_post(content, name="")).content.decode()
+    key = _kept_key(page)
+    # Another session (the same administrator signed in elsewhere) cannot use the key.
+    elsewhere = Client()
+    elsewhere.force_login(administrator)
+    other = elsewhere.post(
+        reverse("tokens:create"), _create_post("", token_file=None, kept_file=key)
+    ).content.decode()
+    assert "This field is required." in other and "File kept" not in other
+    # A wrong key in the same session is no kept file either.
+    wrong = admin_web.post(
+        reverse("tokens:create"), _create_post("", token_file=None, kept_file="not-the-key")
+    ).content.decode()
+    assert "This field is required." in wrong
 
 
 def test_csv_import_preview_shows_names_not_internal_ids_or_none(admin_web):

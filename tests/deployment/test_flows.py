@@ -96,7 +96,7 @@ def test_s6_d2_hundred_licenses_five_hundred_devices(
     for command in Command.objects.filter(app=app, purpose="install"):
         assert command.sent_at >= assigned_at[command.device_id]
     failed = DeviceAppState.objects.filter(app=app, state="failed")
-    assert {(s.error_domain, s.error) for s in failed} == {("license", "No licenses available")}
+    assert {(s.error_domain, str(s.error)) for s in failed} == {("license", "No licenses available")}
     assert not Command.objects.filter(app=app, device__in=[s.device_id for s in failed]).exists()
     # Batched: a few enqueue requests, not one per device.
     requests = [
@@ -361,7 +361,7 @@ def test_d5_nanomdm_per_id_errors_are_recorded_on_the_device_rows(apple, locatio
     batch.refresh_from_db()
     assert batch.http_status == 207
     row = Command.objects.get(device=stranger)
-    assert row.status == "queued" and "push" in row.error.lower()
+    assert row.status == "queued" and "push" in str(row.error).lower()
     assert Command.objects.get(device=known).error == ""
     nanomdm.update_settings(storage="mysql")
     services.send_command(
@@ -371,7 +371,7 @@ def test_d5_nanomdm_per_id_errors_are_recorded_on_the_device_rows(apple, locatio
         app=app,
     )
     failed = Command.objects.filter(status="failed").order_by("device_id")
-    assert failed.count() == 2 and all("did not" in c.error for c in failed)
+    assert failed.count() == 2 and all("did not" in str(c.error) for c in failed)
 
 
 def _enrol_quietly(nanomdm):

@@ -471,7 +471,7 @@ def test_fault_matrix_deployment_nanomdm_fault(apple, nanomdm, allocation, admin
     if fault == "nanomdm-500":
         refused = DeviceAppState.objects.filter(app=app, state="failed")
         assert refused.count() == len(devices)
-        assert all(s.error.startswith("The MDM server did not") for s in refused)
+        assert all(str(s.error).startswith("The MDM server did not") for s in refused)
 
     nanomdm.clear_faults()
     deployment_services.deploy_app(app_id=app.pk)  # the next deployment run, once NanoMDM answers again

@@ -255,7 +255,7 @@ def test_t8_state_check_notices_revocation_and_deletes_nothing(apple, administra
     services.token_check_state(token=token)
     token.refresh_from_db()
     assert token.state == VPPToken.State.REVOKED
-    assert "9625" in token.state_detail
+    assert "9625" in str(token.state_detail)
     assert not token.is_usable
     assert App.objects.filter(pk=app.pk).exists()
 
@@ -266,7 +266,7 @@ def test_t8_state_check_notices_another_mdm(apple, administrator):
     services.token_check_state(token=token)
     token.refresh_from_db()
     assert token.state == VPPToken.State.ASSIGNED_TO_EXTERNAL_MDM
-    assert "OtherMDM" in token.state_detail
+    assert "OtherMDM" in str(token.state_detail)
     assert AuditEntry.objects.filter(action="vpp_token.state").exists()
 
 

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
     dependencies = [
         ("apps", "0002_mirror_lean_indexes_without_database_foreign_keys"),
-        ("assignments", "0006_license_fewer_indexes"),
+        ("assignments", "0007_license_errors_as_messages"),
         ("directory", "0004_list_indexes"),
     ]
 

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
     dependencies = [
         ("apps", "0002_mirror_lean_indexes_without_database_foreign_keys"),
-        ("deployment", "0001_deployment_states_commands"),
+        ("deployment", "0002_install_errors_as_messages"),
         ("directory", "0004_list_indexes"),
     ]
 
