@@ -57,7 +57,13 @@ class App(models.Model):
                 fields=["vpp_token", "adam_id", "pricing_param"], name="unique_asset_per_token"
             )
         ]
-        indexes = [models.Index(fields=["bundle_id"]), models.Index(fields=["product_type", "name"])]
+        indexes = [
+            models.Index(fields=["bundle_id"]),
+            models.Index(fields=["product_type", "name"]),
+            # Licenses and install states sorted by app name walk the apps in this order and each app's rows
+            # by its own index, instead of sorting a million joined rows (issue 13).
+            models.Index(fields=["name", "id"], name="app_list_name"),
+        ]
 
     def __str__(self) -> str:
         return self.name or self.adam_id

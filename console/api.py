@@ -11,15 +11,25 @@ from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from console.pagination import EstimatedCountPaginator
 from vpp.errors import AppleError
 
 
 class Pagination(PageNumberPagination):
     """`{count, next, previous, results}` pages; `?page_size=` from 1 to 500 (anything else answers 400, so a
-    script never silently gets fewer rows per page than it asked for); an empty value means the default."""
+    script never silently gets fewer rows per page than it asked for); an empty value means the default. Past
+    `LIST_EXACT_COUNT_LIMIT` rows `count` is PostgreSQL's estimate and the answer says
+    `X-Count-Estimated: true` (console.pagination); `next` is exact either way."""
 
     page_size_query_param = "page_size"
     max_page_size = 500
+    django_paginator_class = EstimatedCountPaginator
+
+    def get_paginated_response(self, data):
+        response = super().get_paginated_response(data)
+        if self.page.paginator.count_is_estimated:
+            response["X-Count-Estimated"] = "true"
+        return response
 
     def get_page_size(self, request):
         raw = request.query_params.get(self.page_size_query_param, "")

@@ -23,6 +23,7 @@ from django.views.generic import ListView
 
 from console.access import check_access
 from console.models import Run
+from console.pagination import EstimatedCountPaginator
 from console.roles import can_change
 
 
@@ -138,6 +139,7 @@ class FilteredListView(ConsoleAccessMixin, ListView):
     filterset_class = None
     columns: list[Column] = []
     paginate_by = 50
+    paginator_class = EstimatedCountPaginator
     template_name = "console/list.html"
     table_template = "console/partials/table.html"
     title: Any = ""
@@ -163,7 +165,8 @@ class FilteredListView(ConsoleAccessMixin, ListView):
         ordering = self.request.GET.get("ordering", "")
         allowed = {c.order_by for c in self.columns if c.order_by}
         if ordering.lstrip("-") in allowed:
-            queryset = queryset.order_by(ordering, "pk")
+            # The tie-breaker follows the column's direction, so one index (column, id) serves both.
+            queryset = queryset.order_by(ordering, "-pk" if ordering.startswith("-") else "pk")
         elif self.default_ordering:
             queryset = queryset.order_by(*self.default_ordering)
         return queryset

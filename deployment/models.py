@@ -56,7 +56,12 @@ class DeviceAppState(models.Model):
         verbose_name = _("install state")
         verbose_name_plural = _("install states")
         constraints = [models.UniqueConstraint(fields=["device", "app"], name="one_state_per_device_app")]
-        indexes = [models.Index(fields=["app", "state"])]
+        indexes = [
+            models.Index(fields=["app", "state"]),
+            # Install status sorted by last report, or filtered by state over every app (issue 13).
+            models.Index(fields=["last_reported_at", "id"], name="device_app_state_reported"),
+            models.Index(fields=["state", "id"], name="device_app_state_state"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.app} on {self.device}: {self.state}"

@@ -124,6 +124,8 @@ class Device(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["udid"], condition=~Q(udid=""), name="unique_device_udid")
         ]
+        # The device list's order and an app's device pane sorted by device (issue 13).
+        indexes = [models.Index(fields=["name", "serial_number", "id"], name="device_list_name")]
 
     def __str__(self) -> str:
         return self.name or self.serial_number

@@ -162,6 +162,10 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 
 # --- REST API ---------------------------------------------------------------------------------------------
+# Lists count their rows exactly up to this many; beyond it (PostgreSQL) they take the planner's estimate and
+# say "about N" (console.pagination, issue 13): COUNT(*) over a million licenses costs more than the page.
+LIST_EXACT_COUNT_LIMIT = 10_000
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "console.authentication.ApiKeyAuthentication",
