@@ -188,6 +188,7 @@ class Command(BaseCommand):
         log = self._log(name)
         log.parent.mkdir(parents=True, exist_ok=True)
         self.stdout.write(f"starting {name} (output in {log.relative_to(settings.BASE_DIR)})")
+        self.stdout.flush()
         with open(log, "w") as out:
             child = subprocess.Popen(
                 argv, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
@@ -227,6 +228,7 @@ class Command(BaseCommand):
         lines += [f"  {label + ':' if label else '':<{width}} {value}".rstrip() for label, value in rows]
         lines += ["", "Ctrl-C stops everything."]
         self.stdout.write("\n" + self.style.SUCCESS(_boxed(lines)))
+        self.stdout.flush()  # shown at once also when the output goes to a pipe or a file (block-buffered)
 
     def _stop(self, code: int, raise_: bool = False) -> None:
         for child in reversed(self.children):
