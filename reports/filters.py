@@ -6,6 +6,7 @@ import django_filters
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from apps import selectors as app_selectors
 from apps.filters import PLATFORMS
 from apps.models import App
 from assignments.models import Assignment
@@ -24,8 +25,7 @@ class AppLicenseFilter(django_filters.FilterSet):
     product_type = django_filters.ChoiceFilter(choices=App.ProductType.choices, label=_("Type"))
     platform = django_filters.ChoiceFilter(choices=PLATFORMS, method="filter_platform", label=_("Platform"))
     usage_at_least = django_filters.NumberFilter(
-        field_name="usage",
-        lookup_expr="gte",
+        method="filter_usage_at_least",
         label=_("Usage at or above (%)"),
         min_value=0,
         max_value=100,
@@ -36,6 +36,10 @@ class AppLicenseFilter(django_filters.FilterSet):
     class Meta:
         model = App
         fields = ["vpp_token", "product_type", "platform", "usage_at_least", "assigned"]
+
+    def filter_usage_at_least(self, queryset, name, value):
+        # The same rule as the dashboard's tile and the licenses-low alert (apps.selectors).
+        return queryset if value is None else app_selectors.with_usage_at_least(float(value), queryset)
 
     def filter_platform(self, queryset, name, value):
         # `platforms` is a JSON list; matching the quoted name works on SQLite and PostgreSQL alike.
