@@ -213,14 +213,14 @@ def _read_into(client, snap: _Snapshot, token, run, progress: _Progress, spool: 
     expected = sum(a.assigned_count for a in assets.values())
     if run.adam_id:
         snap.assignments_full = True
-        paged = client.iter_assignments(adam_id=run.adam_id)
+        paged = client.iter_assignment_rows(adam_id=run.adam_id)
         snap.assignments_count = _spool_assignments(paged, spool, progress, 40, 80, expected)
         stage.sweep([run.adam_id])
     else:
         snap.assignments_full = _full_assignments_due(token, run)
         paged = None
         if not snap.assignments_full:
-            paged = client.iter_assignments(since_version_id=token.assignments_version_id)
+            paged = client.iter_assignment_rows(since_version_id=token.assignments_version_id)
             try:
                 snap.assignments_count = _spool_assignments(paged, spool, progress, 40, 80, 0)
             except BadRequest as exc:
@@ -232,7 +232,7 @@ def _read_into(client, snap: _Snapshot, token, run, progress: _Progress, spool: 
                 spool.truncate()
                 paged = None
         if paged is None:
-            paged = client.iter_assignments()
+            paged = client.iter_assignment_rows()
             snap.assignments_count = _spool_assignments(paged, spool, progress, 40, 80, expected)
             stage.sweep(None)
         snap.assignments_version_id = paged.version_id
@@ -277,7 +277,7 @@ def _reread_removals(client, token: VPPToken, snap: _Snapshot, stage, spool: IO[
     for adam_id in differ:
         if adam_id not in small:  # a large asset streams into the spool, alone
             start = spool.tell()
-            paged = client.iter_assignments(adam_id=adam_id)
+            paged = client.iter_assignment_rows(adam_id=adam_id)
             restarts = 0
             for item in paged:
                 if (
@@ -304,7 +304,7 @@ def _reread_removals(client, token: VPPToken, snap: _Snapshot, stage, spool: IO[
 
 def _asset_lines(client, adam_id: str) -> list[str]:
     """Every assignment of one asset at Apple, as spool lines (a restarted walk starts its list over)."""
-    paged = client.iter_assignments(adam_id=adam_id)
+    paged = client.iter_assignment_rows(adam_id=adam_id)
     lines: list[str] = []
     restarts = 0
     for item in paged:

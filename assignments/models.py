@@ -114,15 +114,27 @@ class License(models.Model):
     # No index of its own: the (app, state) index and the Apple-target index start with it. A sync writes a
     # row per unknown target at Apple (up to a million): every index is written once per row.
     app = models.ForeignKey("apps.App", related_name="licenses", on_delete=models.CASCADE, db_index=False)
+    # The three nullable links are indexed only where set (partial indexes below): an untracked row (T9) has
+    # none of them, and a first sync of a large location writes up to a million such rows.
     assignment = models.ForeignKey(
-        Assignment, related_name="licenses", null=True, blank=True, on_delete=models.SET_NULL
+        Assignment, related_name="licenses", null=True, blank=True, on_delete=models.SET_NULL, db_index=False
     )
     license_type = models.CharField(max_length=8, choices=Assignment.LicenseType.choices)
     user = models.ForeignKey(
-        "directory.DirectoryUser", related_name="licenses", null=True, blank=True, on_delete=models.CASCADE
+        "directory.DirectoryUser",
+        related_name="licenses",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        db_index=False,
     )
     device = models.ForeignKey(
-        "directory.Device", related_name="licenses", null=True, blank=True, on_delete=models.CASCADE
+        "directory.Device",
+        related_name="licenses",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        db_index=False,
     )
     # Untracked licenses (T9, B2): the target Apple reports, which this console does not know.
     apple_serial_number = models.CharField(_("serial number at Apple"), max_length=64, blank=True)
@@ -163,10 +175,15 @@ class License(models.Model):
         indexes = [
             models.Index(fields=["app", "state"]),
             models.Index(fields=["event_id"], name="license_event"),
-            # A sync matches Apple's unknown targets to untracked rows in one statement (T9).
+            # A sync matches Apple's unknown targets to untracked (and revoking) rows through the unique index
+            # `one_open_untracked_license_per_app_target` above (T9): no second index on the same columns.
+            # The nullable links, indexed where set (a strict `= x` or `IN (...)` implies IS NOT NULL, so the
+            # planner uses these for the lookups and Django's cascades).
             models.Index(
-                fields=["app", "apple_serial_number", "apple_client_user_id"], name="license_apple_target"
+                fields=["assignment"], name="license_assignment", condition=Q(assignment__isnull=False)
             ),
+            models.Index(fields=["user"], name="license_user", condition=Q(user__isnull=False)),
+            models.Index(fields=["device"], name="license_device", condition=Q(device__isnull=False)),
             # The sorts of Monitor › Licenses and `licenses/` (issue 13: a page of 50 of a million rows reads
             # 50 index entries instead of sorting the table): newest changed, newest created, by state.
             models.Index(fields=["updated_at", "id"], name="license_list_updated"),

@@ -43,12 +43,14 @@ from .types import (
     Asset,
     AssetRef,
     Assignment,
+    AssignmentRow,
     ClientConfig,
     EventResponse,
     EventStatus,
     MdmInfo,
     RequestUser,
     ServiceConfig,
+    assignment_row,
     parse_apple_datetime,
 )
 
@@ -578,6 +580,18 @@ class VPPClient:
 
         def parse(page: dict[str, Any]) -> list[Assignment]:
             return [Assignment.from_api(a) for a in page.get("assignments") or () if isinstance(a, dict)]
+
+        return self._paged("getAssignments", params, parse)
+
+    def iter_assignment_rows(
+        self, *, since_version_id: str | None = None, **filters: Any
+    ) -> PagedResult[AssignmentRow]:
+        """``iter_assignments`` yielding each assignment as a plain ``AssignmentRow`` tuple: same requests,
+        paging, restarts and errors, without building an object per record (a sync reads up to a million)."""
+        params = _query({**filters, "since_version_id": since_version_id})
+
+        def parse(page: dict[str, Any]) -> list[AssignmentRow]:
+            return [assignment_row(a) for a in page.get("assignments") or () if isinstance(a, dict)]
 
         return self._paged("getAssignments", params, parse)
 

@@ -332,6 +332,26 @@ class Assignment:
             id_hash=_str(data.get("idHash")),
         )
 
+    def as_row(self) -> AssignmentRow:
+        """The assignment as the plain row a bulk reader yields (`assignment_row`)."""
+        return (self.adam_id, self.pricing_param, self.serial_number or "", self.client_user_id or "")
+
+
+# (adamId, pricingParam, serialNumber, clientUserId), "" for the target that is not set: what a bulk consumer
+# of `getAssignments` (the sync's spool of up to a million of them) needs, without an object per record.
+type AssignmentRow = tuple[str, str, str, str]
+
+
+def assignment_row(data: Mapping[str, Any]) -> AssignmentRow:
+    """Apple's JSON object as an `AssignmentRow`, normalised as `Assignment.from_api` does."""
+    serial, client_user_id = data.get("serialNumber"), data.get("clientUserId")
+    return (
+        str(data.get("adamId") or ""),
+        str(data.get("pricingParam") or "STDQ"),
+        "" if serial is None else str(serial),
+        "" if client_user_id is None else str(client_user_id),
+    )
+
 
 @dataclass(frozen=True, slots=True)
 class AppleUser:

@@ -58,7 +58,7 @@ def _token_with_mirror():
 def _switch(token, *, batched: bool, sweep) -> tuple[set, tuple[int, int]]:
     spool = tempfile.TemporaryFile("w+", encoding="utf-8")  # noqa: SIM115
     with spool, MirrorStage(token, batched=batched) as stage:
-        spool.writelines(stage_line(item) for item in APPLE)
+        spool.writelines(stage_line(item.as_row()) for item in APPLE)
         assert stage.load(spool) == len(APPLE)
         stage.sweep(sweep)
         result = stage.switch()
@@ -89,7 +89,7 @@ def test_untracked_licenses_from_the_switch_changes_match_a_full_refresh(batched
         assert len(_untracked(token)) == len(BEFORE)
         spool = tempfile.TemporaryFile("w+", encoding="utf-8")  # noqa: SIM115
         with spool, MirrorStage(token, batched=batched) as stage:
-            spool.writelines(stage_line(item) for item in APPLE)
+            spool.writelines(stage_line(item.as_row()) for item in APPLE)
             stage.load(spool)
             stage.sweep(["100", "200"])
             stage.switch()
