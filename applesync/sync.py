@@ -65,6 +65,7 @@ logger = logging.getLogger(__name__)
 # Apple's "unknown versionId" (sinceVersionId too old or from another data set): read everything instead.
 UNKNOWN_VERSION_ID = 9721
 PROGRESS_EVERY_SECONDS = 0.5
+SPOOL_BATCH = 5000  # spool lines written (and progress checked) at a time
 # Assets read again after an incremental read: this many walks at once, each held in memory up to this size
 # (a larger asset streams to the spool on its own).
 REREAD_CONCURRENCY = 4
@@ -148,19 +149,27 @@ def _full_assignments_due(token: VPPToken, run: SyncRun) -> bool:
 def _spool_assignments(
     paged, spool: IO[str], progress: _Progress, start: int, end: int, expected: int
 ) -> int:
-    """Write every assignment of a paged walk to `spool` (tab-separated); restarts rewind the file."""
+    """Write every assignment of a paged walk to `spool` (tab-separated); restarts rewind the file. Lines go
+    out SPOOL_BATCH at a time (a million per full sync: one write and one progress check per batch)."""
     count = 0
     restarts = 0
+    lines: list[str] = []
     for item in paged:
         if paged.restarts != restarts:  # versionId changed: the walk started over, so must the spool
             restarts = paged.restarts
             spool.seek(0)
             spool.truncate()
+            lines.clear()
             count = 0
-        spool.write(app_services.stage_line(item))
-        count += 1
-        if expected:
-            progress.set(start + (end - start) * min(1.0, count / expected), force=False)
+        lines.append(app_services.stage_line(item))
+        if len(lines) >= SPOOL_BATCH:
+            spool.write("".join(lines))
+            count += len(lines)
+            lines.clear()
+            if expected:
+                progress.set(start + (end - start) * min(1.0, count / expected), force=False)
+    spool.write("".join(lines))
+    count += len(lines)
     spool.flush()
     return count
 
