@@ -65,7 +65,6 @@ logger = logging.getLogger(__name__)
 # Apple's "unknown versionId" (sinceVersionId too old or from another data set): read everything instead.
 UNKNOWN_VERSION_ID = 9721
 PROGRESS_EVERY_SECONDS = 0.5
-SPOOL_BATCH = 5000  # spool lines written (and progress checked) at a time
 # Assets read again after an incremental read: this many walks at once, each held in memory up to this size
 # (a larger asset streams to the spool on its own).
 REREAD_CONCURRENCY = 4
@@ -149,29 +148,14 @@ def _full_assignments_due(token: VPPToken, run: SyncRun) -> bool:
 def _spool_assignments(
     paged, spool: IO[str], progress: _Progress, start: int, end: int, expected: int
 ) -> int:
-    """Write every assignment of a paged walk to `spool` (tab-separated); restarts rewind the file. Lines go
-    out SPOOL_BATCH at a time (a million per full sync: one write and one progress check per batch)."""
-    count = 0
-    restarts = 0
-    lines: list[str] = []
-    for item in paged:
-        if paged.restarts != restarts:  # versionId changed: the walk started over, so must the spool
-            restarts = paged.restarts
-            spool.seek(0)
-            spool.truncate()
-            lines.clear()
-            count = 0
-        lines.append(app_services.stage_line(item))
-        if len(lines) >= SPOOL_BATCH:
-            spool.write("".join(lines))
-            count += len(lines)
-            lines.clear()
-            if expected:
-                progress.set(start + (end - start) * min(1.0, count / expected), force=False)
-    spool.write("".join(lines))
-    count += len(lines)
-    spool.flush()
-    return count
+    """Write every assignment of a paged walk to `spool` (`spool_rows`), the run's progress moving from
+    `start` to `end` as the `expected` rows arrive."""
+
+    def advance(count: int) -> None:
+        if expected:
+            progress.set(start + (end - start) * min(1.0, count / expected), force=False)
+
+    return app_services.spool_rows(paged, spool, on_batch=advance)
 
 
 def _read_apple(
@@ -285,17 +269,7 @@ def _reread_removals(client, token: VPPToken, snap: _Snapshot, stage, spool: IO[
     small = [adam_id for adam_id in differ if sizes.get(adam_id, 0) <= REREAD_IN_MEMORY_MAX]
     for adam_id in differ:
         if adam_id not in small:  # a large asset streams into the spool, alone
-            start = spool.tell()
-            paged = client.iter_assignment_rows(adam_id=adam_id)
-            restarts = 0
-            for item in paged:
-                if (
-                    paged.restarts != restarts
-                ):  # the walk started over: so does this asset's part of the spool
-                    restarts = paged.restarts
-                    spool.seek(start)
-                    spool.truncate()
-                spool.write(app_services.stage_line(item))
+            app_services.spool_rows(client.iter_assignment_rows(adam_id=adam_id), spool)
     # The others are read several at a time (each walk is mostly one page): a window of walks in flight.
     with ThreadPoolExecutor(max_workers=REREAD_CONCURRENCY, thread_name_prefix="vpp-reread") as pool:
         pending: deque[Future[list[str]]] = deque()

@@ -20,11 +20,11 @@ from django.utils import timezone
 
 from apps.models import App, AppleAssignment
 from apps.signals import send_versions_changed
-from apps.staging import STAGE_GONE, SWITCH_BATCH, MirrorStage, stage_line
+from apps.staging import STAGE_GONE, SWITCH_BATCH, MirrorStage, spool_rows, stage_line
 from vpp.types import AppMetadata, Asset, Assignment
 
 # The sync's staged write of the mirror lives in apps.staging; callers reach it here.
-__all__ = ["STAGE_GONE", "SWITCH_BATCH", "MirrorStage", "stage_line"]
+__all__ = ["STAGE_GONE", "SWITCH_BATCH", "MirrorStage", "spool_rows", "stage_line"]
 
 BATCH_SIZE = 2000
 APPLE_PRODUCT_TYPES = {"App": "app", "Book": "book"}

@@ -20,7 +20,7 @@ SQL here names only this module's constants and the models' tables; every value 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import IO
 
 from django.db import connection, transaction
@@ -53,6 +53,38 @@ def stage_line(row: AssignmentRow) -> str:
     if line.count("\t") == 3 and "\\" not in line and "\n" not in line and "\r" not in line:
         return line + "\n"
     return "\t".join(value.translate(_COPY_ESCAPES) for value in row) + "\n"
+
+
+SPOOL_BATCH = 5000  # spool lines written (and the progress callback called) at a time
+
+
+def spool_rows(paged, spool: IO[str], *, on_batch: Callable[[int], None] | None = None) -> int:
+    """Write every row of a paged walk of `AssignmentRow`s (`VPPClient.iter_assignment_rows`) to `spool` as
+    `stage_line`s, from where the spool is; a restarted walk (versionId changed) rewinds it there. Lines go
+    out SPOOL_BATCH at a time (a million per full read), `on_batch(rows so far)` after each. Returns the
+    rows written."""
+    origin = spool.tell()
+    count = 0
+    restarts = 0
+    lines: list[str] = []
+    for row in paged:
+        if paged.restarts != restarts:  # the walk started over: so does what it wrote
+            restarts = paged.restarts
+            spool.seek(origin)
+            spool.truncate()
+            lines.clear()
+            count = 0
+        lines.append(stage_line(row))
+        if len(lines) >= SPOOL_BATCH:
+            spool.write("".join(lines))
+            count += len(lines)
+            lines.clear()
+            if on_batch is not None:
+                on_batch(count)
+    spool.write("".join(lines))
+    count += len(lines)
+    spool.flush()
+    return count
 
 
 def _unescape(value: str) -> str:

@@ -12,16 +12,19 @@ under the App lock like any allocation, so repair never oversubscribes).
 
 from __future__ import annotations
 
+import tempfile
 import time
-from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 
 from django.db import connection, transaction
 from django.utils import timezone
 
 from apps import services as app_services
 from apps.models import App, AppleAssignment
-from apps.staging import ANALYZE_AFTER, WRITER_GAP
+from apps.staging import ANALYZE_AFTER, STAGE, WRITER_GAP
 from assignments.allocation import NO_LICENSES, available_for, request_pending, reserve, targets_for
 from assignments.events import license_keys, mark_revoking
 from assignments.models import Assignment, License, LicenseRun, VPPUser
@@ -33,127 +36,175 @@ from vpp.types import AssetRef
 SHOWN = 200  # drift items kept in a run's summary for the page
 
 
-def apple_assignments(token) -> set[tuple[str, str, str, str]]:
-    """(adam_id, pricing_param, kind, target) of every assignment Apple lists for the token; kind "s"
-    (serial number) or "u" (client user id)."""
-    result = set()
-    with client_for(token) as client:
-        for item in client.iter_assignments():
-            if item.serial_number:
-                result.add((item.adam_id, item.pricing_param, "s", item.serial_number))
-            if item.client_user_id:
-                result.add((item.adam_id, item.pricing_param, "u", item.client_user_id))
-    return result
+APPLE_NOW = "vpp_reconcile_apple"  # temporary tables of the comparing connection
+OURS = "vpp_reconcile_ours"
+UNTRACKED = "vpp_reconcile_untracked"
 
 
-def _ours(token) -> dict[tuple[str, str, str, str], License]:
-    licenses = License.objects.filter(
-        app__vpp_token=token,
-        state__in=[License.State.ASSIGNED, License.State.PENDING, License.State.REVOKING],
-    ).select_related("app", "device")
-    cids = {
-        v.user_id: v.client_user_id
-        for v in VPPUser.objects.filter(vpp_token=token).exclude(status=VPPUser.Status.RETIRED)
+def _tables() -> dict[str, str]:
+    quote = connection.ops.quote_name
+    return {
+        "mirror": quote(AppleAssignment._meta.db_table),
+        "device": quote(Device._meta.db_table),
+        "vppuser": quote(VPPUser._meta.db_table),
+        "license": quote(License._meta.db_table),
+        "app": quote(App._meta.db_table),
+        "apple": APPLE_NOW,
+        "ours": OURS,
+        "untracked": UNTRACKED,
+        "stage": STAGE,
     }
-    ours = {}
-    for lic in licenses:
-        if lic.license_type == "device" and lic.device:
-            key = (lic.app.adam_id, lic.app.pricing_param, "s", lic.device.serial_number)
-        elif lic.user_id in cids:
-            key = (lic.app.adam_id, lic.app.pricing_param, "u", cids[lic.user_id])
-        else:
-            continue
-        ours[key] = lic
-    return ours
 
 
-def drift(token, at_apple: set | None = None) -> dict:
-    """{"untracked": [(adam, pricing, kind, target, known)], "missing": [license ids]}."""
-    at_apple = apple_assignments(token) if at_apple is None else at_apple
-    ours = _ours(token)
-    serials = set(Device.objects.values_list("serial_number", flat=True))
-    cids = set(VPPUser.objects.filter(vpp_token=token).values_list("client_user_id", flat=True))
-    untracked = []
-    for key in sorted(at_apple):
-        if key in ours:
-            continue
-        known = key[3] in (serials if key[2] == "s" else cids)
-        untracked.append((*key, known))
-    missing = [
-        lic.pk for key, lic in ours.items() if lic.state == License.State.ASSIGNED and key not in at_apple
-    ]
-    return {"untracked": untracked, "missing": missing}
+def _drop(cursor, *tables: str) -> None:
+    for table in tables:
+        cursor.execute(f"DROP TABLE IF EXISTS {table}")
 
 
-Item = tuple[str, str, str, str]  # (adam_id, pricing_param, "s" or "u", serial number or client user id)
+@contextmanager
+def apple_now(token) -> Iterator[str]:
+    """Apple's assignments of `token`, read fresh (`GET assignments`, so the comparison does not depend on
+    when the last sync ran), in a temporary table of this database connection: yields its name. Columns as the
+    mirror's (vpp_token_id, app_id — NULL for an asset the catalogue lacks —, adam_id, pricing_param,
+    serial_number, client_user_id), one row per assignment. The read streams through a spool file into the
+    mirror's staging (`MirrorStage.load`), so a location of a million assignments holds no Python object per
+    assignment; the comparisons below are set-based SQL."""
+    t = _tables()
+    with tempfile.TemporaryFile("w+", encoding="utf-8", prefix="vpp-reconcile-") as spool:
+        with client_for(token) as client:
+            app_services.spool_rows(client.iter_assignment_rows(), spool)
+        try:
+            with app_services.MirrorStage(token) as stage, connection.cursor() as cursor:
+                stage.load(spool)
+                _drop(cursor, APPLE_NOW)
+                cursor.execute(
+                    f"CREATE TEMPORARY TABLE {APPLE_NOW} AS SELECT DISTINCT"  # noqa: S608
+                    " CAST(%s AS integer) AS vpp_token_id, a.id AS app_id, s.adam_id, s.pricing_param,"
+                    f" s.serial_number, s.client_user_id FROM {STAGE} s LEFT JOIN {t['app']} a"
+                    " ON a.vpp_token_id = %s AND a.adam_id = s.adam_id AND a.pricing_param = s.pricing_param",
+                    [token.pk, token.pk],
+                )
+                cursor.execute(f"CREATE INDEX {APPLE_NOW}_s ON {APPLE_NOW} (serial_number, adam_id)")
+                cursor.execute(f"CREATE INDEX {APPLE_NOW}_u ON {APPLE_NOW} (client_user_id, adam_id)")
+                if connection.vendor == "postgresql":
+                    cursor.execute(f"ANALYZE {APPLE_NOW}")
+            yield APPLE_NOW
+        finally:
+            with connection.cursor() as cursor:
+                _drop(cursor, APPLE_NOW, OURS, UNTRACKED)
 
 
-def _mirror(token) -> Iterator[Item]:
-    """Apple's assignments of `token` as the last sync (and notifications since) left them."""
-    rows = AppleAssignment.objects.filter(vpp_token=token).values_list(
-        "adam_id", "pricing_param", "serial_number", "client_user_id"
-    )
-    for adam_id, pricing_param, serial, client_user_id in rows.iterator(chunk_size=5000):
-        if serial:
-            yield (adam_id, pricing_param, "s", serial)
-        if client_user_id:
-            yield (adam_id, pricing_param, "u", client_user_id)
+@dataclass
+class Drift:
+    """What Apple holds that we do not (untracked) and what we think is assigned that Apple lacks (missing).
+    The untracked items themselves stay in the temporary table `UNTRACKED` for the repair
+    (`_untracked_by_asset`); `untracked_shown` holds the first SHOWN of them, as (adam_id, pricing_param,
+    "s"/"u", target, known)."""
+
+    untracked_count: int
+    untracked_unknown_count: int
+    untracked_shown: list[tuple[str, str, str, str, bool]]
+    missing: list[int]
 
 
-def untracked_refresh(*, token, at_apple: Iterable[Item] | None = None) -> dict[str, int]:
+_OURS_SQL = (
+    # Our licenses that should be at Apple, keyed as Apple lists them: a device license by its device's serial
+    # number, a user license by the client user id of the user's (not retired) Apple user on this token.
+    "CREATE TEMPORARY TABLE {ours} AS SELECT l.id, l.state, a.adam_id, a.pricing_param,"
+    " CASE WHEN l.license_type = 'device' AND d.id IS NOT NULL THEN 's' ELSE 'u' END AS kind,"
+    " CASE WHEN l.license_type = 'device' AND d.id IS NOT NULL THEN d.serial_number ELSE v.client_user_id END"
+    " AS target FROM {license} l JOIN {app} a ON a.id = l.app_id LEFT JOIN {device} d ON d.id = l.device_id"
+    " LEFT JOIN {vppuser} v ON v.user_id = l.user_id AND v.vpp_token_id = %(token)s"
+    " AND v.status <> %(retired)s"
+    " WHERE a.vpp_token_id = %(token)s AND l.state IN ('assigned', 'pending', 'revoking')"
+    " AND ((l.license_type = 'device' AND d.id IS NOT NULL) OR v.id IS NOT NULL)"
+)
+_UNTRACKED_DRIFT_SQL = (
+    "CREATE TEMPORARY TABLE {untracked} AS SELECT n.adam_id, n.pricing_param, n.kind, n.target,"
+    " CASE WHEN n.kind = 's' THEN (SELECT COUNT(*) FROM {device} d WHERE d.serial_number = n.target)"
+    " ELSE (SELECT COUNT(*) FROM {vppuser} v WHERE v.vpp_token_id = %(token)s"
+    " AND v.client_user_id = n.target)"
+    " END AS known FROM (SELECT adam_id, pricing_param, 's' AS kind, serial_number AS target FROM {apple}"
+    " WHERE serial_number <> '' UNION SELECT adam_id, pricing_param, 'u', client_user_id FROM {apple}"
+    " WHERE client_user_id <> '') n WHERE NOT EXISTS (SELECT 1 FROM {ours} o WHERE o.adam_id = n.adam_id"
+    " AND o.pricing_param = n.pricing_param AND o.kind = n.kind AND o.target = n.target)"
+)
+_MISSING_SQL = (
+    "SELECT o.id FROM {ours} o WHERE o.state = 'assigned'"
+    " AND NOT (o.kind = 's' AND EXISTS (SELECT 1 FROM {apple} n WHERE n.serial_number = o.target"
+    " AND n.adam_id = o.adam_id AND n.pricing_param = o.pricing_param))"
+    " AND NOT (o.kind = 'u' AND EXISTS (SELECT 1 FROM {apple} n WHERE n.client_user_id = o.target"
+    " AND n.adam_id = o.adam_id AND n.pricing_param = o.pricing_param)) ORDER BY o.id"
+)
+
+
+def _in_order(*columns: str) -> str:
+    """ORDER BY in code-point order on every database (PostgreSQL's default collation sorts otherwise)."""
+    collate = ' COLLATE "C"' if connection.vendor == "postgresql" else ""
+    return " ORDER BY " + ", ".join(f"{column}{collate}" for column in columns)
+
+
+def drift(token, apple: str) -> Drift:
+    """Compare Apple's assignments in the table `apple` (`apple_now`) with our licenses, in SQL."""
+    t = {**_tables(), "apple": apple}
+    params = {"token": token.pk, "retired": VPPUser.Status.RETIRED}
+    with connection.cursor() as cursor:
+        _drop(cursor, OURS, UNTRACKED)
+        cursor.execute(_OURS_SQL.format(**t), params)
+        cursor.execute(f"CREATE INDEX {OURS}_key ON {OURS} (target, adam_id, pricing_param, kind)")
+        cursor.execute(_UNTRACKED_DRIFT_SQL.format(**t), params)
+        cursor.execute(f"CREATE INDEX {UNTRACKED}_asset ON {UNTRACKED} (adam_id, pricing_param)")
+        cursor.execute(
+            f"SELECT COUNT(*), COALESCE(SUM(CASE WHEN known = 0 THEN 1 ELSE 0 END), 0) FROM {UNTRACKED}"  # noqa: S608
+        )
+        untracked_count, unknown_count = cursor.fetchone()
+        cursor.execute(
+            f"SELECT adam_id, pricing_param, kind, target, known FROM {UNTRACKED}"  # noqa: S608
+            + _in_order("adam_id", "pricing_param", "kind", "target")
+            + f" LIMIT {SHOWN}"
+        )
+        shown = [(adam, pricing, kind, target, bool(known)) for adam, pricing, kind, target, known in cursor]
+        cursor.execute(_MISSING_SQL.format(**t))
+        missing = [pk for (pk,) in cursor.fetchall()]
+    return Drift(int(untracked_count), int(unknown_count), shown, missing)
+
+
+def _untracked_by_asset() -> Iterator[tuple[str, str, list[str], list[str]]]:
+    """The untracked items of the last `drift`, one asset at a time: (adam_id, pricing_param, serial numbers,
+    client user ids). Only one asset's targets are in memory at once."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT adam_id, pricing_param FROM {UNTRACKED} GROUP BY adam_id, pricing_param"  # noqa: S608
+            + _in_order("adam_id", "pricing_param")
+        )
+        assets = cursor.fetchall()
+    for adam_id, pricing_param in assets:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT kind, target FROM {UNTRACKED} WHERE adam_id = %s AND pricing_param = %s"  # noqa: S608
+                + _in_order("kind", "target"),
+                [adam_id, pricing_param],
+            )
+            rows = cursor.fetchall()
+        yield (
+            adam_id,
+            pricing_param,
+            [target for kind, target in rows if kind == "s"],
+            [target for kind, target in rows if kind == "u"],
+        )
+
+
+def untracked_refresh(*, token, source: str | None = None) -> dict[str, int]:
     """T9: make the untracked License rows of `token` match what Apple holds for targets we do not know.
 
-    `at_apple` is Apple's list of assignments (read fresh by a reconciliation); by default the mirror a sync
-    keeps. A row appears for each (app, unknown serial number or client user id) at Apple, and an untracked
-    row disappears when Apple no longer holds it or its target became known (a Device with that serial
-    number, a VPPUser with that client user id). Rows being revoked are left to their Apple event.
-    Returns {"created": n, "removed": n, "untracked": n}.
+    Apple's assignments come from the table `source` (`apple_now`: read fresh by a reconciliation), by default
+    the mirror a sync keeps. A row appears for each (app, unknown serial number or client user id) at Apple,
+    and an untracked row disappears when Apple no longer holds it or its target became known (a Device with
+    that serial number, a VPPUser with that client user id). Rows being revoked are left to their Apple event.
+    Returns {"created": n, "removed": n}.
     """
-    if at_apple is None:
-        return untracked_refresh_from_mirror(token=token)
-    items = at_apple
-    serials = set(Device.objects.values_list("serial_number", flat=True))
-    cids = set(VPPUser.objects.filter(vpp_token=token).values_list("client_user_id", flat=True))
-    app_ids = {
-        (adam_id, pricing): pk
-        for pk, adam_id, pricing in App.objects.filter(vpp_token=token).values_list(
-            "pk", "adam_id", "pricing_param"
-        )
-    }
-    wanted: set[tuple[int, str, str]] = set()
-    for adam_id, pricing, kind, target in items:
-        app_id = app_ids.get((adam_id, pricing))
-        if app_id is not None and target not in (serials if kind == "s" else cids):
-            wanted.add((app_id, kind, target))
-    current: dict[tuple[int, str, str], tuple[int, str]] = {}
-    rows = (
-        License.objects.filter(
-            app__vpp_token=token, state__in=[License.State.UNTRACKED, License.State.REVOKING]
-        )
-        .exclude(apple_serial_number="", apple_client_user_id="")
-        .values_list("pk", "app_id", "apple_serial_number", "apple_client_user_id", "state")
-    )
-    for pk, app_id, serial, cid, state in rows:
-        current[(app_id, "s" if serial else "u", serial or cid)] = (pk, state)
-    gone = [
-        pk for key, (pk, state) in current.items() if state == License.State.UNTRACKED and key not in wanted
-    ]
-    new = [
-        License(
-            app_id=app_id,
-            license_type=Assignment.LicenseType.DEVICE if kind == "s" else Assignment.LicenseType.USER,
-            apple_serial_number=target if kind == "s" else "",
-            apple_client_user_id=target if kind == "u" else "",
-            state=License.State.UNTRACKED,
-        )
-        for app_id, kind, target in sorted(wanted)
-        if (app_id, kind, target) not in current
-    ]
     with transaction.atomic():
-        for start in range(0, len(gone), 5000):
-            License.objects.filter(pk__in=gone[start : start + 5000]).delete()
-        License.objects.bulk_create(new, batch_size=2000)
-    return {"created": len(new), "removed": len(gone), "untracked": len(wanted)}
+        return untracked_refresh_from_mirror(token=token, source=source)
 
 
 _UNTRACKED_SQL = {
@@ -194,19 +245,17 @@ _UNTRACKED_SQL = {
 }
 
 
-def untracked_refresh_from_mirror(*, token, batch: int | None = None) -> dict[str, int]:
+def untracked_refresh_from_mirror(
+    *, token, batch: int | None = None, source: str | None = None
+) -> dict[str, int]:
     """`untracked_refresh` against the mirror a sync keeps, in set-based SQL: no Python object per row, so a
     million assignments cost two statements. With `batch` (SQLite), the work goes in ranges of `batch` mirror
     (then license) ids, each its own short transaction, so no other write waits on it; call it outside any
-    transaction then."""
-    quote = connection.ops.quote_name
-    tables = {
-        "mirror": quote(AppleAssignment._meta.db_table),
-        "device": quote(Device._meta.db_table),
-        "vppuser": quote(VPPUser._meta.db_table),
-        "license": quote(License._meta.db_table),
-        "app": quote(App._meta.db_table),
-    }
+    transaction then. `source` names a table of the mirror's columns to read instead of the mirror
+    (`apple_now`)."""
+    tables = _tables()
+    if source is not None:
+        tables["mirror"] = source
     params = {"token": token.pk, "now": timezone.now()}
     created = removed = 0
     with connection.cursor() as cursor:
@@ -250,13 +299,7 @@ def untracked_refresh_changes(
     client_user_id; just deleted) may leave one behind. Targets that became known in between are left to the
     next full sync's refresh. With `batch` (SQLite) the work goes in short transactions, as there."""
     quote = connection.ops.quote_name
-    tables = {
-        "mirror": quote(AppleAssignment._meta.db_table),
-        "device": quote(Device._meta.db_table),
-        "vppuser": quote(VPPUser._meta.db_table),
-        "license": quote(License._meta.db_table),
-        "app": quote(App._meta.db_table),
-    }
+    tables = _tables()
     params = {"token": token.pk, "now": timezone.now(), "from": new_from_id}
     gone = quote(gone_table)
     # Driven by the gone rows (through the license's Apple-target index), not by the token's licenses. A gone
@@ -297,13 +340,10 @@ def untracked_refresh_changes(
     return {"created": created, "removed": removed}
 
 
-def _repair(token, found: dict) -> list[str]:
+def _repair(token, found: Drift) -> list[str]:
     events: list[str] = []
-    by_asset: dict = defaultdict(lambda: ([], []))
-    for adam, pricing, kind, target, _known in found["untracked"]:
-        by_asset[(adam, pricing)][0 if kind == "s" else 1].append(target)
     with client_for(token) as client:
-        for (adam, pricing), (serials, cids) in by_asset.items():
+        for adam, pricing, serials, cids in _untracked_by_asset():
             sent = client.disassociate_assets(
                 [AssetRef(adam, pricing)], serial_numbers=serials, client_user_ids=cids
             )
@@ -319,7 +359,7 @@ def _repair(token, found: dict) -> list[str]:
             events += (
                 mark_revoking(rows, license_keys(token, rows), sent) if rows else [e.event_id for e in sent]
             )
-    missing = License.objects.filter(pk__in=found["missing"], state=License.State.ASSIGNED)
+    missing = License.objects.filter(pk__in=found.missing, state=License.State.ASSIGNED)
     app_ids = sorted(set(missing.values_list("app_id", flat=True)))
     for app_id in app_ids:
         with transaction.atomic():
@@ -377,28 +417,28 @@ def run_reconcile(run: LicenseRun) -> LicenseRun:
     repair = bool((run.summary or {}).get("repair"))
     allocate_required = bool((run.summary or {}).get("allocate_required"))
     required = 0
-    at_apple = apple_assignments(token)
-    untracked_refresh(token=token, at_apple=at_apple)
-    found = drift(token, at_apple)
-    events = _repair(token, found) if repair else []
+    with apple_now(token) as apple:
+        untracked_refresh(token=token, source=apple)
+        found = drift(token, apple)
+        events = _repair(token, found) if repair else []
     if repair or allocate_required:
         required, required_events = request_required(token)
         events += required_events
-    run.total = len(found["untracked"]) + len(found["missing"])
+    run.total = found.untracked_count + len(found.missing)
     run.summary = {
         "repair": repair,
         "allocate_required": allocate_required,
         "required_requested": required,
-        "untracked_count": len(found["untracked"]),
-        "untracked_unknown_count": sum(1 for i in found["untracked"] if not i[4]),
-        "missing_count": len(found["missing"]),
-        "untracked": [list(i) for i in found["untracked"][:SHOWN]],
-        "missing": found["missing"][:SHOWN],
+        "untracked_count": found.untracked_count,
+        "untracked_unknown_count": found.untracked_unknown_count,
+        "missing_count": len(found.missing),
+        "untracked": [list(i) for i in found.untracked_shown],
+        "missing": found.missing[:SHOWN],
         "events": events,
     }
     run.counts = {
-        "untracked_count": len(found["untracked"]),
-        "missing_count": len(found["missing"]),
+        "untracked_count": found.untracked_count,
+        "missing_count": len(found.missing),
         "required_requested": required,
     }
     if not repair:

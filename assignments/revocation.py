@@ -18,7 +18,7 @@ from apps.models import AppleAssignment
 from assignments.allocation import record_token_error
 from assignments.events import license_keys, mark_revoking
 from assignments.models import License, LicenseRun, VPPUser
-from assignments.reconciliation import apple_assignments, untracked_refresh
+from assignments.reconciliation import apple_now, untracked_refresh
 from console import runs
 from console.audit import record
 from console.messages import apple_text
@@ -186,10 +186,10 @@ def _run_reclaim_untracked(run: LicenseRun) -> list[str]:
     brought up to date with Apple first. Each goes revoking, then revoked when Apple's event completes."""
     token = run.vpp_token
     try:
-        at_apple = apple_assignments(token)
+        with apple_now(token) as apple:
+            untracked_refresh(token=token, source=apple)
     except AppleError as exc:
         raise RunFailed(exc) from exc
-    untracked_refresh(token=token, at_apple=at_apple)
     rows = list(License.objects.filter(app__vpp_token=token, state=License.State.UNTRACKED))
     run.total = len(rows)
     run.save(update_fields=["total"])

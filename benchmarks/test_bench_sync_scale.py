@@ -255,6 +255,21 @@ def test_bench_sync_scale_full_vs_floor_and_incremental(benchmark, settings):
         )
         assert mirror_rows == at_apple  # removals and additions both applied
 
+        # The nightly reconciliation (B2) reads Apple's whole location fresh and compares it with our own.
+        from assignments.models import LicenseRun
+        from assignments.services import token_reconcile
+        from console.runs import execute
+
+        resident_before_check = _current_rss_mb()
+        sampler = _RssSampler()
+        sampler.start()
+        check = execute(token_reconcile(token=token, actor=None, allocate_required=True))
+        check_peak = sampler.stop()
+        check = LicenseRun.objects.get(pk=check.pk)
+        assert check.status == "completed", check.error
+        assert check.summary["untracked_count"] == at_apple  # every target of a generated location is unknown
+        check_seconds = (check.finished_at - check.started_at).total_seconds()
+
     print(
         f"\n[sync-scale] db={connection.vendor} assets={ASSETS} assignments={ASSIGNMENTS} users={USERS}"
         f"\n  full sync {run_seconds:.2f}s (the run, started to finished), floor {floor:.2f}s,"
@@ -271,4 +286,7 @@ def test_bench_sync_scale_full_vs_floor_and_incremental(benchmark, settings):
         f" (with alerts after it {incremental_total:.2f}s),"
         f" Apple requests {inc_costs['apple_requests']}, assets re-read {inc_costs['assets_reread']},"
         f" mirror +{inc_costs['mirror_inserted']} -{inc_costs['mirror_deleted']}"
+        f"\n  reconciliation check: {check_seconds:.2f}s, {check.summary['untracked_count']} untracked found,"
+        f" resident memory before {resident_before_check:.0f} MB, peak {check_peak:.0f} MB"
+        f" (+{check_peak - resident_before_check:.0f} MB)"
     )
