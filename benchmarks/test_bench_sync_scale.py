@@ -145,12 +145,10 @@ def _floor(token) -> float:
         "client_user_id",
         "updated_at",
     ]
-    rows = [
-        tuple("\\N" if v is None else str(v) for v in row)
-        for row in AppleAssignment.objects.filter(vpp_token=token).values_list(*columns)
-    ]
+    rows = AppleAssignment.objects.filter(vpp_token=token).values_list(*columns).iterator(chunk_size=10_000)
     with tempfile.TemporaryFile("w+", encoding="utf-8") as spool, connection.cursor() as cursor:
-        spool.writelines("\t".join(r) + "\n" for r in rows)
+        # Streamed to the spool: the floor's own reading must not raise the process's peak memory.
+        spool.writelines("\t".join("\\N" if v is None else str(v) for v in row) + "\n" for row in rows)
         cursor.execute("DROP TABLE IF EXISTS bench_floor")
         if connection.vendor == "postgresql":
             cursor.execute(f"CREATE TABLE bench_floor (LIKE {mirror} INCLUDING ALL)")
@@ -176,7 +174,10 @@ def _floor(token) -> float:
                 marks = ", ".join(["%s"] * len(columns))
                 cursor.executemany(
                     f"INSERT INTO bench_floor ({', '.join(columns)}) VALUES ({marks})",  # noqa: S608
-                    [tuple(None if v == "\\N" else v for v in row) for row in rows],
+                    [
+                        tuple(None if v == "\\N" else v for v in line.rstrip("\n").split("\t"))
+                        for line in spool
+                    ],
                 )
         took = time.monotonic() - started
         cursor.execute("DROP TABLE bench_floor")
