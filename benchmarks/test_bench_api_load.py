@@ -137,6 +137,62 @@ def _gunicorn(log: Path, redis_url: str):
             server.wait()
 
 
+def _process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) a process has used so far; 0 once it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(FileNotFoundError, ProcessLookupError):
+                if int((entry / "stat").read_text().rpartition(")")[2].split()[1]) == pid:
+                    found.append(int(entry.name))
+    return found
+
+
+def _cpu_snapshot(master: int) -> dict[str, dict[int, float] | float]:
+    """Where the cores' time has gone so far (Linux /proc): each gunicorn worker, each PostgreSQL backend of
+    the bench's database (the workers' connections), and the whole machine's busy time, all cores."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        backends = [pid for (pid,) in cursor.fetchall()]
+    ticks = [int(value) for value in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = ticks[3] + ticks[4]  # idle, iowait
+    return {
+        "workers": {pid: _process_cpu(pid) for pid in _children(master)},
+        "postgres": {pid: _process_cpu(pid) for pid in backends},
+        "machine": (sum(ticks[:8]) - idle) / os.sysconf("SC_CLK_TCK"),
+    }
+
+
+def _cpu_breakdown(before: dict, after: dict, report: dict) -> str:
+    def used(kind: str) -> float:
+        return sum(seconds - before[kind].get(pid, 0.0) for pid, seconds in after[kind].items())
+
+    requests_made = sum(len(row["latencies_ms"]) for row in report["endpoints"]) or 1
+    shares = {
+        "web workers": used("workers"),
+        "PostgreSQL": used("postgres"),
+        "load generator": report["cpu_seconds"],
+    }
+    busy = after["machine"] - before["machine"]
+    shares["everything else (Redis, other jobs)"] = busy - sum(shares.values())
+    available = (os.cpu_count() or 1) * report["elapsed"]
+    parts = ", ".join(
+        f"{name} {seconds:.1f} s ({seconds * 1000 / requests_made:.1f} ms/request)"
+        for name, seconds in shares.items()
+    )
+    return f"CPU while loaded: {busy:.1f} of {available:.1f} core-s busy ({busy / available:.0%}): {parts}"
+
+
 def _percentile(samples: list[float], percent: int) -> float:
     if len(samples) < 2:
         return samples[0] if samples else float("nan")
@@ -204,9 +260,10 @@ def _table(report: dict) -> str:
     return "\n".join(lines)
 
 
-def test_bench_api_load(benchmark, tmp_path, redis_url):
+def test_bench_api_load(benchmark, tmp_path, request):
     if connection.vendor != "postgresql":
         pytest.skip("the API load benchmark generates its rows with PostgreSQL's generate_series")
+    redis_url = request.getfixturevalue("redis_url")  # production's cache (throttle counters) and broker
     tokens = factories.VPPTokenFactory.create_batch(2)
     started = time.monotonic()
     generate_licenses(tokens, licenses=LICENSES, devices=DEVICES, apps=APPS)
@@ -214,10 +271,13 @@ def test_bench_api_load(benchmark, tmp_path, redis_url):
     key = api_key_for(factories.AdministratorFactory())
     endpoints, _app = _endpoints()
     log = tmp_path / "gunicorn.log"
-    with _gunicorn(log, redis_url) as (base_url, _pid):
+    with _gunicorn(log, redis_url) as (base_url, master):
+        before = _cpu_snapshot(master)
         report = benchmark.pedantic(lambda: _load(base_url, key, endpoints), rounds=1, iterations=1)
+        after = _cpu_snapshot(master)
     print(f"\n(generated in {generated:.1f} s; load average {os.getloadavg()[0]:.2f} after the run)")
     print(_table(report))
+    print(_cpu_breakdown(before, after, report))
     failures = {row["name"]: row["first_errors"] for row in report["endpoints"] if row["errors"]}
     assert not report["warm_up_errors"], report["warm_up_errors"]
     assert not failures, f"{failures}\n{_tail(log)}"
