@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import resource
 import secrets
 import signal
 import socket
@@ -158,7 +159,8 @@ def _children(pid: int) -> list[int]:
 
 def _cpu_snapshot(master: int) -> dict[str, dict[int, float] | float]:
     """Where the cores' time has gone so far (Linux /proc): each gunicorn worker, each PostgreSQL backend of
-    the bench's database (the workers' connections), and the whole machine's busy time, all cores."""
+    the bench's database (the workers' connections), the load generator (this process's ended children) and
+    the whole machine's busy time, all cores."""
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
@@ -166,10 +168,13 @@ def _cpu_snapshot(master: int) -> dict[str, dict[int, float] | float]:
         backends = [pid for (pid,) in cursor.fetchall()]
     ticks = [int(value) for value in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
     idle = ticks[3] + ticks[4]  # idle, iowait
+    waited = resource.getrusage(resource.RUSAGE_CHILDREN)  # the load generator, once it has ended
     return {
         "workers": {pid: _process_cpu(pid) for pid in _children(master)},
         "postgres": {pid: _process_cpu(pid) for pid in backends},
+        "generator": waited.ru_utime + waited.ru_stime,
         "machine": (sum(ticks[:8]) - idle) / os.sysconf("SC_CLK_TCK"),
+        "at": time.monotonic(),
     }
 
 
@@ -181,11 +186,12 @@ def _cpu_breakdown(before: dict, after: dict, report: dict) -> str:
     shares = {
         "web workers": used("workers"),
         "PostgreSQL": used("postgres"),
-        "load generator": report["cpu_seconds"],
+        "load generator": after["generator"] - before["generator"],
     }
     busy = after["machine"] - before["machine"]
     shares["everything else (Redis, other jobs)"] = busy - sum(shares.values())
-    available = (os.cpu_count() or 1) * report["elapsed"]
+    # The window is the generator's whole run (start-up and warm-up included), a little over the timed part.
+    available = (os.cpu_count() or 1) * (after["at"] - before["at"])
     parts = ", ".join(
         f"{name} {seconds:.1f} s ({seconds * 1000 / requests_made:.1f} ms/request)"
         for name, seconds in shares.items()
