@@ -60,6 +60,8 @@ def _check(endpoint: Endpoint, response: requests.Response) -> tuple[str | None,
 
 
 def _get(session: requests.Session, base_url: str, endpoint: Endpoint) -> dict | None:
+    problem: str | None
+    body: dict | None
     started = time.perf_counter()
     try:
         response = session.get(base_url + endpoint.path, timeout=TIMEOUT_SECONDS)
