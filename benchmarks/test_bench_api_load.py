@@ -80,8 +80,8 @@ def _tail(path: Path, lines: int = 40) -> str:
 
 @contextlib.contextmanager
 def _gunicorn(log: Path, redis_url: str):
-    """The production web process on a free loopback port, its base URL yielded once /healthz answers; stopped
-    (its whole process group: master and workers) however the block ends."""
+    """The production web process on a free loopback port; its base URL and master's pid are yielded once
+    /healthz answers; stopped (its whole process group: master and workers) however the block ends."""
     port = _free_port()
     env = {
         **os.environ,
@@ -279,6 +279,7 @@ def test_bench_api_load(benchmark, tmp_path, request):
     log = tmp_path / "gunicorn.log"
     with _gunicorn(log, redis_url) as (base_url, master):
         before = _cpu_snapshot(master)
+        assert len(before["workers"]) == WORKERS, before["workers"]
         report = benchmark.pedantic(lambda: _load(base_url, key, endpoints), rounds=1, iterations=1)
         after = _cpu_snapshot(master)
     print(f"\n(generated in {generated:.1f} s; load average {os.getloadavg()[0]:.2f} after the run)")
