@@ -22,6 +22,7 @@ from django.test.utils import CaptureQueriesContext
 
 from apps.models import App
 from assignments.models import License
+from benchmarks.scale_data import generate_licenses
 from deployment.models import DeviceAppState
 from tests import factories
 
@@ -32,67 +33,6 @@ DEVICES = int(os.environ.get("BENCH_LISTS_DEVICES", "100000"))
 APPS = int(os.environ.get("BENCH_LISTS_APPS", "200"))
 ROUNDS = int(os.environ.get("BENCH_LISTS_ROUNDS", "30"))
 GOAL_MS = 150.0
-
-
-def _generate(tokens) -> None:
-    """Apps, devices, users, licenses (half device, half user; 2 % failed, 2 % pending, 2 % revoked, the rest
-    assigned) and one install state per device, written by PostgreSQL itself."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "INSERT INTO apps_app (adam_id, pricing_param, product_type, name, bundle_id, version, platforms,"
-            " icon_url, store_url, publisher, is_custom_app, supports_device_licensing,"
-            " supports_user_licensing, revocable, is_unlimited, metadata_country, total_licenses,"
-            " used_licenses, available_licenses, retired_licenses, created_at, updated_at, vpp_token_id)"
-            " SELECT (100000 + g)::text, 'STDQ', 'App', 'App ' || g, 'com.bench.app' || g, '1.0',"
-            " '[\"iOS\"]', '', '', 'Bench', false, true, true, true, false, 'US', 10000, g %% 10000,"
-            " 10000 - g %% 10000, 0,"
-            " now(), now(), CASE WHEN g %% 2 = 0 THEN %s ELSE %s END FROM generate_series(1, %s) g",
-            [tokens[0].pk, tokens[1].pk, APPS],
-        )
-        cursor.execute(
-            "INSERT INTO directory_directoryuser (display_name, user_principal_name, email, managed_apple_id,"
-            " is_active, created_at, updated_at, external_id, source)"
-            " SELECT 'User ' || g, 'user' || g || '@bench.example', 'user' || g || '@bench.example', '',"
-            " true,"
-            " now(), now(), '', 'manual' FROM generate_series(1, %s) g",
-            [DEVICES],
-        )
-        cursor.execute(
-            "INSERT INTO directory_device (serial_number, name, model, platform, os_version, ownership,"
-            " supervised, kiosk_mode, dep_enrolled, app_store_allowed, is_active, created_at, updated_at,"
-            " mdm_enrolled, udid, primary_user_id)"
-            " SELECT 'SN' || lpad(g::text, 10, '0'), 'Device ' || g, 'iPad', 'iOS', '18.0', 'institutional',"
-            " true, false, true, true, true, now(), now(), true, 'UDID-' || g,"
-            " (SELECT min(id) FROM directory_directoryuser) + g - 1 FROM generate_series(1, %s) g",
-            [DEVICES],
-        )
-        # License g: app g % APPS; the first half for devices, the second for users (one per app and holder).
-        cursor.execute(
-            "INSERT INTO assignments_license (license_type, state, event_id, error, error_number, created_at,"
-            " updated_at, app_id, device_id, user_id, apple_client_user_id, apple_serial_number)"
-            " SELECT CASE WHEN g < %(half)s THEN 'device' ELSE 'user' END,"
-            " CASE (g / %(apps)s) %% 50 WHEN 0 THEN 'failed' WHEN 1 THEN 'pending' WHEN 2 THEN 'revoked'"
-            " ELSE 'assigned' END,"
-            " '', CASE WHEN (g / %(apps)s) %% 50 = 0 THEN 'License not available' ELSE '' END,"
-            " CASE WHEN (g / %(apps)s) %% 50 = 0 THEN 9610 END,"
-            " now() - g * interval '1 second', now() - ((g::bigint * 7919) %% %(n)s) * interval '1 second',"
-            " a.min + g %% %(apps)s,"
-            " CASE WHEN g < %(half)s THEN d.min + (g / %(apps)s) %% %(devices)s END,"
-            " CASE WHEN g >= %(half)s THEN u.min + ((g - %(half)s) / %(apps)s) %% %(devices)s END, '', ''"
-            " FROM generate_series(0, %(n)s - 1) g,"
-            " (SELECT min(id) AS min FROM apps_app) a, (SELECT min(id) AS min FROM directory_device) d,"
-            " (SELECT min(id) AS min FROM directory_directoryuser) u",
-            {"n": LICENSES, "half": LICENSES // 2, "apps": APPS, "devices": DEVICES},
-        )
-        cursor.execute(
-            "INSERT INTO deployment_deviceappstate (state, error_domain, error, error_code, inventory_checks,"
-            " updated_at, last_reported_at, app_id, device_id)"
-            " SELECT CASE WHEN d.id %% 20 = 0 THEN 'failed' ELSE 'installed' END, '', '', NULL, 0, now(),"
-            " now(),"
-            " a.min + d.id %% %s, d.id FROM directory_device d, (SELECT min(id) AS min FROM apps_app) a",
-            [APPS],
-        )
-        cursor.execute("ANALYZE")
 
 
 def _timed(call) -> float:
@@ -135,7 +75,7 @@ def test_bench_lists_scale(benchmark, settings):
     settings.DEBUG = False
     tokens = factories.VPPTokenFactory.create_batch(2)
     started = time.monotonic()
-    _generate(tokens)
+    generate_licenses(tokens, licenses=LICENSES, devices=DEVICES, apps=APPS)
     generated = time.monotonic() - started
     app = App.objects.order_by("id")[APPS // 2]
     token = tokens[0]
