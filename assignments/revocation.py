@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from django.db import transaction
+from django.db import connection, transaction
 
-from apps.models import AppleAssignment
+from apps.models import App, AppleAssignment
 from assignments.allocation import record_token_error
 from assignments.events import license_keys, mark_revoking
 from assignments.models import License, LicenseRun, VPPUser
@@ -181,23 +181,56 @@ def _run_revoke_app(run: LicenseRun) -> list[str]:
     return disassociate(token=run.app.vpp_token, licenses=licenses)
 
 
+RECLAIM_CHUNK = 1000  # Apple targets (serial numbers, client user ids) revoked per step
+_RECLAIM = "vpp_reclaim_untracked"  # temporary table of the reclaiming connection
+
+
 def _run_reclaim_untracked(run: LicenseRun) -> list[str]:
     """B2: revoke what Apple holds for targets this console does not know: the untracked License rows (T9),
-    brought up to date with Apple first. Each goes revoking, then revoked when Apple's event completes."""
+    brought up to date with Apple first. Each goes revoking, then revoked when Apple's event completes.
+
+    RECLAIM_CHUNK targets at a time (numbered in SQL first), so a location with a million untracked licenses
+    never holds them all as objects."""
     token = run.vpp_token
     try:
         with apple_now(token) as apple:
             untracked_refresh(token=token, source=apple)
     except AppleError as exc:
         raise RunFailed(exc) from exc
-    rows = list(License.objects.filter(app__vpp_token=token, state=License.State.UNTRACKED))
-    run.total = len(rows)
+    license_table = connection.ops.quote_name(License._meta.db_table)
+    app_table = connection.ops.quote_name(App._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE IF EXISTS {_RECLAIM}")
+        cursor.execute(
+            f"CREATE TEMPORARY TABLE {_RECLAIM} AS SELECT l.id, DENSE_RANK() OVER"  # noqa: S608
+            " (ORDER BY l.apple_serial_number, l.apple_client_user_id) AS n"
+            f" FROM {license_table} l JOIN {app_table} a ON a.id = l.app_id"
+            " WHERE a.vpp_token_id = %s AND l.state = %s",
+            [token.pk, License.State.UNTRACKED],
+        )
+        cursor.execute(f"CREATE INDEX {_RECLAIM}_n ON {_RECLAIM} (n)")
+        cursor.execute(f"SELECT COUNT(*), COALESCE(MAX(n), 0) FROM {_RECLAIM}")  # noqa: S608
+        run.total, targets = cursor.fetchone()
     run.save(update_fields=["total"])
-    if not rows:
-        return []
-    serials = {r.apple_serial_number for r in rows if r.apple_serial_number}
-    cids = {r.apple_client_user_id for r in rows if r.apple_client_user_id}
-    return revoke_targets(token=token, serial_numbers=serials, client_user_ids=cids, licenses=rows)
+    events: list[str] = []
+    try:
+        for low in range(0, targets, RECLAIM_CHUNK):
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"SELECT id FROM {_RECLAIM} WHERE n > %s AND n <= %s",  # noqa: S608
+                    [low, low + RECLAIM_CHUNK],
+                )
+                ids = [pk for (pk,) in cursor.fetchall()]
+            rows = list(License.objects.filter(pk__in=ids, state=License.State.UNTRACKED))
+            if not rows:
+                continue
+            serials = {r.apple_serial_number for r in rows if r.apple_serial_number}
+            cids = {r.apple_client_user_id for r in rows if r.apple_client_user_id}
+            events += revoke_targets(token=token, serial_numbers=serials, client_user_ids=cids, licenses=rows)
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP TABLE IF EXISTS {_RECLAIM}")
+    return events
 
 
 def _run_release_listed(run: LicenseRun) -> list[str]:

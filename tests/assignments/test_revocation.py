@@ -251,6 +251,43 @@ def test_b2_reclaim_untracked_revokes_unknown_targets(apple, location, make_app,
 
 
 @pytest.mark.django_db
+def test_b2_reclaim_untracked_goes_a_few_targets_at_a_time_and_reaches_every_one(
+    apple, location, make_app, administrator, admin_api, monkeypatch
+):
+    """A location with a million untracked licenses is reclaimed in steps of RECLAIM_CHUNK targets (never all
+    rows in memory at once): with steps of two, five targets over two apps (one target on both) all go, each
+    license through revoking to revoked."""
+    from assignments import revocation
+    from tokens.apple import client_for
+    from vpp.types import AssetRef
+
+    monkeypatch.setattr(revocation, "RECLAIM_CHUNK", 2)
+    token, uid = location
+    first, second = make_app(total=5), make_app(total=5)
+    client = client_for(token)
+    client.associate_assets(
+        [AssetRef(first.adam_id)], serial_numbers=["STRANGER-1", "STRANGER-2", "STRANGER-3"]
+    )
+    client.associate_assets([AssetRef(second.adam_id)], serial_numbers=["STRANGER-3"], client_user_ids=[])
+    client.associate_assets([AssetRef(second.adam_id)], serial_numbers=["STRANGER-4", "STRANGER-5"])
+    apple.wait_idle()
+    response = admin_api.post(f"/api/v1/vpp-tokens/{token.pk}/reclaim-untracked/")
+    assert response.status_code == 202
+    run = _run_latest(apple, kind="reclaim_untracked")
+    assert run.status == "completed" and run.total == 6  # six untracked licenses, five targets
+    assert _at_apple(apple, uid, first.adam_id) == [] and _at_apple(apple, uid, second.adam_id) == []
+    states = License.objects.filter(app__in=[first, second]).values_list("apple_serial_number", "state")
+    assert sorted(states) == [
+        ("STRANGER-1", "revoked"),
+        ("STRANGER-2", "revoked"),
+        ("STRANGER-3", "revoked"),
+        ("STRANGER-3", "revoked"),
+        ("STRANGER-4", "revoked"),
+        ("STRANGER-5", "revoked"),
+    ]
+
+
+@pytest.mark.django_db
 def test_b1_deleted_device_is_revoked_by_serial(apple, location, make_app, administrator):
     _token, uid = location
     app = make_app(total=2)
