@@ -22,6 +22,7 @@ from assignments.reconciliation import apple_now, untracked_refresh
 from console import runs
 from console.audit import record
 from console.messages import apple_text
+from directory.models import Device
 from tokens.apple import client_for
 from tokens.models import VPPToken
 from vpp.errors import AppleError
@@ -92,24 +93,21 @@ def create_run(*, kind: str, actor, action: str, obj=None, **fields) -> LicenseR
 
 
 def _run_revoke_token(run: LicenseRun) -> list[str]:
+    """T14: revoke every license of the token at Apple: the targets our assigned and untracked licenses name,
+    every target Apple's assignments (the mirror) name, and the devices of pending requests; RECLAIM_CHUNK
+    targets at a time, so a location of a million never holds them all as objects."""
     token = run.vpp_token
-    licenses = _holding(License.objects.filter(app__vpp_token=token))
-    licenses += list(License.objects.filter(app__vpp_token=token, state=License.State.UNTRACKED))  # T9
-    keys = license_keys(token, licenses)
-    serials = {k[1] for k in keys.values() if k[0] == "s"}
-    cids = {k[1] for k in keys.values() if k[0] == "u"}
-    mirror = AppleAssignment.objects.filter(vpp_token=token)
-    serials |= set(mirror.exclude(serial_number="").values_list("serial_number", flat=True))
-    cids |= set(mirror.exclude(client_user_id="").values_list("client_user_id", flat=True))
-    pending_serials = License.objects.filter(
-        app__vpp_token=token, state=License.State.PENDING, device__isnull=False
-    ).values_list("device__serial_number", flat=True)
-    serials |= set(pending_serials)
-    run.total = len(serials) + len(cids)
-    run.save(update_fields=["total"])
-    if not (serials or cids):
-        return []
-    return revoke_targets(token=token, serial_numbers=serials, client_user_ids=cids, licenses=licenses)
+    params = {"token": token.pk, "retired": VPPUser.Status.RETIRED}
+    keys = f"{_KEYS_SQL['assigned']} UNION ALL {_KEYS_SQL['untracked']}"
+    also = (
+        "SELECT 's' AS kind, serial_number AS target FROM {mirror} WHERE vpp_token_id = %(token)s"
+        " AND serial_number <> ''"
+        " UNION SELECT 'u', client_user_id FROM {mirror} WHERE vpp_token_id = %(token)s"
+        " AND client_user_id <> ''"
+        " UNION SELECT 's', d.serial_number FROM {license} l JOIN {app} a ON a.id = l.app_id"
+        " JOIN {device} d ON d.id = l.device_id WHERE a.vpp_token_id = %(token)s AND l.state = 'pending'"
+    )
+    return _revoke_in_chunks(run, token, keys=keys, also=also, params=params)
 
 
 def _run_revoke_device(run: LicenseRun) -> list[str]:
@@ -182,55 +180,99 @@ def _run_revoke_app(run: LicenseRun) -> list[str]:
 
 
 RECLAIM_CHUNK = 1000  # Apple targets (serial numbers, client user ids) revoked per step
-_RECLAIM = "vpp_reclaim_untracked"  # temporary table of the reclaiming connection
+_KEYS = "vpp_revoke_keys"  # temporary tables of the revoking connection
+_TARGETS = "vpp_revoke_targets"
+# Licenses to mark revoking, keyed by their target at Apple as `events.license_keys` keys them: a device
+# license by its device's serial number; otherwise by the client user id of the user's Apple user on this
+# token (the latest one not retired, else the first retired one); an untracked license by Apple's target.
+_KEYS_SQL = {
+    "assigned": (
+        "SELECT l.id AS license_id, CASE WHEN l.license_type = 'device' AND d.id IS NOT NULL THEN 's'"
+        " ELSE 'u' END AS kind, CASE WHEN l.license_type = 'device' AND d.id IS NOT NULL THEN d.serial_number"
+        " ELSE (SELECT v.client_user_id FROM {vppuser} v WHERE v.user_id = l.user_id"
+        " AND v.vpp_token_id = %(token)s"
+        " ORDER BY CASE WHEN v.status <> %(retired)s THEN -v.id ELSE v.id END LIMIT 1) END AS target"
+        " FROM {license} l JOIN {app} a ON a.id = l.app_id LEFT JOIN {device} d ON d.id = l.device_id"
+        " WHERE a.vpp_token_id = %(token)s AND l.state = 'assigned'"
+    ),
+    "untracked": (
+        "SELECT l.id AS license_id, CASE WHEN l.apple_serial_number <> '' THEN 's' ELSE 'u' END AS kind,"
+        " CASE WHEN l.apple_serial_number <> '' THEN l.apple_serial_number ELSE l.apple_client_user_id END"
+        " AS target FROM {license} l JOIN {app} a ON a.id = l.app_id WHERE a.vpp_token_id = %(token)s"
+        " AND l.state = 'untracked' AND l.user_id IS NULL AND l.device_id IS NULL"
+        " AND (l.apple_serial_number <> '' OR l.apple_client_user_id <> '')"
+    ),
+}
+
+
+def _revoke_in_chunks(run: LicenseRun, token, *, keys: str, also: str | None, params: dict) -> list[str]:
+    """Revoke, RECLAIM_CHUNK targets at a time, every target the licenses of `keys` (SQL: license_id, kind,
+    target) name plus those of `also` (SQL: kind, target), marking those licenses revoking. The targets are
+    numbered in SQL first; each step loads only its own licenses. Sets run.total to the targets."""
+    quote = connection.ops.quote_name
+    tables = {
+        "license": quote(License._meta.db_table),
+        "app": quote(App._meta.db_table),
+        "device": quote(Device._meta.db_table),
+        "vppuser": quote(VPPUser._meta.db_table),
+        "mirror": quote(AppleAssignment._meta.db_table),
+    }
+    union = f" UNION SELECT kind, target FROM {_KEYS}"  # noqa: S608
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE IF EXISTS {_KEYS}")
+        cursor.execute(f"DROP TABLE IF EXISTS {_TARGETS}")
+        cursor.execute(f"CREATE TEMPORARY TABLE {_KEYS} AS {keys.format(**tables)}", params)
+        cursor.execute(f"DELETE FROM {_KEYS} WHERE target IS NULL OR target = ''")  # noqa: S608
+        cursor.execute(
+            f"CREATE TEMPORARY TABLE {_TARGETS} AS SELECT kind, target, ROW_NUMBER() OVER"  # noqa: S608
+            f" (ORDER BY kind, target) AS n FROM ({also.format(**tables) + union if also else union[7:]}) t",
+            params if also else None,
+        )
+        cursor.execute(f"CREATE INDEX {_TARGETS}_n ON {_TARGETS} (n)")
+        cursor.execute(f"CREATE INDEX {_TARGETS}_key ON {_TARGETS} (target, kind)")
+        cursor.execute(f"SELECT COUNT(*) FROM {_TARGETS}")  # noqa: S608
+        (total,) = cursor.fetchone()
+    run.total = total
+    run.save(update_fields=["total"])
+    events: list[str] = []
+    try:
+        for low in range(0, total, RECLAIM_CHUNK):
+            window = [low, low + RECLAIM_CHUNK]
+            with connection.cursor() as cursor:
+                cursor.execute(f"SELECT kind, target FROM {_TARGETS} WHERE n > %s AND n <= %s", window)  # noqa: S608
+                targets = cursor.fetchall()
+                cursor.execute(
+                    f"SELECT k.license_id FROM {_KEYS} k JOIN {_TARGETS} t ON t.target = k.target"  # noqa: S608
+                    " AND t.kind = k.kind WHERE t.n > %s AND t.n <= %s",
+                    window,
+                )
+                ids = [pk for (pk,) in cursor.fetchall()]
+            licenses = list(License.objects.filter(pk__in=ids).select_related("app__vpp_token", "device"))
+            events += revoke_targets(
+                token=token,
+                serial_numbers=[target for kind, target in targets if kind == "s"],
+                client_user_ids=[target for kind, target in targets if kind == "u"],
+                licenses=licenses,
+            )
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP TABLE IF EXISTS {_KEYS}")
+            cursor.execute(f"DROP TABLE IF EXISTS {_TARGETS}")
+    return events
 
 
 def _run_reclaim_untracked(run: LicenseRun) -> list[str]:
     """B2: revoke what Apple holds for targets this console does not know: the untracked License rows (T9),
-    brought up to date with Apple first. Each goes revoking, then revoked when Apple's event completes.
-
-    RECLAIM_CHUNK targets at a time (numbered in SQL first), so a location with a million untracked licenses
-    never holds them all as objects."""
+    brought up to date with Apple first. Each goes revoking, then revoked when Apple's event completes;
+    RECLAIM_CHUNK targets at a time, so a million untracked licenses are never all held as objects."""
     token = run.vpp_token
     try:
         with apple_now(token) as apple:
             untracked_refresh(token=token, source=apple)
     except AppleError as exc:
         raise RunFailed(exc) from exc
-    license_table = connection.ops.quote_name(License._meta.db_table)
-    app_table = connection.ops.quote_name(App._meta.db_table)
-    with connection.cursor() as cursor:
-        cursor.execute(f"DROP TABLE IF EXISTS {_RECLAIM}")
-        cursor.execute(
-            f"CREATE TEMPORARY TABLE {_RECLAIM} AS SELECT l.id, DENSE_RANK() OVER"  # noqa: S608
-            " (ORDER BY l.apple_serial_number, l.apple_client_user_id) AS n"
-            f" FROM {license_table} l JOIN {app_table} a ON a.id = l.app_id"
-            " WHERE a.vpp_token_id = %s AND l.state = %s",
-            [token.pk, License.State.UNTRACKED],
-        )
-        cursor.execute(f"CREATE INDEX {_RECLAIM}_n ON {_RECLAIM} (n)")
-        cursor.execute(f"SELECT COUNT(*), COALESCE(MAX(n), 0) FROM {_RECLAIM}")  # noqa: S608
-        run.total, targets = cursor.fetchone()
-    run.save(update_fields=["total"])
-    events: list[str] = []
-    try:
-        for low in range(0, targets, RECLAIM_CHUNK):
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    f"SELECT id FROM {_RECLAIM} WHERE n > %s AND n <= %s",  # noqa: S608
-                    [low, low + RECLAIM_CHUNK],
-                )
-                ids = [pk for (pk,) in cursor.fetchall()]
-            rows = list(License.objects.filter(pk__in=ids, state=License.State.UNTRACKED))
-            if not rows:
-                continue
-            serials = {r.apple_serial_number for r in rows if r.apple_serial_number}
-            cids = {r.apple_client_user_id for r in rows if r.apple_client_user_id}
-            events += revoke_targets(token=token, serial_numbers=serials, client_user_ids=cids, licenses=rows)
-    finally:
-        with connection.cursor() as cursor:
-            cursor.execute(f"DROP TABLE IF EXISTS {_RECLAIM}")
-    return events
+    params = {"token": token.pk}
+    return _revoke_in_chunks(run, token, keys=_KEYS_SQL["untracked"], also=None, params=params)
 
 
 def _run_release_listed(run: LicenseRun) -> list[str]:
