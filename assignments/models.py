@@ -172,6 +172,9 @@ class License(models.Model):
             models.Index(fields=["updated_at", "id"], name="license_list_updated"),
             models.Index(fields=["created_at", "id"], name="license_list_created"),
             models.Index(fields=["state", "id"], name="license_list_state"),
+            # Sorted by app name, a page's ids are read from this index alone (the apps in name order, each
+            # app's ids in order), then only the page's 50 rows from the table (console.pagination).
+            models.Index(fields=["app", "id"], name="license_list_app"),
         ]
 
     def __str__(self) -> str:
