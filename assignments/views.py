@@ -66,7 +66,7 @@ class LicenseListView(FilteredListView):
     breadcrumbs = [(_("Home"), "/"), (_("Monitor"), None), (_("Licenses"), None)]
     csv_filename = "licenses.csv"
     default_ordering = ("-updated_at", "-id")
-    ids_first_orderings = ("app__name",)  # license_list_app: 50 ids from the index, not 5,000 rows sorted
+    ids_first_orderings = ("app__name",)  # license_list_app: the ids from the index, not 5,000 rows sorted
     columns = [
         Column(
             _("App"),
