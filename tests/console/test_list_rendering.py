@@ -96,9 +96,8 @@ def test_cached_addresses_are_reverses(name):
     assert reverse_cached("reports:install-status") == reverse("reports:install-status")
     set_script_prefix("/console/")
     try:
-        assert (
-            reverse_cached(name, 42) == reverse(name, args=[42]) == f"/console{reverse_cached(name, 42)[8:]}"
-        )
+        # Served under a prefix (SCRIPT_NAME): the prefix is part of the cached address, as of reverse()'s.
+        assert reverse_cached(name, 42) == reverse(name, args=[42])
         assert reverse_cached(name, 42).startswith("/console/")
     finally:
         clear_script_prefix()
