@@ -19,9 +19,17 @@ from assignments.filters import LicenseFilter, LicenseRunFilter
 from assignments.forms import AssignmentForm
 from assignments.models import Assignment, License
 from console.ids import parse_id
+from console.links import reverse_cached
 from console.messages import render
 from console.views import RunDetailView, run_columns
-from console.views_base import Column, ConsoleAccessMixin, FilteredListView, add_service_errors, redirect_back
+from console.views_base import (
+    Column,
+    ConsoleAccessMixin,
+    FilteredListView,
+    add_service_errors,
+    choice_label,
+    redirect_back,
+)
 from directory.models import Device, DirectoryUser, Group
 from tokens.models import VPPToken
 from tokens.views import TokenConfirmView, token_link
@@ -34,9 +42,9 @@ def _holder(license):
 
 def _holder_link(license) -> str | None:
     if license.device_id:
-        return reverse("directory:device-detail", args=[license.device_id])
+        return reverse_cached("directory:device-detail", license.device_id)
     if license.user_id:
-        return reverse("directory:user-detail", args=[license.user_id])
+        return reverse_cached("directory:user-detail", license.user_id)
     return None
 
 
@@ -58,31 +66,37 @@ class LicenseListView(FilteredListView):
     breadcrumbs = [(_("Home"), "/"), (_("Monitor"), None), (_("Licenses"), None)]
     csv_filename = "licenses.csv"
     default_ordering = ("-updated_at", "-id")
+    ids_first_orderings = ("app__name",)  # license_list_app: the ids from the index, not 5,000 rows sorted
     columns = [
         Column(
             _("App"),
             "app.name",
-            link=lambda lic: reverse("assignments:app-assignments", args=[lic.app_id]),
+            link=lambda lic: reverse_cached("assignments:app-assignments", lic.app_id),
             order_by="app__name",
         ),
         Column(
             _("Token"),
             "app.vpp_token.name",
-            link=lambda lic: reverse("tokens:detail", args=[lic.app.vpp_token_id]),
+            link=lambda lic: reverse_cached("tokens:detail", lic.app.vpp_token_id),
         ),
-        Column(_("License type"), "get_license_type_display"),
+        Column(_("License type"), lambda lic: choice_label(Assignment.LicenseType, lic.license_type)),
         Column(_("Device or user"), _holder, link=_holder_link),
         Column(_("User"), "user.display_name", csv_only=True),
         Column(_("Serial number"), _serial_number, csv_only=True),
         Column(_("Client user id at Apple"), "apple_client_user_id", csv_only=True),
-        Column(_("State"), "state", order_by="state", template="assignments/cells/state.html"),
+        Column(
+            _("State"),
+            lambda lic: choice_label(License.State, lic.state),
+            order_by="state",
+            template="assignments/cells/state.html",
+        ),
         Column(_("Error number"), "error_number"),
         Column(_("Error"), _error_text),
         Column(_("Updated"), "updated_at", order_by="updated_at"),
     ]
 
     def get_base_queryset(self):
-        return selectors.license_list()
+        return selectors.license_table()
 
 
 class LicenseRunListView(FilteredListView):

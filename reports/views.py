@@ -15,8 +15,10 @@ from django.views import View
 from apps.models import App
 from assignments import selectors as assignment_selectors
 from assignments.models import License
+from console.links import reverse_cached
 from console.messages import render
-from console.views_base import Column, ConsoleAccessMixin, FilteredListView, csv_response
+from console.pagination import RowCount
+from console.views_base import Column, ConsoleAccessMixin, FilteredListView, choice_label, csv_response
 from deployment import selectors as deployment_selectors
 from deployment.models import InstallState
 from directory import selectors as directory_selectors
@@ -31,6 +33,11 @@ def _url(name: str, *args, **query) -> str:
     """A page's address with a query string (the rows behind a count)."""
     url = reverse(name, args=args)
     return f"{url}?{urlencode(query)}" if query else url
+
+
+def _app_states_link(state) -> str:
+    """Install status of the row's app (per row: one `reverse()` per page, console.links)."""
+    return f"{reverse_cached('reports:install-status')}?{urlencode({'app': state.app_id})}"
 
 
 def _app_link(app: App) -> str:
@@ -101,12 +108,12 @@ class AppLicensesView(FilteredListView):
 
 
 def _device_link(state) -> str:
-    return reverse("directory:device-detail", args=[state.device_id])
+    return reverse_cached("directory:device-detail", state.device_id)
 
 
 def _user_link(state) -> str | None:
     user_id = state.device.primary_user_id
-    return reverse("directory:user-detail", args=[user_id]) if user_id else None
+    return reverse_cached("directory:user-detail", user_id) if user_id else None
 
 
 def _why(state) -> str:
@@ -135,13 +142,13 @@ class InstallStatusView(FilteredListView):
         Column(
             _("App"),
             "app.name",
-            link=lambda s: _url("reports:install-status", app=s.app_id),
+            link=_app_states_link,
             order_by="app__name",
         ),
         Column(
             _("Token"),
             "app.vpp_token.name",
-            link=lambda s: _token_link(s.app),
+            link=lambda s: reverse_cached("tokens:detail", s.app.vpp_token_id),
             order_by="app__vpp_token__name",
         ),
         Column(
@@ -154,7 +161,10 @@ class InstallStatusView(FilteredListView):
         Column(_("Platform"), "device.platform", order_by="device__platform"),
         Column(_("User"), _user_name, link=_user_link, order_by="device__primary_user__user_principal_name"),
         Column(
-            _("Install state"), "get_state_display", order_by="state", template="deployment/cells/state.html"
+            _("Install state"),
+            lambda s: choice_label(InstallState, s.state),
+            order_by="state",
+            template="deployment/cells/state.html",
         ),
         Column(_("Why"), _why),
         Column(_("Error code"), "error_code", csv_only=True),
@@ -163,7 +173,7 @@ class InstallStatusView(FilteredListView):
     ]
 
     def get_base_queryset(self):
-        return selectors.install_states()
+        return selectors.install_status_table()
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
@@ -175,19 +185,22 @@ class InstallStatusView(FilteredListView):
         query = self.request.GET.copy()
         for key in ("install_state", "page", "export"):
             query.pop(key, None)
-        counts: dict[str, int] = {}
+        counts: dict[str, RowCount] = {}
         filterset = InstallStatusFilter(query, queryset=selectors.install_states(), request=self.request)
         if filterset.is_valid():
             counts = selectors.install_state_counts(filterset.qs)
         current = self.request.GET.get("install_state", "")
         rows = []
+        none = RowCount(0, estimated=False)
         for state, label in InstallState.choices:
             query["install_state"] = state
+            count = counts.get(state, none)
             rows.append(
                 {
                     "state": state,
                     "label": label,
-                    "count": counts.get(state, 0),
+                    "count": count.value,
+                    "estimated": count.estimated,
                     "url": f"?{query.urlencode()}",
                     "current": state == current,
                 }

@@ -171,3 +171,47 @@ def test_m2_query_count_does_not_grow_with_rows(admin_web, db, url):
     for i in range(6):
         build_estate(prefix=f"more{i}-", extra_devices=3)
     assert count() == small <= 12
+
+
+def test_m2_counts_past_the_list_limit_are_estimates_that_say_about(postgres, helpdesk_web, estate, settings):
+    """Issue 13: the counts are exact up to LIST_EXACT_COUNT_LIMIT per state and PostgreSQL's estimate past
+    it ("about N", as the pages' own count), one query for every state, never a GROUP BY of every row."""
+    settings.LIST_EXACT_COUNT_LIMIT = 1  # installed has 2 rows: past it; pending and failed have 1
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE deployment_deviceappstate")
+    with CaptureQueriesContext(connection) as ctx:
+        page = helpdesk_web.get(PAGE).content.decode()
+    about = re.search(r'data-state="installed">Installed: <strong>about (\d+)</strong>', page)
+    assert about and int(about.group(1)) >= 2
+    counts = dict(re.findall(r'data-state="(\w+)">[^:]+: <strong>(\d+)</strong>', page))
+    assert counts == {
+        "pending_install": "1",
+        "failed": "1",
+        "not_installed": "0",
+        "uninstall_pending": "0",
+        "uninstall_failed": "0",
+        "not_applicable": "0",
+    }
+    sql = [q["sql"] for q in ctx.captured_queries]
+    assert not [q for q in sql if "GROUP BY" in q]
+    assert len([q for q in sql if q.startswith("EXPLAIN")]) == 2  # the list's own count, and installed's
+    chinese = helpdesk_web.get(PAGE, HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    assert re.search(r'data-state="installed">已安装: <strong>约 \d+</strong>', chinese)
+
+
+def test_m2_counts_up_to_the_limit_are_exact_whatever_the_state_shown(helpdesk_web, estate, settings):
+    settings.LIST_EXACT_COUNT_LIMIT = 2  # installed has exactly 2: counted, not estimated
+    page = helpdesk_web.get(f"{PAGE}?install_state=failed").content.decode()
+    assert "<strong>about" not in page
+    counts = dict(re.findall(r'data-state="(\w+)">[^:]+: <strong>(\d+)</strong>', page))
+    assert (counts["installed"], counts["failed"], counts["pending_install"]) == ("2", "1", "1")
+
+
+def test_m2_counts_past_the_limit_without_postgresql_stay_exact(helpdesk_web, estate, settings):
+    if connection.vendor == "postgresql":
+        pytest.skip("PostgreSQL estimates past the limit (the test above)")
+    settings.LIST_EXACT_COUNT_LIMIT = 1
+    page = helpdesk_web.get(PAGE).content.decode()
+    assert "<strong>about" not in page
+    counts = dict(re.findall(r'data-state="(\w+)">[^:]+: <strong>(\d+)</strong>', page))
+    assert (counts["installed"], counts["failed"], counts["pending_install"]) == ("2", "1", "1")
