@@ -78,6 +78,32 @@ def _app_table() -> str:
     return connection.ops.quote_name(App._meta.db_table)
 
 
+INSERT_CHUNK = 100  # rows per INSERT of `insert_rows`: 7 parameters each, within SQLite's default of 999
+
+
+def insert_rows(*, token_id: int, app_id: int | None, adam_id: str, pricing_param: str, targets) -> int:
+    """Insert mirror rows of one asset, `targets` being (serial number, client user id) pairs; how many were
+    new. `INSERT … ON CONFLICT DO NOTHING RETURNING` per hundred rows (both databases): a row already there
+    counts 0, exactly, also when another transaction inserted it meanwhile."""
+    rows = sorted(set(targets))
+    mirror, now, added = _mirror_table(), timezone.now(), 0
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), INSERT_CHUNK):
+            chunk = rows[start : start + INSERT_CHUNK]
+            params: list = []
+            for serial, client_user_id in chunk:
+                params += [token_id, app_id, adam_id, pricing_param, serial, client_user_id, now]
+            values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s)"] * len(chunk))
+            cursor.execute(
+                f"INSERT INTO {mirror} (vpp_token_id, app_id, adam_id, pricing_param, serial_number,"
+                f" client_user_id, updated_at) VALUES {values} ON CONFLICT (vpp_token_id, adam_id,"
+                " pricing_param, serial_number, client_user_id) DO NOTHING RETURNING id",
+                params,
+            )
+            added += len(cursor.fetchall())
+    return added
+
+
 _SAME_ROW = (
     "m.vpp_token_id = %s AND m.adam_id = s.adam_id AND m.pricing_param = s.pricing_param"
     " AND m.serial_number = s.serial_number AND m.client_user_id = s.client_user_id"

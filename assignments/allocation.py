@@ -44,7 +44,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
@@ -468,7 +468,21 @@ def reserve(
             counts["failed"] += counts["over_limit"] + counts["store_blocked"]
         # D2: targets that got no license show it as a failed install; the others wait for Apple.
         signals.send_after_commit(signals.licenses_settled, app_ids=[app.pk])
+    if len(create) >= ANALYZE_AFTER:
+        _refresh_statistics()
     return counts
+
+
+ANALYZE_AFTER = 5000  # licenses created by one reservation beyond which the table's statistics are refreshed
+
+
+def _refresh_statistics() -> None:
+    """PostgreSQL plans with the statistics autovacuum refreshes about a minute later: until then a table that
+    just grew by tens of thousands of licenses looks nearly empty, and settling them (a hundred per Apple
+    notification, found by event and target) would scan every license of the app each time."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(f"ANALYZE {connection.ops.quote_name(License._meta.db_table)}")
 
 
 def _cover_devices(*, app: App, targets: list[Target], assignment: Assignment | None) -> tuple[int, int]:

@@ -652,8 +652,16 @@ def notification_receipt_store(
 
 
 def notification_receipt_lock(*, receipt_id: int) -> NotificationReceipt:
-    """The receipt, row-locked until the end of the caller's transaction (one processing at a time)."""
-    return NotificationReceipt.objects.select_for_update().select_related("vpp_token").get(pk=receipt_id)
+    """The receipt, row-locked until the end of the caller's transaction (one processing at a time).
+
+    Only the receipt's row (`of=self`): locking the joined token row too would make every notification
+    Apple delivers meanwhile wait for this processing to commit (storing a receipt takes a key-share lock on
+    its token), and Apple delivers one at a time."""
+    return (
+        NotificationReceipt.objects.select_for_update(of=("self",))
+        .select_related("vpp_token")
+        .get(pk=receipt_id)
+    )
 
 
 def notification_receipt_done(*, receipt: NotificationReceipt, result: str, action: str, kind: str) -> None:
