@@ -82,12 +82,18 @@ def mark_revoking(licenses: list[License], keys, events) -> list[str]:
     return ids
 
 
-def _settle(licenses: list[License], failures: dict[Key, Failure], keys: dict[int, Key]) -> int:
-    """Pending → assigned/failed, revoking → revoked/assigned(with error). Returns how many moved."""
+def _settle(
+    licenses: list[License], failures: dict[Key, Failure], keys: dict[int, Key], *, mirrored: bool = False
+) -> int:
+    """Pending → assigned/failed, revoking → revoked/assigned(with error). Returns how many moved.
+
+    `mirrored`: the caller already wrote the mirror rows of these targets and moved the counts by them (the
+    ASSET_MANAGEMENT handler does, before): writing them again would find every row there and move nothing.
+    """
     appeared: list[License] = []
     gone: list[License] = []
     moved = 0
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):  # all or nothing with the caller's transaction, if any
         for lic in licenses:
             failure = failures.get(keys.get(lic.pk, ("", "")))
             if lic.state == License.State.PENDING:
@@ -117,7 +123,8 @@ def _settle(licenses: list[License], failures: dict[Key, Failure], keys: dict[in
         _save_states(licenses)
         if gone:  # A3: a revoked user license no longer covers devices; their slots are free again
             LicenseDevice.objects.filter(license__in=gone).delete()
-        app_services.counts_move(_update_mirror(appeared, gone, keys))
+        if not mirrored:
+            app_services.counts_move(_update_mirror(appeared, gone, keys))
         if moved:
             notify_licenses_settled({lic.app_id for lic in licenses})
     return moved
@@ -314,12 +321,14 @@ def overtaken(token, notification: Notification) -> set[tuple[str, str, str]]:
     return result
 
 
-def apply_asset_management(token, notification: Notification) -> int:
+def apply_asset_management(token, notification: Notification, *, mirrored: bool = False) -> int:
     """Apply one ASSET_MANAGEMENT notification to our licenses. Returns the licenses moved.
 
     SUCCESS lists the assignments done; FAILURE lists those that failed with `error`. Licenses are matched by
     `eventId`; an ASSOCIATE success that arrives before we stored the event id matches pending licenses by
-    target.
+    target. `mirrored`: the caller already applied the notification's current assignments to the mirror
+    and the counts (`apps.services.mirror_apply`); only licenses it matches move, and each of them is one
+    of those assignments (an item a newer change overtook matches no open license of this event).
     """
     event_id = notification.event_id or ""
     kind = notification.management_type
@@ -337,7 +346,7 @@ def apply_asset_management(token, notification: Notification) -> int:
                 License.objects.filter(app__vpp_token=token, event_id=event_id, state__in=open_states),
                 token,
                 keys_in,
-            ).select_related("device")
+            ).select_related("device", "app")
         )
     if not licenses and kind == "ASSOCIATE" and notification.succeeded:
         licenses = list(
@@ -354,7 +363,7 @@ def apply_asset_management(token, notification: Notification) -> int:
     if not licenses:
         return 0
     keys = license_keys(token, licenses)
-    adam = dict(App.objects.filter(pk__in={lic.app_id for lic in licenses}).values_list("id", "adam_id"))
+    adam = {lic.app_id: lic.app.adam_id for lic in licenses}
     # REVOKE notifications carry every released asset; a license matches when its target appears at all.
     if kind == "REVOKE":
         matched = [lic for lic in licenses if any(k == keys.get(lic.pk) for _a, k in keys_in)]
@@ -363,9 +372,9 @@ def apply_asset_management(token, notification: Notification) -> int:
     if notification.succeeded is False:
         number, text = _failure_text(notification)
         failures = {keys[lic.pk]: (number, text) for lic in matched if lic.pk in keys}
-        moved = _settle(matched, failures, keys)
+        moved = _settle(matched, failures, keys, mirrored=mirrored)
     else:
-        moved = _settle(matched, {}, keys)
+        moved = _settle(matched, {}, keys, mirrored=mirrored)
     if moved:
         finish_settled_runs(({event_id} | {lic.event_id for lic in matched}) - {""})
     return moved

@@ -664,6 +664,28 @@ def notification_receipt_lock(*, receipt_id: int) -> NotificationReceipt:
     )
 
 
+def notification_receipts_following(*, receipt: NotificationReceipt, limit: int) -> list[NotificationReceipt]:
+    """The unprocessed receipts of the same token and type received right after `receipt`, in order and
+    row-locked like `notification_receipt_lock`: at most `limit`, ending before the first one another worker
+    is processing (taking those after it would apply them out of order)."""
+    waiting = NotificationReceipt.objects.filter(
+        vpp_token_id=receipt.vpp_token_id,
+        notification_type=receipt.notification_type,
+        processed_at__isnull=True,
+        pk__gt=receipt.pk,
+    ).order_by("pk")
+    ids = list(waiting.values_list("pk", flat=True)[:limit])
+    if not ids:
+        return []
+    free = {r.pk: r for r in waiting.filter(pk__in=ids).select_for_update(of=("self",), skip_locked=True)}
+    following: list[NotificationReceipt] = []
+    for pk in ids:
+        if pk not in free:
+            break
+        following.append(free[pk])
+    return following
+
+
 def notification_receipt_done(*, receipt: NotificationReceipt, result: str, action: str, kind: str) -> None:
     """Mark a receipt processed with its `result` (audited as `action`)."""
     receipt.processed_at = timezone.now()
