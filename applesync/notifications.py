@@ -16,6 +16,7 @@ safety net.
 
 from __future__ import annotations
 
+import dataclasses
 import hmac
 import json
 import logging
@@ -172,11 +173,21 @@ def notification_process(*, receipt_id: int) -> NotificationReceipt:
         except ValueError as exc:  # stored before validation was this strict, or altered since
             _reject(receipt, token, str(exc))
             return receipt
+        together: list[NotificationReceipt] = []
+        if notification.notification_type == "ASSET_MANAGEMENT":
+            notification, together = _with_same_event(receipt, notification)
         handler = HANDLERS.get(notification.notification_type)
         result = handler(token, notification, outcome) if handler else "ignored: unknown type"
         token_services.notification_receipt_done(
             receipt=receipt, result=result, action="notification.process", kind=notification.notification_type
         )
+        for other in together:
+            token_services.notification_receipt_done(
+                receipt=other,
+                result=f"applied with notification {receipt.notification_id}: {result}",
+                action="notification.process",
+                kind=notification.notification_type,
+            )
         if outcome.resync and token.is_usable:
             # One asset at a time is enough for one inconsistency; several → a whole sync.
             adam_id = outcome.resync[0] if len(set(outcome.resync)) == 1 else ""
@@ -185,6 +196,45 @@ def notification_process(*, receipt_id: int) -> NotificationReceipt:
             token_id, user_ids = token.pk, list(outcome.ready_users)
             transaction.on_commit(lambda: request_waiting_licenses.delay(token_id, user_ids))
     return receipt
+
+
+SAME_EVENT_AT_ONCE = 20  # ASSET_MANAGEMENT notifications of one event applied in one transaction
+
+
+def _outcome_of(notification: Notification) -> tuple:
+    error = notification.error
+    return (
+        notification.event_id,
+        notification.management_type,
+        notification.result,
+        (error.number, error.message) if error is not None else None,
+    )
+
+
+def _with_same_event(
+    receipt: NotificationReceipt, notification: Notification
+) -> tuple[Notification, list[NotificationReceipt]]:
+    """`notification` joined by the notifications received right after it that report the same Apple event
+    with the same outcome (Apple sends at most a hundred assignments in each: a thousand-device request is
+    ten), and their receipts, locked. Applying them together is applying one notification listing all their
+    assignments: the queries, the commit and the task are paid once, not ten times. The first receipt that
+    differs (or that another worker holds) ends the run of them, so nothing is applied out of order."""
+    if not notification.event_id:
+        return notification, []
+    together: list[NotificationReceipt] = []
+    assignments = list(notification.assignments)
+    for other in token_services.notification_receipts_following(receipt=receipt, limit=SAME_EVENT_AT_ONCE):
+        try:
+            parsed = parse_notification(other.payload)
+        except ValueError:
+            break
+        if _outcome_of(parsed) != _outcome_of(notification):
+            break
+        together.append(other)
+        assignments += parsed.assignments
+    if not together:
+        return notification, []
+    return dataclasses.replace(notification, assignments=tuple(assignments)), together
 
 
 def _test(token: VPPToken, notification: Notification, outcome: _Outcome) -> str:
@@ -208,6 +258,7 @@ def _asset_count(token: VPPToken, notification: Notification, outcome: _Outcome)
 def _asset_management(token: VPPToken, notification: Notification, outcome: _Outcome) -> str:
     kind = notification.management_type
     parts = []
+    mirrored = False
     if notification.succeeded:
         sign = 1 if kind == "ASSOCIATE" else -1 if kind in ("DISASSOCIATE", "REVOKE") else 0
         # Delivered out of order: items a newer change of ours overtook are not applied; Apple is asked.
@@ -221,6 +272,7 @@ def _asset_management(token: VPPToken, notification: Notification, outcome: _Out
             outcome.resync.append(adam_id)
             parts.append(f"resync: {adam_id} reported out of order")
         deltas = app_services.mirror_apply(token=token, assignments=current, sign=sign) if sign else {}
+        mirrored = bool(sign)
         for (adam_id, pricing_param), delta in deltas.items():
             if not app_services.counts_assigned(
                 token=token, adam_id=adam_id, pricing_param=pricing_param, delta=delta
@@ -232,7 +284,8 @@ def _asset_management(token: VPPToken, notification: Notification, outcome: _Out
     else:
         error = notification.error
         parts.append(f"{kind} failed: {error}" if error else f"{kind} failed")
-    assignment_events.apply_asset_management(token, notification)
+    # When the mirror and the counts are done above, the licenses only change state.
+    assignment_events.apply_asset_management(token, notification, mirrored=mirrored)
     return "; ".join(parts) or f"{kind}: nothing to change"
 
 

@@ -14,17 +14,17 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from django.db.models import F, Value
+from django.db.models import F, Q, Value
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from apps.models import App, AppleAssignment
 from apps.signals import send_versions_changed
-from apps.staging import STAGE_GONE, SWITCH_BATCH, MirrorStage, spool_rows, stage_line
+from apps.staging import STAGE_GONE, SWITCH_BATCH, MirrorStage, insert_rows, spool_rows, stage_line
 from vpp.types import AppMetadata, Asset, Assignment
 
 # The sync's staged write of the mirror lives in apps.staging; callers reach it here.
-__all__ = ["STAGE_GONE", "SWITCH_BATCH", "MirrorStage", "spool_rows", "stage_line"]
+__all__ = ["STAGE_GONE", "SWITCH_BATCH", "MirrorStage", "insert_rows", "spool_rows", "stage_line"]
 
 BATCH_SIZE = 2000
 APPLE_PRODUCT_TYPES = {"App": "app", "Book": "book"}
@@ -172,56 +172,59 @@ def count_change(*, token, adam_id: str, pricing_param: str, delta: int) -> str 
     return f"{adam_id}: total {delta:+d}"
 
 
-def _mirror_lookup(token_id: int, adam_id: str, pricing_param: str, serial: str, client_user_id: str) -> dict:
-    return {
-        "vpp_token_id": token_id,
-        "adam_id": adam_id,
-        "pricing_param": pricing_param,
-        "serial_number": serial,
-        "client_user_id": client_user_id,
-    }
+Target = tuple[str, str]  # (serial number, client user id): one of them is set
 
 
-def mirror_add(*, app: App, serial_number: str = "", client_user_id: str = "") -> int:
-    """Record one assignment of `app` at Apple; 1 if the row is new, 0 if it was already there."""
-    lookup = _mirror_lookup(app.vpp_token_id, app.adam_id, app.pricing_param, serial_number, client_user_id)
-    return int(AppleAssignment.objects.get_or_create(**lookup, defaults={"app": app})[1])
-
-
-def mirror_remove(
-    *, token_id: int, adam_id: str, pricing_param: str, serial_number: str = "", client_user_id: str = ""
+def mirror_add(
+    *, token_id: int, app_id: int | None, adam_id: str, pricing_param: str, targets: Iterable[Target]
 ) -> int:
-    """Forget one assignment at Apple; 1 if a row went, 0 if there was none."""
-    lookup = _mirror_lookup(token_id, adam_id, pricing_param, serial_number, client_user_id)
-    return AppleAssignment.objects.filter(**lookup).delete()[0]
+    """Record assignments of one asset at Apple (`app_id` None for an asset we do not hold); how many rows
+    are new. A row already there (a duplicate notification, a poll after the notification, a sync) counts 0:
+    one statement per hundred rows (`staging.insert_rows`), not one per assignment."""
+    return insert_rows(
+        token_id=token_id, app_id=app_id, adam_id=adam_id, pricing_param=pricing_param, targets=targets
+    )
+
+
+def mirror_remove(*, token_id: int, adam_id: str, pricing_param: str, targets: Iterable[Target]) -> int:
+    """Forget assignments of one asset at Apple; how many rows went."""
+    wanted = set(targets)
+    serials = [serial for serial, cid in wanted if serial and not cid]
+    cids = [cid for serial, cid in wanted if cid and not serial]
+    match = Q(serial_number__in=serials, client_user_id="") | Q(client_user_id__in=cids, serial_number="")
+    for serial, cid in wanted:  # neither or both set: not what Apple sends, matched exactly all the same
+        if bool(serial) == bool(cid):
+            match |= Q(serial_number=serial, client_user_id=cid)
+    rows = AppleAssignment.objects.filter(vpp_token_id=token_id, adam_id=adam_id, pricing_param=pricing_param)
+    return rows.filter(match).delete()[0] if wanted else 0
 
 
 def mirror_apply(*, token, assignments: Iterable[Assignment], sign: int) -> Counter:
     """Add (sign 1) or remove (sign -1) the assignments Apple reported done; the count change per
-    (adamId, pricingParam) implied by the rows that really appeared or disappeared."""
-    deltas: Counter = Counter()
+    (adamId, pricingParam) implied by the rows that really appeared or disappeared. One statement per asset
+    (per hundred rows), not one per assignment: a notification carries up to a hundred."""
+    by_asset: dict[tuple[str, str], set[Target]] = {}
     for item in assignments:
-        key = (item.adam_id, item.pricing_param)
+        by_asset.setdefault((item.adam_id, item.pricing_param), set()).add(
+            (item.serial_number or "", item.client_user_id or "")
+        )
+    deltas: Counter = Counter()
+    for (adam_id, pricing_param), targets in by_asset.items():
         if sign > 0:
-            app = app_for_update(token=token, adam_id=item.adam_id, pricing_param=item.pricing_param)
-            lookup = _mirror_lookup(
-                token.pk,
-                item.adam_id,
-                item.pricing_param,
-                item.serial_number or "",
-                item.client_user_id or "",
+            app = app_for_update(token=token, adam_id=adam_id, pricing_param=pricing_param)
+            changed = mirror_add(
+                token_id=token.pk,
+                app_id=app.pk if app else None,
+                adam_id=adam_id,
+                pricing_param=pricing_param,
+                targets=targets,
             )
-            changed = int(AppleAssignment.objects.get_or_create(**lookup, defaults={"app": app})[1])
         else:
             changed = mirror_remove(
-                token_id=token.pk,
-                adam_id=item.adam_id,
-                pricing_param=item.pricing_param,
-                serial_number=item.serial_number or "",
-                client_user_id=item.client_user_id or "",
+                token_id=token.pk, adam_id=adam_id, pricing_param=pricing_param, targets=targets
             )
         if changed:
-            deltas[key] += sign * changed
+            deltas[(adam_id, pricing_param)] += sign * changed
     return deltas
 
 

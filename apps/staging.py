@@ -110,6 +110,38 @@ def _app_table() -> str:
     return connection.ops.quote_name(App._meta.db_table)
 
 
+INSERT_CHUNK = 400  # (serial number, client user id) pairs per INSERT of `insert_rows`
+
+
+def insert_rows(*, token_id: int, app_id: int | None, adam_id: str, pricing_param: str, targets) -> int:
+    """Insert mirror rows of one asset, `targets` being (serial number, client user id) pairs; how many were
+    new. One `INSERT … SELECT … WHERE NOT EXISTS … ON CONFLICT DO NOTHING RETURNING` per few hundred rows
+    (both databases): a row already there counts 0, exactly, also when another transaction inserted it
+    meanwhile, and takes no id from the sequence (a sweep walks the ids in ranges)."""
+    rows = sorted(set(targets))
+    mirror, now, added = _mirror_table(), timezone.now(), 0
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), INSERT_CHUNK):
+            chunk = rows[start : start + INSERT_CHUNK]
+            values = ", ".join(["(%s, %s)"] * len(chunk))
+            params: list = [token_id, app_id, adam_id, pricing_param, now]
+            for pair in chunk:
+                params += pair
+            params += [token_id, adam_id, pricing_param]
+            cursor.execute(
+                f"INSERT INTO {mirror} (vpp_token_id, app_id, adam_id, pricing_param, updated_at,"
+                " serial_number, client_user_id) SELECT %s, %s, %s, %s, %s, v.column1, v.column2"
+                f" FROM (VALUES {values}) v WHERE NOT EXISTS (SELECT 1 FROM {mirror} m"
+                " WHERE m.vpp_token_id = %s AND m.adam_id = %s AND m.pricing_param = %s"
+                " AND m.serial_number = v.column1 AND m.client_user_id = v.column2)"
+                " ON CONFLICT (vpp_token_id, adam_id, pricing_param, serial_number, client_user_id)"
+                " DO NOTHING RETURNING id",
+                params,
+            )
+            added += len(cursor.fetchall())
+    return added
+
+
 _SAME_ROW = (
     "m.vpp_token_id = %s AND m.adam_id = s.adam_id AND m.pricing_param = s.pricing_param"
     " AND m.serial_number = s.serial_number AND m.client_user_id = s.client_user_id"

@@ -44,7 +44,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
@@ -120,7 +120,11 @@ def targets_for(*, app: App, group: Group, license_type: str) -> list[Target]:
     targets: list[Target] = []
     if license_type == Assignment.LicenseType.DEVICE:
         if group.group_type == Group.GroupType.DEVICE:
-            targets = [Target(device=m.device) for m in _memberships(group, "device")]
+            # The devices alone, in membership order: no membership or primary-user object per target.
+            devices_in_order = Device.objects.filter(memberships__group=group, is_active=True).order_by(
+                "memberships__joined_at", "memberships__id"
+            )
+            targets = [Target(device=d) for d in devices_in_order]
         else:
             users = [m.user for m in _memberships(group, "user")]
             devices: dict[int, list[Device]] = {}
@@ -386,31 +390,15 @@ def reserve(
     with transaction.atomic():
         locked = App.objects.select_for_update().get(pk=app.pk)
         available = available_for(locked)
-        if is_device:
-            ids = [t.device.pk for t in targets if t.device is not None]
-            existing = {
-                lic.device_id: lic
-                for lic in License.objects.filter(app=locked, device_id__in=ids).exclude(
-                    state=License.State.REVOKED
-                )
-            }
-        else:
-            ids = [t.user.pk for t in targets if t.user is not None]
-            existing = {
-                lic.user_id: lic
-                for lic in License.objects.filter(app=locked, user_id__in=ids).exclude(
-                    state=License.State.REVOKED
-                )
-            }
-        # A device reached without a user (user licensing) gets a failed license on the device, to show why.
-        orphan = {
-            lic.device_id: lic
-            for lic in License.objects.filter(
-                app=locked,
-                user__isnull=True,
-                device_id__in=[t.device.pk for t in targets if t.user is None and t.device],
-            ).exclude(state=License.State.REVOKED)
+        field_name = "device_id" if is_device else "user_id"
+        holders = [t.device if is_device else t.user for t in targets]
+        existing = {
+            getattr(lic, field_name): lic
+            for lic in _held_by(locked, field_name, [h.pk for h in holders if h is not None])
         }
+        # A device reached without a user (user licensing) gets a failed license on the device, to show why.
+        orphans = [] if is_device else [t.device.pk for t in targets if t.user is None and t.device]
+        orphan = {lic.device_id: lic for lic in _held_by(locked, "device_id", orphans) if lic.user_id is None}
         create: list[License] = []
         update: list[License] = []
         for target in targets:
@@ -458,7 +446,7 @@ def reserve(
                         error=error or "",
                     )
                 )
-        License.objects.bulk_create(create, batch_size=500)
+        License.objects.bulk_create(create, batch_size=2000)
         if update:
             License.objects.bulk_update(update, ["state", "error", "error_number", "event_id", "assignment"])
         if not is_device:
@@ -468,7 +456,37 @@ def reserve(
             counts["failed"] += counts["over_limit"] + counts["store_blocked"]
         # D2: targets that got no license show it as a failed install; the others wait for Apple.
         signals.send_after_commit(signals.licenses_settled, app_ids=[app.pk])
+    if len(create) >= ANALYZE_AFTER:
+        _refresh_statistics()
     return counts
+
+
+def _held_by(app: App, field_name: str, ids: list[int]) -> list[License]:
+    """The app's licenses (not revoked) held by these devices or users (`field_name`). Beyond a few thousand
+    ids, the app's licenses with `field_name` set are read and the listed ones kept: one plain query, not
+    one with a hundred thousand parameters."""
+    if not ids:
+        return []
+    rows = License.objects.filter(app=app).exclude(state=License.State.REVOKED).order_by()
+    if len(ids) <= OPEN_ROWS_BY_ID:
+        return list(rows.filter(**{f"{field_name}__in": ids}))
+    wanted = set(ids)
+    return [
+        lic for lic in rows.filter(**{f"{field_name}__isnull": False}) if getattr(lic, field_name) in wanted
+    ]
+
+
+OPEN_ROWS_BY_ID = 5000
+ANALYZE_AFTER = 5000  # licenses created by one reservation beyond which the table's statistics are refreshed
+
+
+def _refresh_statistics() -> None:
+    """PostgreSQL plans with the statistics autovacuum refreshes about a minute later: until then a table that
+    just grew by tens of thousands of licenses looks nearly empty, and settling them (a hundred per Apple
+    notification, found by event and target) would scan every license of the app each time."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(f"ANALYZE {connection.ops.quote_name(License._meta.db_table)}")
 
 
 def _cover_devices(*, app: App, targets: list[Target], assignment: Assignment | None) -> tuple[int, int]:
@@ -637,22 +655,25 @@ def request_pending(*, app: App, interactive: bool = False) -> dict:
     """
     token = app.vpp_token
     result: dict = {"events": [], "user_events": [], "requested": 0}
-    pending = License.objects.filter(app=app, state=License.State.PENDING, event_id="").select_related(
-        "device", "user"
+    pending = License.objects.filter(app=app, state=License.State.PENDING, event_id="").order_by()
+    # serial number → license id: plain values, no License and Device object per license (60,000 of them).
+    by_serial: dict[str, int] = {
+        serial: pk
+        for pk, serial in pending.filter(
+            license_type=Assignment.LicenseType.DEVICE, device__isnull=False
+        ).values_list("pk", "device__serial_number")
+    }
+    user_licenses = list(
+        pending.filter(license_type=Assignment.LicenseType.USER, user__isnull=False).select_related("user")
     )
-    device_licenses = [
-        lic for lic in pending if lic.license_type == Assignment.LicenseType.DEVICE and lic.device
-    ]
-    user_licenses = [lic for lic in pending if lic.license_type == Assignment.LicenseType.USER and lic.user]
-    if not (device_licenses or user_licenses):
+    if not (by_serial or user_licenses):
         return result
     if not token.is_usable:
-        License.objects.filter(pk__in=[lic.pk for lic in [*device_licenses, *user_licenses]]).update(
+        License.objects.filter(pk__in=[*by_serial.values(), *(lic.pk for lic in user_licenses)]).update(
             state=License.State.FAILED, error=TOKEN_UNUSABLE(state=term(VPPToken.State(token.state).label))
         )
         return result
-    by_serial: dict[str, License] = {lic.device.serial_number: lic for lic in device_licenses}
-    by_client: dict[str, License] = {}
+    by_client: dict[str, int] = {}
     if user_licenses:
         result["user_events"] = register_users(
             token=token, users=[lic.user for lic in user_licenses], interactive=interactive
@@ -665,7 +686,7 @@ def request_pending(*, app: App, interactive: bool = False) -> dict:
                 status__in=[VPPUser.Status.REGISTERED, VPPUser.Status.ASSOCIATED],
             )
         }
-        by_client = {ready[lic.user_id]: lic for lic in user_licenses if lic.user_id in ready}
+        by_client = {ready[lic.user_id]: lic.pk for lic in user_licenses if lic.user_id in ready}
     if not (by_serial or by_client):
         return result
     asset = AssetRef(app.adam_id, app.pricing_param)
@@ -682,14 +703,14 @@ def request_pending(*, app: App, interactive: bool = False) -> dict:
         record_token_error(token, exc)
     covered: set[int] = set()
     for event in events:
-        ids = [by_serial[s].pk for s in event.serial_numbers if s in by_serial]
-        ids += [by_client[c].pk for c in event.client_user_ids if c in by_client]
+        ids = [by_serial[s] for s in event.serial_numbers if s in by_serial]
+        ids += [by_client[c] for c in event.client_user_ids if c in by_client]
         License.objects.filter(pk__in=ids).update(event_id=event.event_id)
         covered.update(ids)
         result["events"].append(event.event_id)
     result["requested"] = len(covered)
     if error is not None:
-        rest = [lic.pk for lic in [*by_serial.values(), *by_client.values()] if lic.pk not in covered]
+        rest = [pk for pk in [*by_serial.values(), *by_client.values()] if pk not in covered]
         License.objects.filter(pk__in=rest).update(
             state=License.State.FAILED, error_number=error.number, error=apple_exception(error)
         )

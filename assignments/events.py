@@ -30,6 +30,7 @@ from assignments.allocation import request_pending
 from assignments.models import License, LicenseDevice, LicenseRun, VPPUser
 from console import runs
 from console.messages import Message, apple_error, apple_exception
+from directory.models import Device
 from tokens.apple import client_for
 from tokens.models import VPPToken
 from vpp.errors import AppleError, BadRequest
@@ -81,12 +82,18 @@ def mark_revoking(licenses: list[License], keys, events) -> list[str]:
     return ids
 
 
-def _settle(licenses: list[License], failures: dict[Key, Failure], keys: dict[int, Key]) -> int:
-    """Pending → assigned/failed, revoking → revoked/assigned(with error). Returns how many moved."""
+def _settle(
+    licenses: list[License], failures: dict[Key, Failure], keys: dict[int, Key], *, mirrored: bool = False
+) -> int:
+    """Pending → assigned/failed, revoking → revoked/assigned(with error). Returns how many moved.
+
+    `mirrored`: the caller already wrote the mirror rows of these targets and moved the counts by them (the
+    ASSET_MANAGEMENT handler does, before): writing them again would find every row there and move nothing.
+    """
     appeared: list[License] = []
     gone: list[License] = []
     moved = 0
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):  # all or nothing with the caller's transaction, if any
         for lic in licenses:
             failure = failures.get(keys.get(lic.pk, ("", "")))
             if lic.state == License.State.PENDING:
@@ -113,13 +120,29 @@ def _settle(licenses: list[License], failures: dict[Key, Failure], keys: dict[in
             else:
                 continue
             moved += 1
-        License.objects.bulk_update(licenses, ["state", "error_number", "error", "updated_at"])
+        _save_states(licenses)
         if gone:  # A3: a revoked user license no longer covers devices; their slots are free again
             LicenseDevice.objects.filter(license__in=gone).delete()
-        app_services.counts_move(_update_mirror(appeared, gone, keys))
+        if not mirrored:
+            app_services.counts_move(_update_mirror(appeared, gone, keys))
         if moved:
             notify_licenses_settled({lic.app_id for lic in licenses})
     return moved
+
+
+def _save_states(licenses: list[License]) -> None:
+    """Write the licenses' new state, error number and error: one UPDATE per distinct outcome (a settled
+    event is mostly one: assigned), not a CASE WHEN per license."""
+    groups: dict[tuple, tuple[License, list[int]]] = {}
+    for lic in licenses:
+        # The error is one shared message per Apple failure: grouped by identity, not by (lazy) text.
+        key = (lic.state, lic.error_number, id(lic.error))
+        groups.setdefault(key, (lic, []))[1].append(lic.pk)
+    now = timezone.now()
+    for first, pks in groups.values():
+        License.objects.filter(pk__in=pks).update(
+            state=first.state, error_number=first.error_number, error=first.error, updated_at=now
+        )
 
 
 def notify_licenses_settled(app_ids: set[int]) -> None:
@@ -132,22 +155,31 @@ def _update_mirror(appeared: list[License], gone: list[License], keys: dict[int,
     deltas: Counter = Counter()
     apps = App.objects.in_bulk({lic.app_id for lic in appeared + gone})
     for licenses, sign in ((appeared, 1), (gone, -1)):
+        targets: dict[int, list[tuple[str, str]]] = defaultdict(list)
         for lic in licenses:
-            app, key = apps[lic.app_id], keys.get(lic.pk)
+            key = keys.get(lic.pk)
             if key is None:  # no target id to mirror: still one license more or less at Apple
-                deltas[app.pk] += sign
+                deltas[lic.app_id] += sign
                 continue
-            target = {
-                "serial_number": key[1] if key[0] == "s" else "",
-                "client_user_id": key[1] if key[0] == "u" else "",
-            }
+            targets[lic.app_id].append((key[1], "") if key[0] == "s" else ("", key[1]))
+        for app_id, rows in targets.items():
+            app = apps[app_id]
             if sign > 0:
-                changed = app_services.mirror_add(app=app, **target)
+                changed = app_services.mirror_add(
+                    token_id=app.vpp_token_id,
+                    app_id=app.pk,
+                    adam_id=app.adam_id,
+                    pricing_param=app.pricing_param,
+                    targets=rows,
+                )
             else:
                 changed = app_services.mirror_remove(
-                    token_id=app.vpp_token_id, adam_id=app.adam_id, pricing_param=app.pricing_param, **target
+                    token_id=app.vpp_token_id,
+                    adam_id=app.adam_id,
+                    pricing_param=app.pricing_param,
+                    targets=rows,
                 )
-            deltas[app.pk] += sign * changed
+            deltas[app_id] += sign * changed
     return deltas
 
 
@@ -167,6 +199,25 @@ def _open_licenses(token, event_id: str) -> list[License]:
         License.objects.filter(
             app__vpp_token=token, event_id=event_id, state__in=[License.State.PENDING, License.State.REVOKING]
         ).select_related("device")
+    )
+
+
+def _device_ids(serials: Iterable[str]) -> list[int]:
+    return list(Device.objects.filter(serial_number__in=set(serials)).values_list("pk", flat=True))
+
+
+def _for_targets(licenses, token, keys_in: set[tuple[str, Key]]):
+    """`licenses` (a queryset) narrowed to those whose target a notification names: a notification carries
+    at most a hundred of an event's thousand licenses, and an early one (before we stored the event id)
+    would otherwise load every pending license of the app."""
+    serials = {key[1] for _a, key in keys_in if key[0] == "s"}
+    cids = {key[1] for _a, key in keys_in if key[0] == "u"}
+    user_ids = VPPUser.objects.filter(vpp_token=token, client_user_id__in=cids).values("user_id")
+    return licenses.order_by().filter(
+        Q(device_id__in=_device_ids(serials))
+        | Q(apple_serial_number__in=serials)
+        | Q(user_id__in=user_ids)
+        | Q(apple_client_user_id__in=cids)
     )
 
 
@@ -246,11 +297,19 @@ def overtaken(token, notification: Notification) -> set[tuple[str, str, str]]:
             "user_id", "client_user_id"
         )
     )
-    rows = License.objects.filter(app__vpp_token=token, app__adam_id__in={a for a, _s, _c in items}).filter(
-        Q(license_type="device", device__serial_number__in=serials) | Q(user_id__in=list(user_of))
+    # Apps and devices by their ids first, then licenses by (app, device) or (app, user): conditions on the
+    # license table its unique indexes answer, whatever the statistics say (an OR across the device join
+    # scanned every license of the app after an allocation had just written them).
+    app_ids = list(
+        App.objects.filter(vpp_token=token, adam_id__in={a for a, _s, _c in items}).values_list(
+            "pk", flat=True
+        )
+    )
+    rows = License.objects.filter(app_id__in=app_ids).filter(
+        Q(license_type="device", device_id__in=_device_ids(serials)) | Q(user_id__in=list(user_of))
     )
     states: dict[tuple[str, str, str], list[tuple[str, str]]] = defaultdict(list)
-    for adam_id, license_type, serial, user_id, state, event_id in rows.values_list(
+    for adam_id, license_type, serial, user_id, state, event_id in rows.order_by().values_list(
         "app__adam_id", "license_type", "device__serial_number", "user_id", "state", "event_id"
     ):
         if license_type == "device" and serial:
@@ -272,12 +331,14 @@ def overtaken(token, notification: Notification) -> set[tuple[str, str, str]]:
     return result
 
 
-def apply_asset_management(token, notification: Notification) -> int:
+def apply_asset_management(token, notification: Notification, *, mirrored: bool = False) -> int:
     """Apply one ASSET_MANAGEMENT notification to our licenses. Returns the licenses moved.
 
     SUCCESS lists the assignments done; FAILURE lists those that failed with `error`. Licenses are matched by
     `eventId`; an ASSOCIATE success that arrives before we stored the event id matches pending licenses by
-    target.
+    target. `mirrored`: the caller already applied the notification's current assignments to the mirror
+    and the counts (`apps.services.mirror_apply`); only licenses it matches move, and each of them is one
+    of those assignments (an item a newer change overtook matches no open license of this event).
     """
     event_id = notification.event_id or ""
     kind = notification.management_type
@@ -287,19 +348,32 @@ def apply_asset_management(token, notification: Notification) -> int:
             keys_in.add((item.adam_id, ("s", item.serial_number)))
         if item.client_user_id:
             keys_in.add((item.adam_id, ("u", item.client_user_id)))
-    licenses = _open_licenses(token, event_id) if event_id else []
+    open_states = [License.State.PENDING, License.State.REVOKING]
+    licenses: list[License] = []
+    if event_id:
+        licenses = list(
+            _for_targets(
+                License.objects.filter(app__vpp_token=token, event_id=event_id, state__in=open_states),
+                token,
+                keys_in,
+            ).select_related("device", "app")
+        )
     if not licenses and kind == "ASSOCIATE" and notification.succeeded:
         licenses = list(
-            License.objects.filter(
-                app__vpp_token=token,
-                app__adam_id__in={a for a, _k in keys_in},
-                state=License.State.PENDING,
+            _for_targets(
+                License.objects.filter(
+                    app__vpp_token=token,
+                    app__adam_id__in={a for a, _k in keys_in},
+                    state=License.State.PENDING,
+                ),
+                token,
+                keys_in,
             ).select_related("device", "app")
         )
     if not licenses:
         return 0
     keys = license_keys(token, licenses)
-    adam = dict(App.objects.filter(pk__in={lic.app_id for lic in licenses}).values_list("id", "adam_id"))
+    adam = {lic.app_id: lic.app.adam_id for lic in licenses}
     # REVOKE notifications carry every released asset; a license matches when its target appears at all.
     if kind == "REVOKE":
         matched = [lic for lic in licenses if any(k == keys.get(lic.pk) for _a, k in keys_in)]
@@ -308,9 +382,9 @@ def apply_asset_management(token, notification: Notification) -> int:
     if notification.succeeded is False:
         number, text = _failure_text(notification)
         failures = {keys[lic.pk]: (number, text) for lic in matched if lic.pk in keys}
-        moved = _settle(matched, failures, keys)
+        moved = _settle(matched, failures, keys, mirrored=mirrored)
     else:
-        moved = _settle(matched, {}, keys)
+        moved = _settle(matched, {}, keys, mirrored=mirrored)
     if moved:
         finish_settled_runs(({event_id} | {lic.event_id for lic in matched}) - {""})
     return moved

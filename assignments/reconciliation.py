@@ -271,15 +271,16 @@ def untracked_refresh_from_mirror(
                 cursor.execute(f"ANALYZE {tables['license']}")  # the next sync plans with the new size
         else:
             for table, key, sql in (("license", "lrange", "delete"), ("mirror", "range", "insert")):
-                cursor.execute(f"SELECT COALESCE(MAX(id), 0) FROM {tables[table]}")  # noqa: S608
-                last = cursor.fetchone()[0]
+                # From the lowest id, not 0: ids start where the sequence stood (years of rows, tests).
+                cursor.execute(f"SELECT COALESCE(MIN(id), 1), COALESCE(MAX(id), 0) FROM {tables[table]}")  # noqa: S608
+                first, last = cursor.fetchone()
                 column = "m.id" if table == "mirror" else "l.id"
                 bounded = f" AND {column} > %(lo)s AND {column} <= %(hi)s"
                 wanted = _UNTRACKED_SQL["wanted"].format(range=bounded, **tables)
                 # "+" keeps SQLite on the id range instead of an index over every row of the token.
                 unary = "+" if connection.vendor == "sqlite" else ""
                 text = _UNTRACKED_SQL[sql].format(wanted=wanted, p=unary, **{key: bounded}, **tables)
-                for lo in range(0, last, batch):
+                for lo in range(first - 1, last, batch):
                     with transaction.atomic():
                         cursor.execute(text, {**params, "lo": lo, "hi": lo + batch})
                         if sql == "insert":

@@ -14,6 +14,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 
 from django.conf import settings
 from django.core.paginator import EmptyPage, Page, PageNotAnInteger, Paginator
@@ -53,7 +54,9 @@ def row_counts_by(queryset: QuerySet, field: str, values: Iterable[str]) -> dict
     # third of the counts' time); if the marker does not come through as one parameter, once per value.
     sql, marked = base.filter(**{field: _MARKER}).values("pk")[: limit + 1].query.sql_with_params()
     if marked.count(_MARKER) == 1:
-        compiled = [(sql, [value if p == _MARKER else p for p in marked]) for value in values]
+        compiled: list[tuple[str, Any]] = [
+            (sql, [value if p == _MARKER else p for p in marked]) for value in values
+        ]
     else:  # pragma: no cover - a field that changes the value it is given
         compiled = [
             base.filter(**{field: value}).values("pk")[: limit + 1].query.sql_with_params()
@@ -130,7 +133,7 @@ class EstimatedCountPaginator(Paginator):
         return RowCount(len(self.object_list), estimated=False)
 
     @cached_property
-    def count(self) -> int:  # type: ignore[override]
+    def count(self) -> int:
         return self.row_count.value
 
     @property

@@ -652,8 +652,38 @@ def notification_receipt_store(
 
 
 def notification_receipt_lock(*, receipt_id: int) -> NotificationReceipt:
-    """The receipt, row-locked until the end of the caller's transaction (one processing at a time)."""
-    return NotificationReceipt.objects.select_for_update().select_related("vpp_token").get(pk=receipt_id)
+    """The receipt, row-locked until the end of the caller's transaction (one processing at a time).
+
+    Only the receipt's row (`of=self`): locking the joined token row too would make every notification
+    Apple delivers meanwhile wait for this processing to commit (storing a receipt takes a key-share lock on
+    its token), and Apple delivers one at a time."""
+    return (
+        NotificationReceipt.objects.select_for_update(of=("self",))
+        .select_related("vpp_token")
+        .get(pk=receipt_id)
+    )
+
+
+def notification_receipts_following(*, receipt: NotificationReceipt, limit: int) -> list[NotificationReceipt]:
+    """The unprocessed receipts of the same token and type received right after `receipt`, in order and
+    row-locked like `notification_receipt_lock`: at most `limit`, ending before the first one another worker
+    is processing (taking those after it would apply them out of order)."""
+    waiting = NotificationReceipt.objects.filter(
+        vpp_token_id=receipt.vpp_token_id,
+        notification_type=receipt.notification_type,
+        processed_at__isnull=True,
+        pk__gt=receipt.pk,
+    ).order_by("pk")
+    ids = list(waiting.values_list("pk", flat=True)[:limit])
+    if not ids:
+        return []
+    free = {r.pk: r for r in waiting.filter(pk__in=ids).select_for_update(of=("self",), skip_locked=True)}
+    following: list[NotificationReceipt] = []
+    for pk in ids:
+        if pk not in free:
+            break
+        following.append(free[pk])
+    return following
 
 
 def notification_receipt_done(*, receipt: NotificationReceipt, result: str, action: str, kind: str) -> None:
