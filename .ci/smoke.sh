@@ -85,6 +85,9 @@ export HEARTBEAT_SECONDS=5 HEALTHZ_BEAT_MAX_AGE_SECONDS=60
 export VPP_INTERACTIVE_SYNC_MAX_ASSIGNMENTS=50000
 # A lost run (its worker killed) is noticed within seconds instead of minutes.
 export RUN_HEARTBEAT_SECONDS=2 RUN_LOST_AFTER_SECONDS=15 RUN_SWEEP_SECONDS=10
+# Every sync reads everything: the worker-loss step needs a "Sync now" that runs for seconds, and an incremental
+# sync of a location nothing changed in ends in a fraction of a second (before the drive sees it running).
+export VPP_FULL_SYNC_EVERY_HOURS=0
 export PYTHONUNBUFFERED=1
 
 dropdb --if-exists -h "$PG_HOST" -U postgres "$SMOKE_DB"
