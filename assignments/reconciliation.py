@@ -41,7 +41,9 @@ OURS = "vpp_reconcile_ours"
 UNTRACKED = "vpp_reconcile_untracked"
 
 
-def _tables() -> dict[str, str]:
+def sql_tables() -> dict[str, str]:
+    """The quoted tables the set-based SQL of reconciliation and revocation names, and this module's
+    temporary tables."""
     quote = connection.ops.quote_name
     return {
         "mirror": quote(AppleAssignment._meta.db_table),
@@ -52,7 +54,6 @@ def _tables() -> dict[str, str]:
         "apple": APPLE_NOW,
         "ours": OURS,
         "untracked": UNTRACKED,
-        "stage": STAGE,
     }
 
 
@@ -69,7 +70,7 @@ def apple_now(token) -> Iterator[str]:
     serial_number, client_user_id), one row per assignment. The read streams through a spool file into the
     mirror's staging (`MirrorStage.load`), so a location of a million assignments holds no Python object per
     assignment; the comparisons below are set-based SQL."""
-    t = _tables()
+    t = sql_tables()
     with tempfile.TemporaryFile("w+", encoding="utf-8", prefix="vpp-reconcile-") as spool:
         with client_for(token) as client:
             app_services.spool_rows(client.iter_assignment_rows(), spool)
@@ -146,7 +147,7 @@ def _in_order(*columns: str) -> str:
 
 def drift(token, apple: str) -> Drift:
     """Compare Apple's assignments in the table `apple` (`apple_now`) with our licenses, in SQL."""
-    t = {**_tables(), "apple": apple}
+    t = {**sql_tables(), "apple": apple}
     params = {"token": token.pk, "retired": VPPUser.Status.RETIRED}
     with connection.cursor() as cursor:
         _drop(cursor, OURS, UNTRACKED)
@@ -253,7 +254,7 @@ def untracked_refresh_from_mirror(
     (then license) ids, each its own short transaction, so no other write waits on it; call it outside any
     transaction then. `source` names a table of the mirror's columns to read instead of the mirror
     (`apple_now`)."""
-    tables = _tables()
+    tables = sql_tables()
     if source is not None:
         tables["mirror"] = source
     params = {"token": token.pk, "now": timezone.now()}
@@ -300,7 +301,7 @@ def untracked_refresh_changes(
     client_user_id; just deleted) may leave one behind. Targets that became known in between are left to the
     next full sync's refresh. With `batch` (SQLite) the work goes in short transactions, as there."""
     quote = connection.ops.quote_name
-    tables = _tables()
+    tables = sql_tables()
     params = {"token": token.pk, "now": timezone.now(), "from": new_from_id}
     gone = quote(gone_table)
     # Driven by the gone rows (through the license's Apple-target index), not by the token's licenses. A gone

@@ -14,15 +14,13 @@ from collections import defaultdict
 
 from django.db import connection, transaction
 
-from apps.models import App, AppleAssignment
 from assignments.allocation import record_token_error
 from assignments.events import license_keys, mark_revoking
 from assignments.models import License, LicenseRun, VPPUser
-from assignments.reconciliation import apple_now, untracked_refresh
+from assignments.reconciliation import apple_now, sql_tables, untracked_refresh
 from console import runs
 from console.audit import record
 from console.messages import apple_text
-from directory.models import Device
 from tokens.apple import client_for
 from tokens.models import VPPToken
 from vpp.errors import AppleError
@@ -209,15 +207,9 @@ def _revoke_in_chunks(run: LicenseRun, token, *, keys: str, also: str | None, pa
     """Revoke, RECLAIM_CHUNK targets at a time, every target the licenses of `keys` (SQL: license_id, kind,
     target) name plus those of `also` (SQL: kind, target), marking those licenses revoking. The targets are
     numbered in SQL first; each step loads only its own licenses. Sets run.total to the targets."""
-    quote = connection.ops.quote_name
-    tables = {
-        "license": quote(License._meta.db_table),
-        "app": quote(App._meta.db_table),
-        "device": quote(Device._meta.db_table),
-        "vppuser": quote(VPPUser._meta.db_table),
-        "mirror": quote(AppleAssignment._meta.db_table),
-    }
-    union = f" UNION SELECT kind, target FROM {_KEYS}"  # noqa: S608
+    tables = sql_tables()
+    sources = [also.format(**tables)] if also else []
+    sources.append(f"SELECT kind, target FROM {_KEYS}")  # noqa: S608
     with connection.cursor() as cursor:
         cursor.execute(f"DROP TABLE IF EXISTS {_KEYS}")
         cursor.execute(f"DROP TABLE IF EXISTS {_TARGETS}")
@@ -225,7 +217,7 @@ def _revoke_in_chunks(run: LicenseRun, token, *, keys: str, also: str | None, pa
         cursor.execute(f"DELETE FROM {_KEYS} WHERE target IS NULL OR target = ''")  # noqa: S608
         cursor.execute(
             f"CREATE TEMPORARY TABLE {_TARGETS} AS SELECT kind, target, ROW_NUMBER() OVER"  # noqa: S608
-            f" (ORDER BY kind, target) AS n FROM ({also.format(**tables) + union if also else union[7:]}) t",
+            f" (ORDER BY kind, target) AS n FROM ({' UNION '.join(sources)}) t",
             params if also else None,
         )
         cursor.execute(f"CREATE INDEX {_TARGETS}_n ON {_TARGETS} (n)")
